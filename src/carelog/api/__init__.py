@@ -1,0 +1,1 @@
+"""The HTTP API: FastAPI routers, request parsing, auth dependencies, problem details."""

@@ -1,0 +1,68 @@
+"""The FastAPI application factory and its lifespan (pool, migrations, embedded database)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import Depends, FastAPI
+
+from carelog import __version__
+from carelog.api.deps import current_principal
+from carelog.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from carelog.api.problems import install_problem_handlers
+from carelog.api.routes import events, health
+from carelog.settings import Settings, get_settings
+from carelog.storage.db import create_pool
+from carelog.storage.embedded import EmbeddedPostgres
+from carelog.storage.migrate import migrate
+
+_log = logging.getLogger("carelog")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """A Carelog API app. The database pool opens when the app starts and closes when it stops.
+
+    With no database URL configured, the lifespan starts the embedded PostgreSQL itself.
+    """
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        embedded: EmbeddedPostgres | None = None
+        url = settings.database_url
+        if url is None:
+            embedded = EmbeddedPostgres(settings.data_dir)
+            url = embedded.start()
+        pool = create_pool(
+            url,
+            min_size=settings.pool_min_size,
+            max_size=settings.pool_max_size,
+            timeout=settings.pool_timeout,
+        )
+        await pool.open(wait=True, timeout=30)
+        try:
+            async with pool.connection() as conn:
+                await migrate(conn)
+            app.state.pool = pool
+            yield
+        finally:
+            await pool.close()
+            if embedded is not None:
+                embedded.stop()
+
+    app = FastAPI(
+        title="Carelog",
+        version=__version__,
+        summary="Durable, auditable patient memory and workflow API for healthcare AI agents.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_problem_handlers(app)
+    # Protected routers are mounted with the principal dependency; health is the public one.
+    app.include_router(health.router)
+    app.include_router(events.router, dependencies=[Depends(current_principal)])
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware, access_log=settings.access_log)
+    return app

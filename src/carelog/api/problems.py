@@ -1,0 +1,117 @@
+"""One place that renders every error as RFC 9457 problem details (application/problem+json)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from carelog.errors import BadRequest, CarelogError, ValidationFailed
+
+PROBLEM_JSON = "application/problem+json"
+_log = logging.getLogger("carelog.api")
+
+_STATUS_CODES = {
+    400: BadRequest,
+    404: type(
+        "RouteNotFound", (CarelogError,), {"status": 404, "code": "not-found", "title": "Not found"}
+    ),
+    405: type(
+        "MethodNotAllowed",
+        (CarelogError,),
+        {"status": 405, "code": "method-not-allowed", "title": "Method not allowed"},
+    ),
+}
+
+
+def problem_response(error: CarelogError, request: Request) -> Response:
+    """The response for ``error``, with its headers and the request id."""
+    # The instance names the request, never its path: a path can hold a patient identifier.
+    request_id = request.scope.get("carelog.request_id")
+    body = error.to_problem(instance=f"urn:carelog:request:{request_id}" if request_id else None)
+    if request_id:
+        body["request_id"] = request_id
+    return Response(
+        orjson.dumps(body),
+        status_code=error.status,
+        media_type=PROBLEM_JSON,
+        headers=error.headers,
+    )
+
+
+def _field(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in {"body", "query", "path", "header"}:
+        parts = parts[1:] or parts
+    return ".".join(parts)
+
+
+def validation_problem(errors: list[dict[str, Any]] | Any) -> CarelogError:
+    """A 422 naming each failing field, or a 400 for a body that is not JSON at all.
+
+    The client's input values are never echoed back: they may hold patient data.
+    """
+    cleaned: list[dict[str, Any]] = []
+    for err in errors:
+        if err.get("type") == "json_invalid":
+            return BadRequest("The request body is not valid JSON.")
+        loc = list(err.get("loc", ()))
+        cleaned.append(
+            {
+                "field": _field(loc),
+                "location": loc[0] if loc else None,
+                "message": str(err.get("msg", "invalid")),
+                "type": str(err.get("type", "invalid")),
+            }
+        )
+    names = ", ".join(e["field"] for e in cleaned)
+    return ValidationFailed(f"Invalid value for: {names}.", errors=cleaned)
+
+
+async def _carelog_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, CarelogError)
+    return problem_response(exc, request)
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    return problem_response(validation_problem(exc.errors()), request)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    error_class = _STATUS_CODES.get(exc.status_code)
+    if error_class is None:
+        error = CarelogError()
+        error.status = exc.status_code
+        error.code = f"http-{exc.status_code}"
+        error.title = "HTTP error"
+    else:
+        error = error_class()
+    error.headers = dict(exc.headers or {})
+    return problem_response(error, request)
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> Response:
+    # Only the type: a message could quote SQL or a client's values.
+    route = request.scope.get("route")
+    _log.error(
+        "unhandled %s on %s %s",
+        type(exc).__name__,
+        request.method,
+        getattr(route, "path", "?"),
+    )
+    return problem_response(CarelogError("An unexpected error occurred."), request)
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Route every exception through problem details."""
+    app.add_exception_handler(CarelogError, _carelog_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)

@@ -1,0 +1,1 @@
+"""The API's routers: ``events`` (authenticated) and ``health`` (public)."""

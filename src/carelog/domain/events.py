@@ -1,0 +1,89 @@
+"""The patient event: what an agent observed or decided, as stored in the append-only log."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import orjson
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from carelog.domain.limits import (
+    ClinicalTime,
+    EventType,
+    PatientId,
+    Source,
+    check_json_value,
+)
+
+
+def _check_payload(value: dict[str, Any]) -> dict[str, Any]:
+    check_json_value(value)
+    return value
+
+
+Payload = Annotated[dict[str, Any], AfterValidator(_check_payload)]
+
+
+class PatientEventCreate(BaseModel):
+    """What a client sends to record an event (the seed's body plus optional fields)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    patient_id: PatientId = Field(description="The patient's identifier within the tenant.")
+    event_type: EventType = Field(
+        description="e.g. lab_result, triage_note; unknown types are free JSON."
+    )
+    payload: Payload = Field(description="The event's content, a JSON object.")
+    occurred_at: ClinicalTime | None = Field(
+        default=None, description="Clinical time (timezone required); defaults to now."
+    )
+    source: Source | None = Field(default=None, description="Agent or system that produced it.")
+
+    def request_hash(self) -> bytes:
+        """A digest of what the client asked for, to tell an idempotent retry from a reuse.
+
+        An omitted ``occurred_at`` stays omitted: a retry later in time is the same request.
+        """
+        canonical = orjson.dumps(
+            {
+                "patient_id": self.patient_id,
+                "event_type": self.event_type,
+                "payload": self.payload,
+                "occurred_at": self.occurred_at.astimezone(UTC) if self.occurred_at else None,
+                "source": self.source,
+            },
+            option=orjson.OPT_SORT_KEYS | orjson.OPT_UTC_Z,
+        )
+        return hashlib.sha256(canonical).digest()
+
+
+class PatientEvent(BaseModel):
+    """An event as stored. ``created_at`` is the recorded time (the seed's name for it)."""
+
+    id: int
+    patient_id: str
+    event_type: str
+    payload: dict[str, Any]
+    occurred_at: datetime
+    created_at: datetime
+    recorded_by: str
+    source: str | None = None
+    status: str = "final"
+    supersedes: int | None = None
+    labels: list[str] = Field(default_factory=list)
+    schema_version: int = 1
+
+
+class EventQuery(BaseModel):
+    """Filters and page position of a list query on one patient's events."""
+
+    model_config = ConfigDict(frozen=True)
+
+    patient_id: str
+    event_types: tuple[str, ...] = ()
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = 20
+    after: tuple[datetime, int] | None = None

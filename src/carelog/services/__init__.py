@@ -1,0 +1,1 @@
+"""Use cases: record and read events, issue and check keys. Each owns its transaction."""

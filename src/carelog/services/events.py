@@ -1,0 +1,101 @@
+"""Record and read patient events for an authenticated principal, always within its tenant."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from carelog.domain.events import EventQuery, PatientEvent, PatientEventCreate
+from carelog.domain.principals import Principal
+from carelog.errors import IdempotencyKeyReused, NotFound
+from carelog.storage import events as event_store
+from carelog.storage.db import Pool, connection
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """The stored event, and whether it was a replay of an earlier idempotent request."""
+
+    event: PatientEvent
+    replayed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class EventPage:
+    """One page of events, newest first, and where the next page starts (if there is one)."""
+
+    events: list[PatientEvent]
+    next_after: tuple[datetime, int] | None
+
+
+async def record_event(
+    pool: Pool,
+    principal: Principal,
+    event: PatientEventCreate,
+    *,
+    idempotency_key: str | None = None,
+) -> Recorded:
+    """Append ``event`` to the principal's tenant's log.
+
+    With an idempotency key, a retry of the same request returns the first event and writes
+    nothing; the same key with a different request raises :class:`IdempotencyKeyReused`.
+    The database's primary key on the key decides, so concurrent retries are safe too.
+    """
+    async with connection(pool) as conn:
+        if idempotency_key is None:
+            stored = await event_store.insert_event(
+                conn, tenant_id=principal.tenant_id, recorded_by=principal.name, event=event
+            )
+            return Recorded(stored, replayed=False)
+        request_hash = event.request_hash()
+        inserted = await event_store.insert_event_idempotent(
+            conn,
+            tenant_id=principal.tenant_id,
+            recorded_by=principal.name,
+            event=event,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash,
+        )
+        if inserted is not None:
+            return Recorded(inserted, replayed=False)
+        first = await event_store.get_idempotent_event(
+            conn, tenant_id=principal.tenant_id, idempotency_key=idempotency_key
+        )
+    if first is None or first.request_hash != request_hash:
+        raise IdempotencyKeyReused(
+            "This Idempotency-Key was already used with a different request body."
+        )
+    return Recorded(first.event, replayed=True)
+
+
+async def get_event(pool: Pool, principal: Principal, event_id: int) -> PatientEvent:
+    """One event of the principal's tenant; :class:`NotFound` for any other id."""
+    async with connection(pool) as conn:
+        event = await event_store.get_event(conn, tenant_id=principal.tenant_id, event_id=event_id)
+    if event is None:
+        raise NotFound("No event with that id.")
+    return event
+
+
+async def list_events(pool: Pool, principal: Principal, query: EventQuery) -> EventPage:
+    """A page of one patient's events, newest first, with the position of the next page.
+
+    A patient with no event in the principal's tenant is :class:`NotFound`, whether it exists
+    in another tenant or nowhere: the answer must not tell the two apart. Filters that match
+    nothing for a known patient give an empty page.
+    """
+    async with connection(pool) as conn:
+        rows = await event_store.list_events(
+            conn, tenant_id=principal.tenant_id, query=query, fetch=query.limit + 1
+        )
+        if not rows and query.after is None:
+            filtered = bool(query.event_types) or query.since is not None or query.until is not None
+            if not filtered or not await event_store.patient_has_events(
+                conn, tenant_id=principal.tenant_id, patient_id=query.patient_id
+            ):
+                raise NotFound("No events for that patient.")
+    if len(rows) <= query.limit:
+        return EventPage(rows, next_after=None)
+    page = rows[: query.limit]
+    last = page[-1]
+    return EventPage(page, next_after=(last.occurred_at, last.id))

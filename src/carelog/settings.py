@@ -1,0 +1,42 @@
+"""Configuration from the environment (``CARELOG_*``, plus ``DATABASE_URL``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob Carelog reads from its environment."""
+
+    model_config = SettingsConfigDict(env_prefix="CARELOG_", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL", "CARELOG_DATABASE_URL"),
+        description="PostgreSQL 14+ URL; when unset, an embedded PostgreSQL is started.",
+    )
+    data_dir: Path = Field(
+        default=Path(".carelog"),
+        description="Folder of the embedded PostgreSQL's data (used when DATABASE_URL is unset).",
+    )
+    pool_min_size: int = Field(default=4, ge=1)
+    pool_max_size: int = Field(default=16, ge=1)
+    pool_timeout: float = Field(
+        default=5.0, gt=0, description="Seconds to wait for a database connection before 503."
+    )
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_json_depth: int = Field(default=32, ge=2, le=512)
+    default_page_size: int = Field(default=20, ge=1)
+    max_page_size: int = Field(default=500, ge=1)
+    access_log: bool = Field(default=True, description="Log one line per request (no PHI).")
+    log_level: str = Field(default="info")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once."""
+    return Settings()

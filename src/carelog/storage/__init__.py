@@ -1,0 +1,1 @@
+"""SQL and the database: psycopg 3, named queries in .sql files, migrations. Never commits."""

@@ -1,0 +1,128 @@
+"""Storage of patient events. Functions take a connection first and never commit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.rows import class_row, dict_row
+from psycopg.types.json import Jsonb
+
+from carelog.domain.events import EventQuery, PatientEvent, PatientEventCreate
+from carelog.storage.queries import load
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotentReplay:
+    """The event first stored under an idempotency key, and the hash of that first request."""
+
+    request_hash: bytes
+    event: PatientEvent
+
+
+def _insert_params(
+    *, tenant_id: str, recorded_by: str, event: PatientEventCreate
+) -> dict[str, Any]:
+    return {
+        "tenant_id": tenant_id,
+        "patient_id": event.patient_id,
+        "event_type": event.event_type,
+        "payload": Jsonb(event.payload),
+        "occurred_at": event.occurred_at,
+        "recorded_by": recorded_by,
+        "source": event.source,
+    }
+
+
+async def insert_event(
+    conn: AsyncConnection[Any], *, tenant_id: str, recorded_by: str, event: PatientEventCreate
+) -> PatientEvent:
+    """Append ``event`` to the tenant's log and return it as stored."""
+    params = _insert_params(tenant_id=tenant_id, recorded_by=recorded_by, event=event)
+    async with conn.cursor(row_factory=class_row(PatientEvent)) as cur:
+        await cur.execute(load("insert_event"), params)
+        row = await cur.fetchone()
+    assert row is not None
+    return row
+
+
+async def insert_event_idempotent(
+    conn: AsyncConnection[Any],
+    *,
+    tenant_id: str,
+    recorded_by: str,
+    event: PatientEventCreate,
+    idempotency_key: str,
+    request_hash: bytes,
+) -> PatientEvent | None:
+    """Append ``event`` under ``idempotency_key``; ``None`` when the key was already used."""
+    params = _insert_params(tenant_id=tenant_id, recorded_by=recorded_by, event=event)
+    params["idempotency_key"] = idempotency_key
+    params["request_hash"] = request_hash
+    async with conn.cursor(row_factory=class_row(PatientEvent)) as cur:
+        await cur.execute(load("insert_event_idempotent"), params)
+        return await cur.fetchone()
+
+
+async def get_idempotent_event(
+    conn: AsyncConnection[Any], *, tenant_id: str, idempotency_key: str
+) -> IdempotentReplay | None:
+    """The event first written under the tenant's ``idempotency_key``, if any."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            load("get_idempotent_event"),
+            {"tenant_id": tenant_id, "idempotency_key": idempotency_key},
+        )
+        row = await cur.fetchone()
+    if row is None:
+        return None
+    request_hash = row.pop("request_hash")
+    return IdempotentReplay(request_hash=bytes(request_hash), event=PatientEvent(**row))
+
+
+async def get_event(
+    conn: AsyncConnection[Any], *, tenant_id: str, event_id: int
+) -> PatientEvent | None:
+    """One event of the tenant by id, or ``None``."""
+    async with conn.cursor(row_factory=class_row(PatientEvent)) as cur:
+        await cur.execute(load("get_event"), {"tenant_id": tenant_id, "id": event_id})
+        return await cur.fetchone()
+
+
+async def list_events(
+    conn: AsyncConnection[Any], *, tenant_id: str, query: EventQuery, fetch: int
+) -> list[PatientEvent]:
+    """Up to ``fetch`` events of one patient matching ``query``, newest first."""
+    after_at: datetime | None = None
+    after_id: int | None = None
+    if query.after is not None:
+        after_at, after_id = query.after
+    params: dict[str, Any] = {
+        "tenant_id": tenant_id,
+        "patient_id": query.patient_id,
+        "since": query.since,
+        "until": query.until,
+        "after_at": after_at,
+        "after_id": after_id,
+        "limit": fetch,
+    }
+    name = "list_events"
+    if query.event_types:
+        name = "list_events_by_type"
+        params["event_types"] = list(query.event_types)
+    async with conn.cursor(row_factory=class_row(PatientEvent)) as cur:
+        await cur.execute(load(name), params)
+        return await cur.fetchall()
+
+
+async def patient_has_events(
+    conn: AsyncConnection[Any], *, tenant_id: str, patient_id: str
+) -> bool:
+    """Whether the tenant holds any event of this patient."""
+    cur = await conn.execute(
+        load("patient_has_events"), {"tenant_id": tenant_id, "patient_id": patient_id}
+    )
+    row = await cur.fetchone()
+    return bool(row and row[0])

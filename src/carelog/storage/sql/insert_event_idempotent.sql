@@ -1,0 +1,19 @@
+-- Append one event under an Idempotency-Key, in one statement. The key's row is claimed first;
+-- ON CONFLICT DO NOTHING waits for a concurrent claimant to commit and then yields nothing, so
+-- exactly one event is written per (tenant, key). An empty result means "replay the first".
+WITH new_event AS (
+    SELECT nextval(pg_get_serial_sequence('patient_events', 'id')) AS id
+), claim AS (
+    INSERT INTO idempotency_keys (tenant_id, idempotency_key, request_hash, patient_id, event_id)
+    SELECT %(tenant_id)s, %(idempotency_key)s, %(request_hash)s, %(patient_id)s, new_event.id
+    FROM new_event
+    ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
+    RETURNING event_id
+)
+INSERT INTO patient_events
+    (id, tenant_id, patient_id, event_type, payload, occurred_at, recorded_by, source,
+     idempotency_key)
+SELECT claim.event_id, %(tenant_id)s, %(patient_id)s, %(event_type)s, %(payload)s,
+       COALESCE(%(occurred_at)s, now()), %(recorded_by)s, %(source)s, %(idempotency_key)s
+FROM claim
+RETURNING id, patient_id, event_type, payload, occurred_at, recorded_at AS created_at, recorded_by, source, status, supersedes, labels, schema_version

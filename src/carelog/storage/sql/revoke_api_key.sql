@@ -1,0 +1,5 @@
+-- Revoke a key by id; the next request with it fails. Operators' CLI, keyed by the global id.
+-- tenant-scope: key ids are global; the operator revokes across tenants.
+UPDATE api_keys SET revoked_at = now()
+WHERE key_id = %(key_id)s AND revoked_at IS NULL
+RETURNING key_id, tenant_id, name, scopes, created_at, revoked_at

@@ -1,0 +1,99 @@
+"""Shared fixtures: one real PostgreSQL for the session (embedded, or DATABASE_URL), a fresh
+database in it, the app over ASGI, and factories for tenants and keys."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import psycopg
+import pytest
+from fastapi import FastAPI
+
+from carelog.api.app import create_app
+from carelog.settings import Settings
+from carelog.storage.db import Pool
+from carelog.storage.embedded import EmbeddedPostgres
+
+
+def _with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+@pytest.fixture(scope="session")
+def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """An administrative URL of the PostgreSQL server the suite runs against."""
+    configured = os.environ.get("DATABASE_URL")
+    if configured:
+        yield configured
+        return
+    embedded = EmbeddedPostgres(tmp_path_factory.mktemp("carelog-pg"))
+    embedded.start()
+    try:
+        yield embedded.url("postgres")
+    finally:
+        embedded.stop()
+
+
+@pytest.fixture(scope="session")
+def make_database(server_url: str) -> Iterator[Callable[[], str]]:
+    """A factory of fresh, empty databases on the suite's server, all dropped at the end."""
+    created: list[str] = []
+
+    def make() -> str:
+        name = f"carelog_test_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        created.append(name)
+        return _with_database(server_url, name)
+
+    yield make
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        for name in created:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def database_url(make_database: Callable[[], str]) -> str:
+    """The session's test database (migrated by the app's lifespan)."""
+    return make_database()
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings of the app under test."""
+    return Settings(
+        database_url=database_url,
+        data_dir=Path(tmp_path_factory.mktemp("unused-data")),
+        pool_min_size=2,
+        pool_max_size=24,
+        pool_timeout=5,
+    )
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    """The app, started (pool open, migrations applied) for the whole session."""
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture(scope="session")
+def pool(app: FastAPI) -> Pool:
+    """The running app's connection pool."""
+    pool: Pool = app.state.pool
+    return pool
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client talking to the app in-process."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://carelog.test") as c:
+        yield c

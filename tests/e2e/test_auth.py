@@ -1,0 +1,94 @@
+"""Authentication and scopes: anonymous 401, missing scope 403, revoked keys fail at once."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from carelog.domain.principals import Scope
+from carelog.services.keys import list_keys, revoke_key
+from carelog.storage.db import Pool
+from tests.factories import bearer, count_events, make_token, new_patient, new_tenant
+
+pytestmark = pytest.mark.e2e
+
+EVENT = {"patient_id": "P-77", "event_type": "triage_note", "payload": {"severity": "low"}}
+
+ROUTES = [
+    ("POST", "/patient-events"),
+    ("GET", "/patient-events/P-77"),
+    ("GET", "/events/1"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), ROUTES)
+@pytest.mark.parametrize(
+    "authorization",
+    [None, "", "Bearer", "Bearer ", "Basic dXNlcjpwYXNz", "Bearer clk_nope_nope", "Bearer xyz"],
+)
+async def test_anonymous_and_bad_credentials_get_401(
+    client: httpx.AsyncClient, method: str, path: str, authorization: str | None
+) -> None:
+    headers = {} if authorization is None else {"Authorization": authorization}
+    response = await client.request(
+        method, path, json=EVENT if method == "POST" else None, headers=headers
+    )
+    assert response.status_code == 401
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    assert response.json()["code"] == "unauthenticated"
+
+
+async def test_missing_scope_is_403_and_writes_nothing(
+    client: httpx.AsyncClient, pool: Pool
+) -> None:
+    tenant = new_tenant()
+    reader = bearer(await make_token(pool, tenant, Scope.EVENTS_READ))
+    writer = bearer(await make_token(pool, tenant, Scope.EVENTS_WRITE))
+
+    denied = await client.post("/patient-events", json=EVENT, headers=reader)
+    assert denied.status_code == 403
+    assert denied.json()["code"] == "forbidden"
+    assert await count_events(pool, tenant) == 0
+
+    assert (await client.post("/patient-events", json=EVENT, headers=writer)).status_code == 200
+    for path in ["/patient-events/P-77", "/events/1"]:
+        response = await client.get(path, headers=writer)
+        assert response.status_code == 403, path
+    assert (await client.get("/patient-events/P-77", headers=reader)).status_code == 200
+
+
+async def test_admin_scope_implies_the_others(client: httpx.AsyncClient, pool: Pool) -> None:
+    admin = bearer(await make_token(pool, new_tenant(), Scope.ADMIN))
+    patient = new_patient()
+    body = {**EVENT, "patient_id": patient}
+    assert (await client.post("/patient-events", json=body, headers=admin)).status_code == 200
+    assert (await client.get(f"/patient-events/{patient}", headers=admin)).status_code == 200
+
+
+async def test_revoked_key_fails_on_the_next_request(client: httpx.AsyncClient, pool: Pool) -> None:
+    tenant = new_tenant()
+    token = await make_token(pool, tenant)
+    assert (await client.post("/patient-events", json=EVENT, headers=bearer(token))).is_success
+    [key] = await list_keys(pool, tenant_id=tenant)
+    await revoke_key(pool, key.key_id)
+    response = await client.get("/patient-events/P-77", headers=bearer(token))
+    assert response.status_code == 401
+    [listed] = await list_keys(pool, tenant_id=tenant)
+    assert listed.revoked_at is not None
+
+
+async def test_tokens_are_stored_only_as_hashes(pool: Pool) -> None:
+    token = await make_token(pool, new_tenant())
+    async with pool.connection() as conn:
+        cur = await conn.execute("SELECT * FROM api_keys")
+        rows = await cur.fetchall()
+    assert rows
+    assert not any(token in str(value) for row in rows for value in row)
+
+
+async def test_health_is_public(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+    assert (await client.get("/readyz")).json() == {"status": "ready"}
+    assert (await client.get("/openapi.json")).status_code == 200
+    assert (await client.get("/docs")).status_code == 200

@@ -1,0 +1,42 @@
+"""Plain factory functions for tests: tenants, patients, keys, and direct row counts."""
+
+from __future__ import annotations
+
+import uuid
+
+from carelog.domain.principals import ApiKeyCreate, Scope
+from carelog.services.keys import issue_key
+from carelog.storage.db import Pool
+
+
+def new_tenant() -> str:
+    """A tenant id no other test uses."""
+    return f"t-{uuid.uuid4().hex[:10]}"
+
+
+def new_patient() -> str:
+    """A synthetic patient id no other test uses."""
+    return f"P-{uuid.uuid4().hex[:10]}"
+
+
+async def make_token(pool: Pool, tenant: str, *scopes: Scope) -> str:
+    """Issue a key for ``tenant`` with ``scopes`` (read and write when none are named)."""
+    chosen = frozenset(scopes or (Scope.EVENTS_READ, Scope.EVENTS_WRITE))
+    issued = await issue_key(pool, ApiKeyCreate(tenant_id=tenant, scopes=chosen, name="test"))
+    return issued.token
+
+
+def bearer(token: str) -> dict[str, str]:
+    """The Authorization header for ``token``."""
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def count_events(pool: Pool, tenant: str) -> int:
+    """Rows in the event log for ``tenant``, read straight from the database."""
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT count(*) FROM patient_events WHERE tenant_id = %s", (tenant,)
+        )
+        row = await cur.fetchone()
+    assert row is not None
+    return int(row[0])

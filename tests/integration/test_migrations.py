@@ -1,0 +1,111 @@
+"""Forward-only migrations: applied once under a lock, checksummed, and the log append-only."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import psycopg
+import pytest
+
+from carelog.errors import MigrationError
+from carelog.storage.db import Pool, connect
+from carelog.storage.migrate import available_migrations, is_up_to_date, migrate
+
+pytestmark = pytest.mark.integration
+
+
+async def test_concurrent_migrations_apply_each_file_once(
+    make_database: Callable[[], str],
+) -> None:
+    url = make_database()
+    conns = [await connect(url) for _ in range(4)]
+    try:
+        results = await asyncio.gather(*(migrate(c) for c in conns))
+        applied = [m.version for result in results for m in result]
+        assert sorted(applied) == [m.version for m in available_migrations()]
+        cur = await conns[0].execute("SELECT version, checksum FROM schema_migrations")
+        rows = await cur.fetchall()
+        assert {v: c for v, c in rows} == {m.version: m.checksum for m in available_migrations()}
+        assert await is_up_to_date(conns[0])
+        assert await migrate(conns[0]) == []
+    finally:
+        for conn in conns:
+            await conn.close()
+
+
+async def test_an_edited_migration_is_an_error(make_database: Callable[[], str]) -> None:
+    url = make_database()
+    async with await connect(url) as conn:
+        await migrate(conn)
+        await conn.execute("UPDATE schema_migrations SET checksum = 'edited' WHERE version = 1")
+        assert not await is_up_to_date(conn)
+        with pytest.raises(MigrationError, match="edited after it was applied"):
+            await migrate(conn)
+
+
+async def test_an_unknown_applied_migration_is_an_error(make_database: Callable[[], str]) -> None:
+    url = make_database()
+    async with await connect(url) as conn:
+        await migrate(conn)
+        await conn.execute(
+            "INSERT INTO schema_migrations (version, name, checksum) VALUES (9999, 'future', 'x')"
+        )
+        with pytest.raises(MigrationError, match="does not know"):
+            await migrate(conn)
+
+
+async def test_a_fresh_database_is_not_ready(make_database: Callable[[], str]) -> None:
+    async with await connect(make_database()) as conn:
+        assert not await is_up_to_date(conn)
+
+
+async def test_event_log_refuses_update_delete_truncate(pool: Pool) -> None:
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "INSERT INTO patient_events (tenant_id, patient_id, event_type, payload, occurred_at,"
+            " recorded_by) VALUES ('t-append', 'P-1', 'x', '{}', now(), 'test') RETURNING id"
+        )
+        row = await cur.fetchone()
+        assert row is not None
+        for statement in [
+            "UPDATE patient_events SET payload = '{\"x\": 1}' WHERE id = %(id)s",
+            "DELETE FROM patient_events WHERE id = %(id)s",
+        ]:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
+                await conn.execute(statement, {"id": row[0]})
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
+            await conn.execute("TRUNCATE patient_events")
+        cur = await conn.execute("SELECT payload FROM patient_events WHERE id = %s", (row[0],))
+        assert await cur.fetchone() == ({},)
+
+
+async def test_list_query_uses_the_timeline_index(pool: Pool) -> None:
+    """O(page), not O(history): the plan is a bounded index scan, never a sort of all rows."""
+    async with pool.connection() as conn:
+        await conn.execute(
+            "INSERT INTO patient_events (tenant_id, patient_id, event_type, payload, occurred_at,"
+            " recorded_by) SELECT 't-plan', 'P-' || (g % 500), 'x', '{}',"
+            " now() - make_interval(secs => g), 'test' FROM generate_series(1, 20000) AS g"
+        )
+        await conn.execute("ANALYZE patient_events")
+        from carelog.storage.queries import load
+
+        for name, extra in [("list_events", {}), ("list_events_by_type", {"event_types": ["x"]})]:
+            cur = await conn.execute(
+                b"EXPLAIN " + load(name),
+                {
+                    "tenant_id": "t-plan",
+                    "patient_id": "P-7",
+                    "since": None,
+                    "until": None,
+                    "after_at": None,
+                    "after_id": None,
+                    "limit": 21,
+                    **extra,
+                },
+            )
+            plan = "\n".join(r[0] for r in await cur.fetchall())
+            assert "Index Scan" in plan, plan
+            assert "Seq Scan" not in plan, plan
+            assert "Sort" not in plan or name == "list_events_by_type", plan
