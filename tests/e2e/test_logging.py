@@ -39,3 +39,29 @@ async def test_a_whole_scenario_logs_no_phi(
     assert PATIENT not in text
     assert SECRET_VALUE not in text
     assert token not in text
+
+
+async def test_unexpected_errors_are_a_bare_500(
+    client: httpx.AsyncClient,
+    pool: Pool,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from carelog.services import events as event_service
+
+    async def explode(*args: object, **kwargs: object) -> None:
+        raise RuntimeError(f"SELECT * FROM patient_events WHERE patient_id = '{PATIENT}'")
+
+    monkeypatch.setattr(event_service, "get_event", explode)
+    caplog.set_level(logging.DEBUG)
+    headers = bearer(await make_token(pool, new_tenant()))
+    response = await client.get("/events/1", headers=headers)
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "internal-error"
+    assert response.headers["x-request-id"] == response.json()["request_id"]
+    assert PATIENT not in response.text
+    assert "SELECT" not in response.text
+    logged = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("carelog"))
+    assert "unhandled RuntimeError on GET /events/{event_id}" in logged
+    assert PATIENT not in logged

@@ -5,23 +5,39 @@ from __future__ import annotations
 import logging
 import re
 import time
+import traceback
 import uuid
 from typing import Any
 
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from carelog.errors import PayloadTooLarge
+from carelog.errors import CarelogError, PayloadTooLarge
 
 _access = logging.getLogger("carelog.access")
+_errors = logging.getLogger("carelog.api")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
+
+
+async def send_problem(send: Send, error: CarelogError, request_id: str | None) -> None:
+    """Send ``error`` as a whole problem-details response from ASGI middleware."""
+    body: dict[str, Any] = error.to_problem()
+    if request_id:
+        body["instance"] = f"urn:carelog:request:{request_id}"
+        body["request_id"] = request_id
+    headers = [(b"content-type", b"application/problem+json")]
+    headers += [(k.lower().encode(), v.encode()) for k, v in error.headers.items()]
+    await send({"type": "http.response.start", "status": error.status, "headers": headers})
+    await send({"type": "http.response.body", "body": orjson.dumps(body)})
 
 
 class RequestContextMiddleware:
     """Gives each request an id (``X-Request-ID``, echoed or made) and logs one line for it.
 
     The log line names the route *template* (``/patient-events/{patient_id}``), never the
-    path, so no patient identifier reaches the log.
+    path, so no patient identifier reaches the log. An unexpected exception becomes a bare
+    500 problem here, logged by type and stack frames only: its message could quote SQL or
+    a client's values, and letting it escape would have the server log it in full.
     """
 
     def __init__(self, app: ASGIApp, *, access_log: bool = True) -> None:
@@ -44,10 +60,12 @@ class RequestContextMiddleware:
         scope["carelog.request_id"] = request_id
         started = time.perf_counter()
         status = 500
+        response_started = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, response_started
             if message["type"] == "http.response.start":
+                response_started = True
                 status = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
@@ -56,6 +74,20 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception as exc:
+            route = scope.get("route")
+            _errors.error(
+                "unhandled %s on %s %s rid=%s\n%s",
+                type(exc).__name__,
+                scope["method"],
+                getattr(route, "path", "-"),
+                request_id,
+                "".join(traceback.format_tb(exc.__traceback__)),
+            )
+            if not response_started:
+                await send_problem(
+                    send_with_id, CarelogError("An unexpected error occurred."), request_id
+                )
         finally:
             if self.access_log:
                 route = scope.get("route")
@@ -77,20 +109,10 @@ class BodyLimitMiddleware:
         self.max_bytes = max_bytes
 
     async def _reject(self, scope: Scope, send: Send) -> None:
-        error = PayloadTooLarge(f"The request body is over {self.max_bytes} bytes.")
-        body: dict[str, Any] = error.to_problem()
-        body["request_id"] = scope.get("carelog.request_id")
-        await send(
-            {
-                "type": "http.response.start",
-                "status": error.status,
-                "headers": [
-                    (b"content-type", b"application/problem+json"),
-                    (b"connection", b"close"),
-                ],
-            }
+        error = PayloadTooLarge(
+            f"The request body is over {self.max_bytes} bytes.", headers={"Connection": "close"}
         )
-        await send({"type": "http.response.body", "body": orjson.dumps(body)})
+        await send_problem(send, error, scope.get("carelog.request_id"))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import orjson
@@ -14,7 +13,6 @@ from starlette.responses import Response
 from carelog.errors import BadRequest, CarelogError, ValidationFailed
 
 PROBLEM_JSON = "application/problem+json"
-_log = logging.getLogger("carelog.api")
 
 _STATUS_CODES = {
     400: BadRequest,
@@ -97,21 +95,11 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return problem_response(error, request)
 
 
-async def _unexpected_error(request: Request, exc: Exception) -> Response:
-    # Only the type: a message could quote SQL or a client's values.
-    route = request.scope.get("route")
-    _log.error(
-        "unhandled %s on %s %s",
-        type(exc).__name__,
-        request.method,
-        getattr(route, "path", "?"),
-    )
-    return problem_response(CarelogError("An unexpected error occurred."), request)
-
-
 def install_problem_handlers(app: FastAPI) -> None:
-    """Route every exception through problem details."""
+    """Route Carelog's, validation and routing errors through problem details.
+
+    Anything else is caught by ``RequestContextMiddleware`` (see there why).
+    """
     app.add_exception_handler(CarelogError, _carelog_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected_error)
