@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from fastapi import APIRouter
+from fastapi.routing import APIRoute
 
+from carelog.api.app import PROTECTED_ROUTERS
+from carelog.api.deps import assert_protected, required_scopes
 from carelog.domain.principals import Scope
 from carelog.services.keys import list_keys, revoke_key
 from carelog.storage.db import Pool
@@ -92,3 +96,28 @@ async def test_health_is_public(client: httpx.AsyncClient) -> None:
     assert (await client.get("/readyz")).json() == {"status": "ready"}
     assert (await client.get("/openapi.json")).status_code == 200
     assert (await client.get("/docs")).status_code == 200
+
+
+def test_every_protected_route_demands_its_scope() -> None:
+    protected = {
+        route.path: required_scopes(route)
+        for router in PROTECTED_ROUTERS
+        for route in router.routes
+        if isinstance(route, APIRoute)
+    }
+    assert protected == {
+        "/patient-events": {Scope.EVENTS_WRITE},
+        "/patient-events/{patient_id}": {Scope.EVENTS_READ},
+        "/events/{event_id}": {Scope.EVENTS_READ},
+    }
+
+
+def test_a_route_without_a_scope_fails_start_up() -> None:
+    leaky = APIRouter()
+
+    @leaky.get("/patients/{patient_id}")
+    async def leak(patient_id: str) -> str:
+        return patient_id
+
+    with pytest.raises(RuntimeError, match="no scope dependency"):
+        assert_protected(leaky)

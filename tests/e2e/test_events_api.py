@@ -46,7 +46,7 @@ async def test_optional_fields_are_stored(client: httpx.AsyncClient, pool: Pool)
         occurred_at="2025-03-04T05:06:07+02:00",
         source="intake-bot/1.2",
     )
-    assert event["occurred_at"] == "2025-03-04T03:06:07Z"
+    assert event["occurred_at"] == "2025-03-04T03:06:07.000000Z"
     assert event["source"] == "intake-bot/1.2"
     assert event["created_at"] > event["occurred_at"]
     fetched = await client.get(f"/events/{event['id']}", headers=headers)

@@ -6,10 +6,10 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 
 from carelog import __version__
-from carelog.api.deps import current_principal
+from carelog.api.deps import assert_protected
 from carelog.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from carelog.api.problems import install_problem_handlers
 from carelog.api.routes import events, health
@@ -19,6 +19,8 @@ from carelog.storage.embedded import EmbeddedPostgres
 from carelog.storage.migrate import migrate
 
 _log = logging.getLogger("carelog")
+
+PROTECTED_ROUTERS = [events.router]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -60,9 +62,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_problem_handlers(app)
-    # Protected routers are mounted with the principal dependency; health is the public one.
+    # Authenticated by default: health is the one public router; every route of the others
+    # must demand a scope, or the app refuses to start.
     app.include_router(health.router)
-    app.include_router(events.router, dependencies=[Depends(current_principal)])
+    for router in PROTECTED_ROUTERS:
+        assert_protected(router)
+        app.include_router(router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware, access_log=settings.access_log)
     return app

@@ -1,11 +1,17 @@
-"""Dependencies: the pool, the authenticated principal, and scope checks as typed aliases."""
+"""Dependencies: the authenticated caller, scope checks as typed aliases, the pool.
+
+All are ``async def``: FastAPI runs a plain ``def`` dependency in a thread pool, a thread
+hand-off per request for what is an attribute read.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import APIRouter, Depends, Request
+from fastapi.routing import APIRoute
 
 from carelog.domain.principals import Principal, Scope
 from carelog.errors import Forbidden, Unauthenticated
@@ -16,7 +22,7 @@ from carelog.storage.db import Pool
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="carelog"'}
 
 
-def get_pool(request: Request) -> Pool:
+async def get_pool(request: Request) -> Pool:
     """The app's connection pool, opened by the lifespan."""
     pool: Pool = request.app.state.pool
     return pool
@@ -25,16 +31,16 @@ def get_pool(request: Request) -> Pool:
 DbPool = Annotated[Pool, Depends(get_pool)]
 
 
-def get_app_settings(request: Request) -> Settings:
-    """The settings the app was created with."""
-    settings: Settings = request.app.state.settings
-    return settings
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """An authenticated request: who is calling, and what the app serves it with."""
+
+    principal: Principal
+    pool: Pool
+    settings: Settings
 
 
-AppSettings = Annotated[Settings, Depends(get_app_settings)]
-
-
-async def current_principal(request: Request, pool: DbPool) -> Principal:
+async def authenticate_request(request: Request) -> Caller:
     """The caller, from ``Authorization: Bearer <key>``; 401 without a valid key."""
     header = request.headers.get("authorization")
     if not header:
@@ -44,23 +50,52 @@ async def current_principal(request: Request, pool: DbPool) -> Principal:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("Use the Bearer scheme.", headers=_CHALLENGE)
+    state = request.app.state
     try:
-        return await key_service.authenticate(pool, token.strip())
+        principal = await key_service.authenticate(state.pool, token.strip())
     except Unauthenticated as exc:
         exc.headers.update(_CHALLENGE)
         raise
+    return Caller(principal, state.pool, state.settings)
 
 
-def require(scope: Scope) -> Callable[[Principal], Awaitable[Principal]]:
-    """A dependency that passes the principal through only if it holds ``scope``."""
+def require(scope: Scope) -> Callable[[Request], Awaitable[Caller]]:
+    """A dependency that authenticates the request and checks that it holds ``scope``.
 
-    async def check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
-        if not principal.has(scope):
+    One dependency node that takes only the request: FastAPI's per-request cost grows with
+    every node and parameter it resolves, and this sits on every protected route.
+    """
+
+    async def check(request: Request) -> Caller:
+        caller = await authenticate_request(request)
+        if not caller.principal.has(scope):
             raise Forbidden(f"This key lacks the '{scope.value}' scope.")
-        return principal
+        return caller
 
+    check.required_scope = scope  # type: ignore[attr-defined]  # read by assert_protected
     return check
 
 
-EventsRead = Annotated[Principal, Depends(require(Scope.EVENTS_READ))]
-EventsWrite = Annotated[Principal, Depends(require(Scope.EVENTS_WRITE))]
+def required_scopes(route: APIRoute) -> set[Scope]:
+    """The scopes a route's dependencies demand (empty: the route is public)."""
+    found: set[Scope] = set()
+    stack = list(route.dependant.dependencies)
+    while stack:
+        dependant = stack.pop()
+        scope = getattr(dependant.call, "required_scope", None)
+        if isinstance(scope, Scope):
+            found.add(scope)
+        stack.extend(dependant.dependencies)
+    return found
+
+
+def assert_protected(router: APIRouter) -> None:
+    """Fail at start-up if any route of a protected router lacks a scope dependency."""
+    for route in router.routes:
+        if not isinstance(route, APIRoute) or not required_scopes(route):
+            path = getattr(route, "path", route)
+            raise RuntimeError(f"route {path} has no scope dependency")
+
+
+EventsRead = Annotated[Caller, Depends(require(Scope.EVENTS_READ))]
+EventsWrite = Annotated[Caller, Depends(require(Scope.EVENTS_WRITE))]

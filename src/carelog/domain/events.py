@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -74,6 +75,23 @@ class PatientEvent(BaseModel):
     supersedes: int | None = None
     labels: list[str] = Field(default_factory=list)
     schema_version: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class EventDocument:
+    """A stored event already rendered as its public JSON (by the database).
+
+    Reads pass ``json`` to the client untouched; ``id`` and ``occurred_at`` are kept beside it
+    for pagination. :meth:`parse` gives the typed :class:`PatientEvent` where code needs one.
+    """
+
+    id: int
+    occurred_at: datetime
+    json: str
+
+    def parse(self) -> PatientEvent:
+        """The event as a model."""
+        return PatientEvent.model_validate_json(self.json)
 
 
 class EventQuery(BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from carelog.domain.events import EventQuery, PatientEvent, PatientEventCreate
+from carelog.domain.events import EventDocument, EventQuery, PatientEventCreate
 from carelog.domain.principals import Principal
 from carelog.errors import IdempotencyKeyReused, NotFound
 from carelog.storage import events as event_store
@@ -16,7 +16,7 @@ from carelog.storage.db import Pool, connection
 class Recorded:
     """The stored event, and whether it was a replay of an earlier idempotent request."""
 
-    event: PatientEvent
+    event: EventDocument
     replayed: bool
 
 
@@ -24,7 +24,7 @@ class Recorded:
 class EventPage:
     """One page of events, newest first, and where the next page starts (if there is one)."""
 
-    events: list[PatientEvent]
+    events: list[EventDocument]
     next_after: tuple[datetime, int] | None
 
 
@@ -68,7 +68,7 @@ async def record_event(
     return Recorded(first.event, replayed=True)
 
 
-async def get_event(pool: Pool, principal: Principal, event_id: int) -> PatientEvent:
+async def get_event(pool: Pool, principal: Principal, event_id: int) -> EventDocument:
     """One event of the principal's tenant; :class:`NotFound` for any other id."""
     async with connection(pool) as conn:
         event = await event_store.get_event(conn, tenant_id=principal.tenant_id, event_id=event_id)

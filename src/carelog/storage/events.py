@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from psycopg import AsyncConnection
-from psycopg.rows import class_row, dict_row
 from psycopg.types.json import Jsonb
 
-from carelog.domain.events import EventQuery, PatientEvent, PatientEventCreate
+from carelog.domain.events import EventDocument, EventQuery, PatientEventCreate
 from carelog.storage.queries import load
 
 
@@ -19,7 +19,7 @@ class IdempotentReplay:
     """The event first stored under an idempotency key, and the hash of that first request."""
 
     request_hash: bytes
-    event: PatientEvent
+    event: EventDocument
 
 
 def _insert_params(
@@ -36,12 +36,18 @@ def _insert_params(
     }
 
 
+def _documents(cursor: Any) -> Callable[[Sequence[Any]], EventDocument]:
+    # Positional (id, occurred_at, doc), as every event query returns them: cheaper than
+    # class_row's dict per row on the hot read path.
+    return lambda values: EventDocument(*values)
+
+
 async def insert_event(
     conn: AsyncConnection[Any], *, tenant_id: str, recorded_by: str, event: PatientEventCreate
-) -> PatientEvent:
+) -> EventDocument:
     """Append ``event`` to the tenant's log and return it as stored."""
     params = _insert_params(tenant_id=tenant_id, recorded_by=recorded_by, event=event)
-    async with conn.cursor(row_factory=class_row(PatientEvent)) as cur:
+    async with conn.cursor(row_factory=_documents) as cur:
         await cur.execute(load("insert_event"), params)
         row = await cur.fetchone()
     assert row is not None
@@ -56,12 +62,12 @@ async def insert_event_idempotent(
     event: PatientEventCreate,
     idempotency_key: str,
     request_hash: bytes,
-) -> PatientEvent | None:
+) -> EventDocument | None:
     """Append ``event`` under ``idempotency_key``; ``None`` when the key was already used."""
     params = _insert_params(tenant_id=tenant_id, recorded_by=recorded_by, event=event)
     params["idempotency_key"] = idempotency_key
     params["request_hash"] = request_hash
-    async with conn.cursor(row_factory=class_row(PatientEvent)) as cur:
+    async with conn.cursor(row_factory=_documents) as cur:
         await cur.execute(load("insert_event_idempotent"), params)
         return await cur.fetchone()
 
@@ -70,30 +76,29 @@ async def get_idempotent_event(
     conn: AsyncConnection[Any], *, tenant_id: str, idempotency_key: str
 ) -> IdempotentReplay | None:
     """The event first written under the tenant's ``idempotency_key``, if any."""
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(
-            load("get_idempotent_event"),
-            {"tenant_id": tenant_id, "idempotency_key": idempotency_key},
-        )
-        row = await cur.fetchone()
+    cur = await conn.execute(
+        load("get_idempotent_event"),
+        {"tenant_id": tenant_id, "idempotency_key": idempotency_key},
+    )
+    row = await cur.fetchone()
     if row is None:
         return None
-    request_hash = row.pop("request_hash")
-    return IdempotentReplay(request_hash=bytes(request_hash), event=PatientEvent(**row))
+    request_hash, event_id, occurred_at, doc = row
+    return IdempotentReplay(bytes(request_hash), EventDocument(event_id, occurred_at, doc))
 
 
 async def get_event(
     conn: AsyncConnection[Any], *, tenant_id: str, event_id: int
-) -> PatientEvent | None:
+) -> EventDocument | None:
     """One event of the tenant by id, or ``None``."""
-    async with conn.cursor(row_factory=class_row(PatientEvent)) as cur:
+    async with conn.cursor(row_factory=_documents) as cur:
         await cur.execute(load("get_event"), {"tenant_id": tenant_id, "id": event_id})
         return await cur.fetchone()
 
 
 async def list_events(
     conn: AsyncConnection[Any], *, tenant_id: str, query: EventQuery, fetch: int
-) -> list[PatientEvent]:
+) -> list[EventDocument]:
     """Up to ``fetch`` events of one patient matching ``query``, newest first."""
     after_at: datetime | None = None
     after_id: int | None = None
@@ -112,7 +117,7 @@ async def list_events(
     if query.event_types:
         name = "list_events_by_type"
         params["event_types"] = list(query.event_types)
-    async with conn.cursor(row_factory=class_row(PatientEvent)) as cur:
+    async with conn.cursor(row_factory=_documents) as cur:
         await cur.execute(load(name), params)
         return await cur.fetchall()
 

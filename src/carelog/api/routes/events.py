@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 from pydantic import AwareDatetime, StringConstraints
 
-from carelog.api.deps import AppSettings, DbPool, EventsRead, EventsWrite
+from carelog.api.deps import EventsRead, EventsWrite
 from carelog.api.routing import JsonRoute
 from carelog.domain.cursor import decode_cursor, encode_cursor
 from carelog.domain.events import EventQuery, PatientEvent, PatientEventCreate
@@ -33,30 +33,29 @@ IdempotencyKey = Annotated[
 MAX_EVENT_ID = 2**63 - 1
 
 
+def _json(body: str, headers: dict[str, str] | None = None) -> Response:
+    # The database rendered each event's JSON (see EventDocument): pass it through as is.
+    return Response(body, media_type="application/json", headers=headers)
+
+
 @router.post("/patient-events", response_model=PatientEvent)
 async def create_patient_event(
     event: PatientEventCreate,
-    principal: EventsWrite,
-    pool: DbPool,
-    response: Response,
+    caller: EventsWrite,
     idempotency_key: IdempotencyKey = None,
-) -> PatientEvent:
+) -> Response:
     """Record one event for a patient (the seed's write path)."""
     recorded = await event_service.record_event(
-        pool, principal, event, idempotency_key=idempotency_key
+        caller.pool, caller.principal, event, idempotency_key=idempotency_key
     )
-    if recorded.replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-    return recorded.event
+    headers = {"Idempotent-Replayed": "true"} if recorded.replayed else None
+    return _json(recorded.event.json, headers)
 
 
 @router.get("/patient-events/{patient_id}", response_model=list[PatientEvent])
 async def list_patient_events(
     request: Request,
-    response: Response,
-    principal: EventsRead,
-    pool: DbPool,
-    settings: AppSettings,
+    caller: EventsRead,
     patient_id: Annotated[str, Path(pattern=PATIENT_ID_PATTERN)],
     event_type: Annotated[
         list[EventTypeParam] | None, Query(max_length=20, description="Repeatable.")
@@ -65,8 +64,9 @@ async def list_patient_events(
     until: Annotated[AwareDatetime | None, Query(description="occurred_at < until")] = None,
     limit: Annotated[int | None, Query(ge=1, description="Default 20, at most 500.")] = None,
     cursor: Annotated[str | None, Query(max_length=128)] = None,
-) -> list[PatientEvent]:
+) -> Response:
     """A patient's events, newest first (the seed's read path); next page in ``Link``."""
+    settings = caller.settings
     if limit is None:
         limit = settings.default_page_size
     if limit > settings.max_page_size:
@@ -85,21 +85,21 @@ async def list_patient_events(
         limit=limit,
         after=after,
     )
-    page = await event_service.list_events(pool, principal, query)
+    page = await event_service.list_events(caller.pool, caller.principal, query)
+    headers = None
     if page.next_after is not None:
         next_url = request.url.include_query_params(cursor=encode_cursor(*page.next_after))
-        response.headers["Link"] = f'<{next_url}>; rel="next"'
-    return page.events
+        headers = {"Link": f'<{next_url}>; rel="next"'}
+    return _json("[" + ",".join(doc.json for doc in page.events) + "]", headers)
 
 
 @router.get("/events/{event_id}", response_model=PatientEvent)
 async def get_event(
-    principal: EventsRead,
-    pool: DbPool,
+    caller: EventsRead,
     event_id: Annotated[int, Path(ge=1, le=MAX_EVENT_ID)],
-) -> PatientEvent:
+) -> Response:
     """One event by id, if it belongs to the caller's tenant."""
-    return await event_service.get_event(pool, principal, event_id)
+    return _json((await event_service.get_event(caller.pool, caller.principal, event_id)).json)
 
 
 def _invalid(field: str, message: str) -> ValidationFailed:

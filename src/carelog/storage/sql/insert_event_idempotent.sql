@@ -10,10 +10,10 @@ WITH new_event AS (
     ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
     RETURNING event_id
 )
-INSERT INTO patient_events
+INSERT INTO patient_events AS e
     (id, tenant_id, patient_id, event_type, payload, occurred_at, recorded_by, source,
      idempotency_key)
 SELECT claim.event_id, %(tenant_id)s, %(patient_id)s, %(event_type)s, %(payload)s,
        COALESCE(%(occurred_at)s, now()), %(recorded_by)s, %(source)s, %(idempotency_key)s
 FROM claim
-RETURNING id, patient_id, event_type, payload, occurred_at, recorded_at AS created_at, recorded_by, source, status, supersedes, labels, schema_version
+RETURNING e.id, e.occurred_at, carelog_event_json(e) AS doc

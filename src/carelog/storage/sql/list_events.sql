@@ -1,7 +1,7 @@
 -- One page of a patient's events, newest first, resuming strictly after the cursor position.
 -- A range scan on patient_events_timeline: O(page), whatever the patient's history.
-SELECT id, patient_id, event_type, payload, occurred_at, recorded_at AS created_at, recorded_by, source, status, supersedes, labels, schema_version
-FROM patient_events
+SELECT e.id, e.occurred_at, carelog_event_json(e) AS doc
+FROM patient_events AS e
 WHERE tenant_id = %(tenant_id)s
   AND patient_id = %(patient_id)s
   AND occurred_at >= COALESCE(%(since)s, '-infinity'::timestamptz)
