@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
-from fastapi import APIRouter
+from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 
 from carelog.api.app import PROTECTED_ROUTERS
 from carelog.api.deps import assert_protected, required_scopes
 from carelog.domain.principals import Scope
-from carelog.services.keys import list_keys, revoke_key
+from carelog.services.keys import hash_token, list_keys, revoke_key
 from carelog.storage.db import Pool
 from tests.factories import bearer, count_events, make_token, new_patient, new_tenant
 
@@ -70,12 +72,15 @@ async def test_admin_scope_implies_the_others(client: httpx.AsyncClient, pool: P
     assert (await client.get(f"/patient-events/{patient}", headers=admin)).status_code == 200
 
 
-async def test_revoked_key_fails_on_the_next_request(client: httpx.AsyncClient, pool: Pool) -> None:
+async def test_revoked_key_fails_on_the_next_request(
+    client: httpx.AsyncClient, pool: Pool, app: FastAPI
+) -> None:
     tenant = new_tenant()
     token = await make_token(pool, tenant)
     assert (await client.post("/patient-events", json=EVENT, headers=bearer(token))).is_success
+    assert (await client.get("/patient-events/P-77", headers=bearer(token))).is_success
     [key] = await list_keys(pool, tenant_id=tenant)
-    await revoke_key(pool, key.key_id)
+    await revoke_key(pool, key.key_id, app.state.principal_cache)
     response = await client.get("/patient-events/P-77", headers=bearer(token))
     assert response.status_code == 401
     [listed] = await list_keys(pool, tenant_id=tenant)
@@ -121,3 +126,25 @@ def test_a_route_without_a_scope_fails_start_up() -> None:
 
     with pytest.raises(RuntimeError, match="no scope dependency"):
         assert_protected(leaky)
+
+
+async def test_a_revocation_elsewhere_empties_the_cache(
+    client: httpx.AsyncClient, pool: Pool, app: FastAPI
+) -> None:
+    """Another process revokes (here: another connection, no cache): NOTIFY reaches us."""
+    cache = app.state.principal_cache
+    tenant = new_tenant()
+    token = await make_token(pool, tenant)
+    assert (await client.get("/patient-events/P-77", headers=bearer(token))).status_code == 404
+    assert cache.live
+    assert cache.get(hash_token(token)) is not None
+    [key] = await list_keys(pool, tenant_id=tenant)
+    generation = cache.generation
+    await revoke_key(pool, key.key_id)
+    for _ in range(100):
+        if cache.generation != generation:
+            break
+        await asyncio.sleep(0.01)
+    assert cache.generation != generation
+    assert cache.get(hash_token(token)) is None
+    assert (await client.get("/patient-events/P-77", headers=bearer(token))).status_code == 401

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,10 +15,12 @@ from carelog.api.deps import assert_protected
 from carelog.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from carelog.api.problems import install_problem_handlers
 from carelog.api.routes import events, health
+from carelog.services.principal_cache import KEYS_CHANNEL, PrincipalCache
 from carelog.settings import Settings, get_settings
 from carelog.storage.db import create_pool
 from carelog.storage.embedded import EmbeddedPostgres
 from carelog.storage.migrate import migrate
+from carelog.storage.notify import listen_forever
 
 _log = logging.getLogger("carelog")
 
@@ -44,12 +48,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             timeout=settings.pool_timeout,
         )
         await pool.open(wait=True, timeout=30)
+        cache = PrincipalCache()
+        listener = asyncio.create_task(
+            listen_forever(url, KEYS_CHANNEL, on_message=cache.invalidate, on_state=cache.set_live),
+            name="carelog-keys-listener",
+        )
         try:
             async with pool.connection() as conn:
                 await migrate(conn)
             app.state.pool = pool
+            app.state.principal_cache = cache
             yield
         finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
             await pool.close()
             if embedded is not None:
                 embedded.stop()

@@ -52,7 +52,7 @@ async def authenticate_request(request: Request) -> Caller:
         raise Unauthenticated("Use the Bearer scheme.", headers=_CHALLENGE)
     state = request.app.state
     try:
-        principal = await key_service.authenticate(state.pool, token.strip())
+        principal = await key_service.authenticate(state.pool, token.strip(), state.principal_cache)
     except Unauthenticated as exc:
         exc.headers.update(_CHALLENGE)
         raise

@@ -12,6 +12,7 @@ import secrets
 
 from carelog.domain.principals import ApiKey, ApiKeyCreate, IssuedApiKey, Principal, Scope
 from carelog.errors import NotFound, Unauthenticated
+from carelog.services.principal_cache import PrincipalCache
 from carelog.storage import keys as key_store
 from carelog.storage.db import Pool, connection
 
@@ -47,14 +48,22 @@ async def issue_key(pool: Pool, request: ApiKeyCreate) -> IssuedApiKey:
     return IssuedApiKey(key=key, token=token)
 
 
-async def authenticate(pool: Pool, token: str) -> Principal:
+async def authenticate(pool: Pool, token: str, cache: PrincipalCache | None = None) -> Principal:
     """The principal behind a bearer token; :class:`Unauthenticated` if unknown or revoked."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > _MAX_TOKEN_CHARS:
         raise Unauthenticated("Invalid API key.")
+    key_hash = hash_token(token)
+    if cache is not None:
+        cached = cache.get(key_hash)
+        if cached is not None:
+            return cached
+        generation = cache.generation
     async with connection(pool) as conn:
-        principal = await key_store.find_principal(conn, key_hash=hash_token(token))
+        principal = await key_store.find_principal(conn, key_hash=key_hash)
     if principal is None:
         raise Unauthenticated("Invalid or revoked API key.")
+    if cache is not None:
+        cache.put(key_hash, principal, generation)
     return principal
 
 
@@ -64,10 +73,18 @@ async def list_keys(pool: Pool, *, tenant_id: str | None = None) -> list[ApiKey]
         return await key_store.list_api_keys(conn, tenant_id=tenant_id)
 
 
-async def revoke_key(pool: Pool, key_id: str) -> ApiKey:
-    """Revoke a key; it fails on the very next request."""
-    async with connection(pool) as conn:
+async def revoke_key(pool: Pool, key_id: str, cache: PrincipalCache | None = None) -> ApiKey:
+    """Revoke a key; it fails on the very next request, in every process.
+
+    The NOTIFY commits with the revocation, so each process's cache is emptied as it
+    arrives; ``cache`` (this process's) is emptied before returning.
+    """
+    async with connection(pool) as conn, conn.transaction():
         key = await key_store.revoke_api_key(conn, key_id=key_id)
+        if key is not None:
+            await key_store.notify_keys_changed(conn)
+    if cache is not None:
+        cache.invalidate()
     if key is None:
         raise NotFound("No live API key with that id.")
     return key

@@ -78,9 +78,11 @@ async def connection(pool: Pool) -> AsyncIterator[AsyncConnection[Any]]:
         raise ServiceUnavailable("The database is unavailable; retry shortly.") from None
 
 
-async def connect(url: str) -> AsyncConnection[Any]:
-    """One autocommit connection outside any pool (migrations, one-off commands)."""
+async def connect(url: str, **options: Any) -> AsyncConnection[Any]:
+    """One autocommit connection outside any pool (migrations, listeners, one-off commands)."""
     configure_json()
-    conn = await AsyncConnection.connect(url, autocommit=True, application_name="carelog")
+    conn = await AsyncConnection.connect(
+        url, autocommit=True, application_name="carelog", **options
+    )
     await _configure_connection(conn)
     return conn

@@ -77,3 +77,8 @@ async def count_api_keys(conn: AsyncConnection[Any]) -> int:
         row = await cur.fetchone()
     assert row is not None
     return int(row["n"])
+
+
+async def notify_keys_changed(conn: AsyncConnection[Any]) -> None:
+    """Signal, on commit, that cached principals must be dropped everywhere."""
+    await conn.execute(load("notify_keys_changed"))
