@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 from pydantic import AwareDatetime, StringConstraints
@@ -88,8 +89,7 @@ async def list_patient_events(
     page = await event_service.list_events(caller.pool, caller.principal, query)
     headers = None
     if page.next_after is not None:
-        next_url = request.url.include_query_params(cursor=encode_cursor(*page.next_after))
-        headers = {"Link": f'<{next_url}>; rel="next"'}
+        headers = {"Link": _next_link(request, encode_cursor(*page.next_after))}
     return _json("[" + ",".join(doc.json for doc in page.events) + "]", headers)
 
 
@@ -100,6 +100,17 @@ async def get_event(
 ) -> Response:
     """One event by id, if it belongs to the caller's tenant."""
     return _json((await event_service.get_event(caller.pool, caller.principal, event_id)).json)
+
+
+def _next_link(request: Request, cursor: str) -> str:
+    """``Link`` to the next page: this request's path and query with the new cursor.
+
+    A path-absolute reference (RFC 8288 resolves it against the request), so it stays right
+    behind proxies that rewrite the host.
+    """
+    params = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"]
+    params.append(("cursor", cursor))
+    return f'<{quote(request.url.path)}?{urlencode(params)}>; rel="next"'
 
 
 def _invalid(field: str, message: str) -> ValidationFailed:
