@@ -40,10 +40,15 @@ def _env(data_dir: Path) -> dict[str, str]:
     return env
 
 
-def _carelog(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _carelog(
+    data_dir: Path, *args: str, database_url: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = _env(data_dir)
+    if database_url is not None:
+        env["DATABASE_URL"] = database_url
     return subprocess.run(
         [sys.executable, "-m", "carelog", *args],
-        env=_env(data_dir),
+        env=env,
         capture_output=True,
         text=True,
         timeout=60,
@@ -199,3 +204,12 @@ def test_migrate_command(data_dir: Path) -> None:
     assert second.returncode == 0
     assert "up to date" in second.stdout
     assert "applied" not in second.stderr
+
+
+def test_unreachable_database_is_a_clear_error(data_dir: Path) -> None:
+    url = f"postgresql://carelog@127.0.0.1:{_free_port()}/carelog?connect_timeout=3"
+    for command in (["migrate"], ["keys", "list"], ["serve", "--port", str(_free_port())]):
+        result = _carelog(data_dir, *command, database_url=url)
+        assert result.returncode == 1, command
+        assert "cannot reach the database" in result.stderr
+        assert "Traceback" not in result.stderr

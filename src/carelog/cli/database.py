@@ -6,8 +6,10 @@ import asyncio
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 
+import psycopg
 import typer
 
+from carelog.errors import MigrationError
 from carelog.settings import Settings
 from carelog.storage.db import Pool, connect, create_pool
 from carelog.storage.embedded import EmbeddedPostgres
@@ -38,7 +40,16 @@ def database_url(settings: Settings, *, announce: bool = False) -> Iterator[str]
                 "(socket in that folder). Set DATABASE_URL to use another server."
             )
     try:
-        for migration in asyncio.run(apply_migrations(url)):
+        try:
+            applied = asyncio.run(apply_migrations(url))
+        except psycopg.OperationalError as exc:
+            # libpq's message names the host and the reason (refused, bad password, ...).
+            typer.echo(f"error: cannot reach the database: {str(exc).strip()}", err=True)
+            raise typer.Exit(1) from None
+        except MigrationError as exc:
+            typer.echo(f"error: {exc.detail}", err=True)
+            raise typer.Exit(1) from None
+        for migration in applied:
             typer.echo(f"applied migration {migration.version:04d}_{migration.name}", err=True)
         yield url
     finally:
