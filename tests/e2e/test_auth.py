@@ -148,3 +148,12 @@ async def test_a_revocation_elsewhere_empties_the_cache(
     assert cache.generation != generation
     assert cache.get(hash_token(token)) is None
     assert (await client.get("/patient-events/P-77", headers=bearer(token))).status_code == 401
+
+
+async def test_openapi_documents_problem_responses(client: httpx.AsyncClient) -> None:
+    schema = (await client.get("/openapi.json")).json()
+    assert {"Problem", "FieldError"} <= schema["components"]["schemas"].keys()
+    post = schema["paths"]["/patient-events"]["post"]["responses"]
+    for status in ["400", "401", "403", "409", "413", "415", "422", "503"]:
+        assert "application/problem+json" in post[status]["content"], status
+    assert "404" in schema["paths"]["/events/{event_id}"]["get"]["responses"]

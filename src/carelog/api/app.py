@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from carelog import __version__
 from carelog.api.deps import assert_protected
 from carelog.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
-from carelog.api.problems import install_problem_handlers
+from carelog.api.problems import install_problem_handlers, install_problem_schema
 from carelog.api.routes import events, health
 from carelog.services.principal_cache import KEYS_CHANNEL, PrincipalCache
 from carelog.settings import Settings, get_settings
@@ -75,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_problem_handlers(app)
+    install_problem_schema(app)
     # Authenticated by default: health is the one public router; every route of the others
     # must demand a scope, or the app refuses to start.
     app.include_router(health.router)

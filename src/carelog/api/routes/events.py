@@ -9,6 +9,7 @@ from fastapi import APIRouter, Header, Path, Query, Request, Response
 from pydantic import AwareDatetime, StringConstraints
 
 from carelog.api.deps import EventsRead, EventsWrite
+from carelog.api.problems import problem_responses
 from carelog.api.routing import JsonRoute
 from carelog.domain.cursor import decode_cursor, encode_cursor
 from carelog.domain.events import EventQuery, PatientEvent, PatientEventCreate
@@ -20,7 +21,9 @@ from carelog.domain.limits import (
 from carelog.errors import ValidationFailed
 from carelog.services import events as event_service
 
-router = APIRouter(tags=["events"], route_class=JsonRoute)
+router = APIRouter(
+    tags=["events"], route_class=JsonRoute, responses=problem_responses(401, 403, 422, 500, 503)
+)
 
 EventTypeParam = Annotated[str, StringConstraints(pattern=EVENT_TYPE_PATTERN)]
 IdempotencyKey = Annotated[
@@ -39,7 +42,11 @@ def _json(body: str, headers: dict[str, str] | None = None) -> Response:
     return Response(body, media_type="application/json", headers=headers)
 
 
-@router.post("/patient-events", response_model=PatientEvent)
+@router.post(
+    "/patient-events",
+    response_model=PatientEvent,
+    responses=problem_responses(400, 409, 413, 415),
+)
 async def create_patient_event(
     event: PatientEventCreate,
     caller: EventsWrite,
@@ -53,7 +60,11 @@ async def create_patient_event(
     return _json(recorded.event.json, headers)
 
 
-@router.get("/patient-events/{patient_id}", response_model=list[PatientEvent])
+@router.get(
+    "/patient-events/{patient_id}",
+    response_model=list[PatientEvent],
+    responses=problem_responses(404),
+)
 async def list_patient_events(
     request: Request,
     caller: EventsRead,
@@ -93,7 +104,7 @@ async def list_patient_events(
     return _json("[" + ",".join(doc.json for doc in page.events) + "]", headers)
 
 
-@router.get("/events/{event_id}", response_model=PatientEvent)
+@router.get("/events/{event_id}", response_model=PatientEvent, responses=problem_responses(404))
 async def get_event(
     caller: EventsRead,
     event_id: Annotated[int, Path(ge=1, le=MAX_EVENT_ID)],
