@@ -13,6 +13,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from bench_common import PAGE_SIZE, RECORDED_BY, TENANT, say
 from bench_results import Run
@@ -143,6 +144,35 @@ def wrk_command(
     ]
 
 
+def execute(
+    scenario: str,
+    tool: str,
+    size: int,
+    rows: int,
+    args: argparse.Namespace,
+    command: list[str],
+    **options: Any,
+) -> Run:
+    """Run one measured command (wrk or pgbench) and keep its output on a new :class:`Run`."""
+    run = Run(
+        scenario,
+        tool,
+        size,
+        rows,
+        float(args.duration),
+        args.connections,
+        loadavg_1m_before=loadavg(),
+        command=shlex.join(command),
+    )
+    say(f"{scenario}: {run.command}")
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=args.duration + 60, check=False, **options
+    )
+    run.output = result.stdout + result.stderr
+    run.exit_code = result.returncode
+    return run
+
+
 def run_wrk(
     scenario: str,
     script: Path,
@@ -170,22 +200,7 @@ def run_wrk(
             check=False,
         )
     command = wrk_command(wrk, script, url, args.duration, args)
-    run = Run(
-        scenario,
-        "wrk",
-        size,
-        rows,
-        float(args.duration),
-        args.connections,
-        loadavg_1m_before=loadavg(),
-        command=shlex.join(command),
-    )
-    say(f"{scenario}: {run.command}")
-    result = subprocess.run(
-        command, env=env, capture_output=True, text=True, timeout=args.duration + 60, check=False
-    )
-    run.output = result.stdout + result.stderr
-    run.exit_code = result.returncode
+    run = execute(scenario, "wrk", size, rows, args, command, env=env)
     parse_wrk(run.output, run)
     return run
 
@@ -276,22 +291,7 @@ def run_pgbench(
         str(log_dir / prefix),
         "carelog",
     ]
-    run = Run(
-        scenario,
-        "pgbench",
-        size,
-        rows,
-        float(args.duration),
-        args.connections,
-        loadavg_1m_before=loadavg(),
-        command=shlex.join(command),
-    )
-    say(f"{scenario}: {run.command}")
-    result = subprocess.run(
-        command, capture_output=True, text=True, timeout=args.duration + 60, check=False, cwd=work
-    )
-    run.output = result.stdout + result.stderr
-    run.exit_code = result.returncode
+    run = execute(scenario, "pgbench", size, rows, args, command, cwd=work)
     if tps := PGBENCH_TPS.search(run.output):
         run.requests_per_s = float(tps.group(1))
     if avg := PGBENCH_LATENCY.search(run.output):
