@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     max_json_depth: int = Field(default=32, ge=2, le=512)
     default_page_size: int = Field(default=20, ge=1)
     max_page_size: int = Field(default=500, ge=1)
+    key_use_flush_seconds: float = Field(
+        default=5.0, gt=0, description="How often each process records keys' last use."
+    )
     access_log: bool = Field(default=True, description="Log one line per request (no PHI).")
     log_level: str = Field(default="info")
 

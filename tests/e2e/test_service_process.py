@@ -165,6 +165,69 @@ def test_serve_seed_script_keys_and_restart(data_dir: Path) -> None:
         assert _carelog(data_dir, "keys", "revoke", key_id[1]).returncode == 1
         bad = _carelog(data_dir, "keys", "create", "--tenant", "Bad Tenant!", "--scope", "admin")
         assert bad.returncode != 0
+
+        # Agents are named; their events say so. Rotation hands out a new token.
+        unnamed = _carelog(
+            data_dir,
+            "keys",
+            "create",
+            "--tenant",
+            "default",
+            "--scope",
+            "events:write",
+            "--kind",
+            "agent",
+        )
+        assert unnamed.returncode != 0
+        assert "agent name" in unnamed.stderr
+        agent = _carelog(
+            data_dir,
+            "keys",
+            "create",
+            "--tenant",
+            "default",
+            "--scope",
+            "events:write",
+            "--kind",
+            "agent",
+            "--agent-name",
+            "intake-bot",
+            "--expires-in",
+            "30d",
+        )
+        assert agent.returncode == 0, agent.stderr
+        agent_token = TOKEN.search(agent.stdout)
+        agent_id = re.search(r"key id:\s+(\S+)", agent.stdout)
+        assert agent_token is not None
+        assert agent_id is not None
+        assert "expires:" in agent.stdout
+        written = httpx.post(
+            f"{service.url}/patient-events",
+            json=event,
+            headers={"Authorization": f"Bearer {agent_token[0]}"},
+        )
+        assert written.json()["agent_name"] == "intake-bot"
+        rotated = _carelog(data_dir, "keys", "rotate", agent_id[1], "--grace", "0s")
+        assert rotated.returncode == 0, rotated.stderr
+        new_token = TOKEN.search(rotated.stdout)
+        assert new_token is not None
+        assert new_token[0] != agent_token[0]
+        assert "intake-bot" in rotated.stdout
+        for token, status in ((agent_token[0], 401), (new_token[0], 200)):
+            response = httpx.post(
+                f"{service.url}/patient-events",
+                json=event,
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            assert response.status_code == status
+        table = _carelog(data_dir, "keys", "list").stdout
+        assert "KIND" in table
+        assert "LAST USED" in table
+        assert re.search(rf"{agent_id[1]}\s+default\s+agent\s+expired", table), table
+        assert _carelog(data_dir, "keys", "rotate", "nope").returncode == 1
+        assert _carelog(data_dir, "keys", "rotate", agent_id[1], "--grace", "soon").returncode != 0
+        stored = httpx.get(f"{service.url}/patient-events/P-2048", headers=admin).json()
+        assert len(stored) == 3
     finally:
         code = service.stop()
     assert code == 0, service.output
@@ -178,7 +241,7 @@ def test_serve_seed_script_keys_and_restart(data_dir: Path) -> None:
         assert TOKEN.findall(restarted.output) == [], "admin key printed twice"
         r3 = httpx.get(f"{restarted.url}/patient-events/P-2048", headers=admin)
         assert r3.status_code == 200
-        assert [r["id"] for r in r3.json()] == [r1.json()["id"]]
+        assert r3.json() == stored
     finally:
         assert restarted.stop() == 0
 

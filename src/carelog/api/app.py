@@ -15,6 +15,8 @@ from carelog.api.deps import assert_protected
 from carelog.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from carelog.api.problems import install_problem_handlers, install_problem_schema
 from carelog.api.routes import events, health
+from carelog.errors import ServiceUnavailable
+from carelog.services.key_use import KeyUseTracker
 from carelog.services.principal_cache import KEYS_CHANNEL, PrincipalCache
 from carelog.settings import Settings, get_settings
 from carelog.storage.db import create_pool
@@ -49,20 +51,33 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         await pool.open(wait=True, timeout=30)
         cache = PrincipalCache()
-        listener = asyncio.create_task(
-            listen_forever(url, KEYS_CHANNEL, on_message=cache.invalidate, on_state=cache.set_live),
-            name="carelog-keys-listener",
-        )
+        key_use = KeyUseTracker()
+        background = [
+            asyncio.create_task(
+                listen_forever(
+                    url, KEYS_CHANNEL, on_message=cache.invalidate, on_state=cache.set_live
+                ),
+                name="carelog-keys-listener",
+            ),
+            asyncio.create_task(
+                key_use.flush_every(pool, settings.key_use_flush_seconds),
+                name="carelog-key-use",
+            ),
+        ]
         try:
             async with pool.connection() as conn:
                 await migrate(conn)
             app.state.pool = pool
             app.state.principal_cache = cache
+            app.state.key_use = key_use
             yield
         finally:
-            listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listener
+            for task in background:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            with contextlib.suppress(ServiceUnavailable):
+                await key_use.flush(pool)
             await pool.close()
             if embedded is not None:
                 embedded.stop()

@@ -56,6 +56,7 @@ async def authenticate_request(request: Request) -> Caller:
     except Unauthenticated as exc:
         exc.headers.update(_CHALLENGE)
         raise
+    state.key_use.touch(principal.key_id)
     return Caller(principal, state.pool, state.settings)
 
 

@@ -1,35 +1,63 @@
-"""``carelog keys``: issue, list and revoke API keys."""
+"""``carelog keys``: issue, list, rotate and revoke API keys."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+import re
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, TypeVar
 
 import typer
 from pydantic import ValidationError
 
 from carelog.cli.database import database_url, small_pool
-from carelog.domain.principals import ApiKey, ApiKeyCreate, IssuedApiKey, Scope
+from carelog.domain.principals import ApiKey, ApiKeyCreate, IssuedApiKey, PrincipalKind, Scope
 from carelog.errors import CarelogError
 from carelog.services import keys as key_service
 from carelog.settings import get_settings
+from carelog.storage.db import Pool
 
-app = typer.Typer(help="Issue, list and revoke API keys.", no_args_is_help=True)
+app = typer.Typer(help="Issue, list, rotate and revoke API keys.", no_args_is_help=True)
 
-
-async def _issue(url: str, request: ApiKeyCreate) -> IssuedApiKey:
-    async with small_pool(url) as pool:
-        return await key_service.issue_key(pool, request)
-
-
-async def _list(url: str, tenant: str | None) -> list[ApiKey]:
-    async with small_pool(url) as pool:
-        return await key_service.list_keys(pool, tenant_id=tenant)
+T = TypeVar("T")
+_DURATION = re.compile(r"^(\d{1,6})([smhd])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
-async def _revoke(url: str, key_id: str) -> ApiKey:
-    async with small_pool(url) as pool:
-        return await key_service.revoke_key(pool, key_id)
+def parse_duration(text: str) -> timedelta:
+    """``90d``, ``12h``, ``30m`` or ``45s`` as a timedelta."""
+    match = _DURATION.match(text.strip())
+    if match is None:
+        raise typer.BadParameter(f"'{text}' is not a duration like 90d, 12h, 30m or 45s")
+    return timedelta(**{_UNITS[match[2]]: int(match[1])})
+
+
+def _run(action: Callable[[Pool], Awaitable[T]]) -> T:
+    """Run one service call against the configured database; errors exit 1 in one line."""
+
+    async def with_pool(url: str) -> T:
+        async with small_pool(url) as pool:
+            return await action(pool)
+
+    with database_url(get_settings()) as url:
+        try:
+            return asyncio.run(with_pool(url))
+        except CarelogError as exc:
+            typer.echo(f"error: {exc.detail}", err=True)
+            raise typer.Exit(1) from None
+
+
+def _show(issued: IssuedApiKey) -> None:
+    key = issued.key
+    typer.echo(f"key id:  {key.key_id}\ntenant:  {key.tenant_id}\nkind:    {key.kind.value}")
+    if key.agent_name:
+        typer.echo(f"agent:   {key.agent_name}")
+    typer.echo(f"scopes:  {' '.join(sorted(key.scopes))}")
+    if key.expires_at:
+        typer.echo(f"expires: {key.expires_at.isoformat()}")
+    typer.echo(f"token:   {issued.token}")
+    typer.echo("Store the token now: it is not shown again.", err=True)
 
 
 @app.command("create")
@@ -37,41 +65,73 @@ def create(
     tenant: Annotated[str, typer.Option(help="Tenant the key belongs to (created if new).")],
     scope: Annotated[list[Scope], typer.Option(help="Scope to grant; repeat for several.")],
     name: Annotated[str, typer.Option(help="A label to recognise the key by.")] = "",
+    kind: Annotated[
+        PrincipalKind, typer.Option(help="What uses the key; recorded on what it writes.")
+    ] = PrincipalKind.SERVICE,
+    agent_name: Annotated[
+        str | None, typer.Option(help="The agent's name (required with --kind agent).")
+    ] = None,
+    expires_in: Annotated[
+        str | None, typer.Option(help="Lifetime such as 90d or 12h; default: no expiry.")
+    ] = None,
 ) -> None:
     """Issue a key and print its token once; only a hash of it is stored."""
+    expires_at = None
+    if expires_in is not None:
+        expires_at = datetime.now(UTC) + parse_duration(expires_in)
     try:
-        request = ApiKeyCreate(tenant_id=tenant, scopes=frozenset(scope), name=name)
+        request = ApiKeyCreate(
+            tenant_id=tenant,
+            scopes=frozenset(scope),
+            name=name,
+            kind=kind,
+            agent_name=agent_name,
+            expires_at=expires_at,
+        )
     except ValidationError as exc:
         raise typer.BadParameter(exc.errors()[0]["msg"]) from None
-    with database_url(get_settings()) as url:
-        issued = asyncio.run(_issue(url, request))
-    scopes = " ".join(sorted(issued.key.scopes))
-    typer.echo(f"key id:  {issued.key.key_id}\ntenant:  {issued.key.tenant_id}\nscopes:  {scopes}")
-    typer.echo(f"token:   {issued.token}")
-    typer.echo("Store the token now: it is not shown again.", err=True)
+    _show(_run(lambda pool: key_service.issue_key(pool, request)))
+
+
+@app.command("rotate")
+def rotate(
+    key_id: Annotated[str, typer.Argument(help="The key id shown by 'keys list'.")],
+    grace: Annotated[
+        str, typer.Option(help="How long the old key keeps working, e.g. 24h or 0s.")
+    ] = "24h",
+) -> None:
+    """Issue a replacement key; the old one keeps working for the grace period, then expires."""
+    period = parse_duration(grace)
+    _show(_run(lambda pool: key_service.rotate_key(pool, key_id, grace=period)))
+    typer.echo(f"{key_id} stays valid for {grace}, then expires.", err=True)
 
 
 @app.command("list")
 def list_(
     tenant: Annotated[str | None, typer.Option(help="Only this tenant's keys.")] = None,
 ) -> None:
-    """List keys (never their tokens)."""
-    with database_url(get_settings()) as url:
-        keys = asyncio.run(_list(url, tenant))
-    typer.echo(f"{'KEY ID':<14}{'TENANT':<20}{'STATUS':<10}{'SCOPES':<36}NAME")
+    """List keys (never their tokens) with their kind, status, expiry and last use."""
+    keys: list[ApiKey] = _run(lambda pool: key_service.list_keys(pool, tenant_id=tenant))
+    now = datetime.now(UTC)
+
+    def when(value: datetime | None) -> str:
+        return value.strftime("%Y-%m-%d %H:%M") if value else "-"
+
+    typer.echo(
+        f"{'KEY ID':<14}{'TENANT':<16}{'KIND':<9}{'STATUS':<9}{'EXPIRES':<18}"
+        f"{'LAST USED':<18}{'SCOPES':<30}NAME"
+    )
     for key in keys:
-        status = "revoked" if key.revoked_at else "active"
         scopes = ",".join(sorted(key.scopes))
-        typer.echo(f"{key.key_id:<14}{key.tenant_id:<20}{status:<10}{scopes:<36}{key.name}")
+        label = key.name + (f" (agent {key.agent_name})" if key.agent_name else "")
+        typer.echo(
+            f"{key.key_id:<14}{key.tenant_id:<16}{key.kind.value:<9}{key.status(now):<9}"
+            f"{when(key.expires_at):<18}{when(key.last_used_at):<18}{scopes:<30}{label}"
+        )
 
 
 @app.command("revoke")
 def revoke(key_id: Annotated[str, typer.Argument(help="The key id shown by 'keys list'.")]) -> None:
     """Revoke a key: the next request made with it gets 401."""
-    with database_url(get_settings()) as url:
-        try:
-            key = asyncio.run(_revoke(url, key_id))
-        except CarelogError as exc:
-            typer.echo(f"error: {exc.detail}", err=True)
-            raise typer.Exit(1) from None
+    key = _run(lambda pool: key_service.revoke_key(pool, key_id))
     typer.echo(f"revoked {key.key_id} (tenant {key.tenant_id})")

@@ -6,7 +6,14 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 TENANT_ID_PATTERN = r"^[a-z0-9][a-z0-9_\-]{0,62}$"
 TenantId = Annotated[str, StringConstraints(pattern=TENANT_ID_PATTERN)]
@@ -20,6 +27,17 @@ class Scope(StrEnum):
     ADMIN = "admin"
 
 
+class PrincipalKind(StrEnum):
+    """What a principal is: recorded on everything it writes."""
+
+    AGENT = "agent"
+    USER = "user"
+    SERVICE = "service"
+
+
+AgentName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._:/@+\-]{0,127}$")]
+
+
 class Principal(BaseModel):
     """An authenticated caller, bound to one tenant."""
 
@@ -28,6 +46,9 @@ class Principal(BaseModel):
     key_id: str
     tenant_id: str
     scopes: frozenset[Scope]
+    kind: PrincipalKind = PrincipalKind.SERVICE
+    agent_name: str | None = None
+    expires_at: datetime | None = None
 
     @property
     def name(self) -> str:
@@ -40,11 +61,20 @@ class Principal(BaseModel):
 
 
 class ApiKeyCreate(BaseModel):
-    """What it takes to issue a key."""
+    """What it takes to issue a key. Agents must be named; the name lands on their events."""
 
     tenant_id: TenantId
     scopes: frozenset[Scope] = Field(min_length=1)
     name: Annotated[str, StringConstraints(max_length=200)] = ""
+    kind: PrincipalKind = PrincipalKind.SERVICE
+    agent_name: AgentName | None = None
+    expires_at: AwareDatetime | None = None
+
+    @model_validator(mode="after")
+    def _agents_are_named(self) -> ApiKeyCreate:
+        if self.kind is PrincipalKind.AGENT and self.agent_name is None:
+            raise ValueError("an agent key needs an agent name")
+        return self
 
 
 class ApiKey(BaseModel):
@@ -54,8 +84,21 @@ class ApiKey(BaseModel):
     tenant_id: str
     name: str
     scopes: list[Scope]
+    kind: PrincipalKind
+    agent_name: str | None = None
     created_at: datetime
+    expires_at: datetime | None = None
+    last_used_at: datetime | None = None
     revoked_at: datetime | None = None
+    replaced_by: str | None = None
+
+    def status(self, now: datetime) -> str:
+        """``active``, ``revoked``, ``expired`` or ``rotated`` (still valid until it expires)."""
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= now:
+            return "expired"
+        return "rotated" if self.replaced_by else "active"
 
 
 class IssuedApiKey(BaseModel):

@@ -43,15 +43,12 @@ async def record_event(
     """
     async with connection(pool) as conn:
         if idempotency_key is None:
-            stored = await event_store.insert_event(
-                conn, tenant_id=principal.tenant_id, recorded_by=principal.name, event=event
-            )
+            stored = await event_store.insert_event(conn, principal=principal, event=event)
             return Recorded(stored, replayed=False)
         request_hash = event.request_hash()
         inserted = await event_store.insert_event_idempotent(
             conn,
-            tenant_id=principal.tenant_id,
-            recorded_by=principal.name,
+            principal=principal,
             event=event,
             idempotency_key=idempotency_key,
             request_hash=request_hash,

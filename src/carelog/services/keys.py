@@ -1,4 +1,4 @@
-"""API keys: issue, authenticate, list, revoke, and the admin key of a fresh database.
+"""API keys: issue, authenticate, rotate, list, revoke, and the admin key of a fresh database.
 
 A token is ``clk_<key id>_<secret>`` with 256 random bits of secret. Only its SHA-256 is
 stored: a fast hash is right for high-entropy tokens (nothing to brute-force), and it keeps
@@ -9,12 +9,20 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import timedelta
 
-from carelog.domain.principals import ApiKey, ApiKeyCreate, IssuedApiKey, Principal, Scope
-from carelog.errors import NotFound, Unauthenticated
+from carelog.domain.principals import (
+    ApiKey,
+    ApiKeyCreate,
+    IssuedApiKey,
+    Principal,
+    PrincipalKind,
+    Scope,
+)
+from carelog.errors import NotFound, Unauthenticated, ValidationFailed
 from carelog.services.principal_cache import PrincipalCache
 from carelog.storage import keys as key_store
-from carelog.storage.db import Pool, connection
+from carelog.storage.db import Connection, Pool, connection
 
 TOKEN_PREFIX = "clk_"  # noqa: S105 - a public prefix, not a secret
 DEFAULT_TENANT = "default"
@@ -32,20 +40,50 @@ def _new_token() -> tuple[str, str]:
     return key_id, f"{TOKEN_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
 
 
+async def _insert(conn: Connection, request: ApiKeyCreate) -> IssuedApiKey:
+    key_id, token = _new_token()
+    await key_store.ensure_tenant(conn, tenant_id=request.tenant_id)
+    key = await key_store.insert_api_key(
+        conn, key_id=key_id, key_hash=hash_token(token), request=request
+    )
+    return IssuedApiKey(key=key, token=token)
+
+
 async def issue_key(pool: Pool, request: ApiKeyCreate) -> IssuedApiKey:
     """Create a key for ``request.tenant_id`` (creating the tenant if new). Shown once."""
-    key_id, token = _new_token()
     async with connection(pool) as conn, conn.transaction():
-        await key_store.ensure_tenant(conn, tenant_id=request.tenant_id)
-        key = await key_store.insert_api_key(
+        return await _insert(conn, request)
+
+
+async def rotate_key(
+    pool: Pool, key_id: str, *, grace: timedelta, cache: PrincipalCache | None = None
+) -> IssuedApiKey:
+    """Issue a replacement with the same tenant, scopes, kind and names; keep both valid for
+    ``grace``, after which the old key expires (earlier if it was going to anyway)."""
+    if grace < timedelta(0):
+        raise ValidationFailed("The grace period cannot be negative.")
+    async with connection(pool) as conn, conn.transaction():
+        old = await key_store.get_live_api_key_for_update(conn, key_id=key_id)
+        if old is None:
+            raise NotFound("No live API key with that id.")
+        issued = await _insert(
             conn,
-            key_id=key_id,
-            tenant_id=request.tenant_id,
-            name=request.name,
-            key_hash=hash_token(token),
-            scopes=sorted(s.value for s in request.scopes),
+            ApiKeyCreate(
+                tenant_id=old.tenant_id,
+                scopes=frozenset(old.scopes),
+                name=old.name,
+                kind=old.kind,
+                agent_name=old.agent_name,
+                expires_at=old.expires_at,
+            ),
         )
-    return IssuedApiKey(key=key, token=token)
+        await key_store.retire_api_key(
+            conn, key_id=key_id, replaced_by=issued.key.key_id, grace=grace
+        )
+        await key_store.notify_keys_changed(conn)
+    if cache is not None:
+        cache.invalidate()
+    return issued
 
 
 async def authenticate(pool: Pool, token: str, cache: PrincipalCache | None = None) -> Principal:
@@ -96,18 +134,16 @@ async def bootstrap_admin_key(pool: Pool) -> IssuedApiKey | None:
     Serialized by a transaction-level advisory lock, so two processes starting at once
     issue exactly one key between them.
     """
-    key_id, token = _new_token()
     async with connection(pool) as conn, conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_BOOTSTRAP_LOCK_ID,))
         if await key_store.count_api_keys(conn) > 0:
             return None
-        await key_store.ensure_tenant(conn, tenant_id=DEFAULT_TENANT)
-        key = await key_store.insert_api_key(
+        return await _insert(
             conn,
-            key_id=key_id,
-            tenant_id=DEFAULT_TENANT,
-            name="bootstrap admin",
-            key_hash=hash_token(token),
-            scopes=[Scope.ADMIN.value],
+            ApiKeyCreate(
+                tenant_id=DEFAULT_TENANT,
+                scopes=frozenset({Scope.ADMIN}),
+                name="bootstrap admin",
+                kind=PrincipalKind.USER,
+            ),
         )
-    return IssuedApiKey(key=key, token=token)

@@ -9,12 +9,13 @@ lost, the cache switches itself off (every request goes to the database) until i
 Two guards keep a stale principal from being cached after an invalidation: entries carry
 the generation they were looked up in and are dropped if an invalidation happened meanwhile,
 and every entry expires after ``ttl`` seconds whatever happens (the bound if a listening
-connection dies without the process noticing).
+connection dies without the process noticing). A key's own expiry is checked on every hit.
 """
 
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 from carelog.domain.principals import Principal
 
@@ -39,7 +40,9 @@ class PrincipalCache:
         if entry is None:
             return None
         principal, expires = entry
-        if time.monotonic() >= expires:
+        if time.monotonic() >= expires or (
+            principal.expires_at is not None and principal.expires_at <= datetime.now(UTC)
+        ):
             del self._entries[key_hash]
             return None
         return principal

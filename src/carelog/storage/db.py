@@ -18,7 +18,8 @@ from carelog.errors import ServiceUnavailable
 _log = logging.getLogger("carelog.db")
 
 
-Pool = AsyncConnectionPool[AsyncConnection[Any]]
+Connection = AsyncConnection[Any]
+Pool = AsyncConnectionPool[Connection]
 
 
 def _dumps(value: Any) -> str:

@@ -11,6 +11,7 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
 from carelog.domain.events import EventDocument, EventQuery, PatientEventCreate
+from carelog.domain.principals import Principal
 from carelog.storage.queries import load
 
 
@@ -22,16 +23,17 @@ class IdempotentReplay:
     event: EventDocument
 
 
-def _insert_params(
-    *, tenant_id: str, recorded_by: str, event: PatientEventCreate
-) -> dict[str, Any]:
+def _insert_params(*, principal: Principal, event: PatientEventCreate) -> dict[str, Any]:
+    # The principal decides the tenant and who is recorded: never the client's body.
     return {
-        "tenant_id": tenant_id,
+        "tenant_id": principal.tenant_id,
         "patient_id": event.patient_id,
         "event_type": event.event_type,
         "payload": Jsonb(event.payload),
         "occurred_at": event.occurred_at,
-        "recorded_by": recorded_by,
+        "recorded_by": principal.name,
+        "recorded_by_kind": principal.kind.value,
+        "agent_name": principal.agent_name,
         "source": event.source,
     }
 
@@ -43,10 +45,10 @@ def _documents(cursor: Any) -> Callable[[Sequence[Any]], EventDocument]:
 
 
 async def insert_event(
-    conn: AsyncConnection[Any], *, tenant_id: str, recorded_by: str, event: PatientEventCreate
+    conn: AsyncConnection[Any], *, principal: Principal, event: PatientEventCreate
 ) -> EventDocument:
-    """Append ``event`` to the tenant's log and return it as stored."""
-    params = _insert_params(tenant_id=tenant_id, recorded_by=recorded_by, event=event)
+    """Append ``event`` to the principal's tenant's log and return it as stored."""
+    params = _insert_params(principal=principal, event=event)
     async with conn.cursor(row_factory=_documents) as cur:
         await cur.execute(load("insert_event"), params)
         row = await cur.fetchone()
@@ -57,14 +59,13 @@ async def insert_event(
 async def insert_event_idempotent(
     conn: AsyncConnection[Any],
     *,
-    tenant_id: str,
-    recorded_by: str,
+    principal: Principal,
     event: PatientEventCreate,
     idempotency_key: str,
     request_hash: bytes,
 ) -> EventDocument | None:
     """Append ``event`` under ``idempotency_key``; ``None`` when the key was already used."""
-    params = _insert_params(tenant_id=tenant_id, recorded_by=recorded_by, event=event)
+    params = _insert_params(principal=principal, event=event)
     params["idempotency_key"] = idempotency_key
     params["request_hash"] = request_hash
     async with conn.cursor(row_factory=_documents) as cur:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from psycopg import AsyncConnection
 from psycopg.rows import class_row, dict_row
 
-from carelog.domain.principals import ApiKey, Principal, Scope
+from carelog.domain.principals import ApiKey, ApiKeyCreate, Principal, PrincipalKind, Scope
 from carelog.storage.queries import load
 
 
@@ -17,13 +18,7 @@ async def ensure_tenant(conn: AsyncConnection[Any], *, tenant_id: str) -> None:
 
 
 async def insert_api_key(
-    conn: AsyncConnection[Any],
-    *,
-    key_id: str,
-    tenant_id: str,
-    name: str,
-    key_hash: bytes,
-    scopes: list[str],
+    conn: AsyncConnection[Any], *, key_id: str, key_hash: bytes, request: ApiKeyCreate
 ) -> ApiKey:
     """Store a key's hash and metadata."""
     async with conn.cursor(row_factory=class_row(ApiKey)) as cur:
@@ -31,10 +26,13 @@ async def insert_api_key(
             load("insert_api_key"),
             {
                 "key_id": key_id,
-                "tenant_id": tenant_id,
-                "name": name,
+                "tenant_id": request.tenant_id,
+                "name": request.name,
                 "key_hash": key_hash,
-                "scopes": scopes,
+                "scopes": sorted(s.value for s in request.scopes),
+                "kind": request.kind.value,
+                "agent_name": request.agent_name,
+                "expires_at": request.expires_at,
             },
         )
         row = await cur.fetchone()
@@ -53,6 +51,9 @@ async def find_principal(conn: AsyncConnection[Any], *, key_hash: bytes) -> Prin
         key_id=row["key_id"],
         tenant_id=row["tenant_id"],
         scopes=frozenset(Scope(s) for s in row["scopes"]),
+        kind=PrincipalKind(row["kind"]),
+        agent_name=row["agent_name"],
+        expires_at=row["expires_at"],
     )
 
 
@@ -82,3 +83,30 @@ async def count_api_keys(conn: AsyncConnection[Any]) -> int:
 async def notify_keys_changed(conn: AsyncConnection[Any]) -> None:
     """Signal, on commit, that cached principals must be dropped everywhere."""
     await conn.execute(load("notify_keys_changed"))
+
+
+async def get_live_api_key_for_update(conn: AsyncConnection[Any], *, key_id: str) -> ApiKey | None:
+    """A live (not revoked, not expired) key, row-locked until the transaction ends."""
+    async with conn.cursor(row_factory=class_row(ApiKey)) as cur:
+        await cur.execute(load("get_live_api_key_for_update"), {"key_id": key_id})
+        return await cur.fetchone()
+
+
+async def retire_api_key(
+    conn: AsyncConnection[Any], *, key_id: str, replaced_by: str, grace: timedelta
+) -> ApiKey:
+    """Let a rotated key expire after ``grace`` (never later than it would have)."""
+    async with conn.cursor(row_factory=class_row(ApiKey)) as cur:
+        await cur.execute(
+            load("retire_api_key"), {"key_id": key_id, "replaced_by": replaced_by, "grace": grace}
+        )
+        row = await cur.fetchone()
+    assert row is not None
+    return row
+
+
+async def record_key_use(conn: AsyncConnection[Any], *, used: dict[str, datetime]) -> None:
+    """Store the latest use time of each key in ``used``."""
+    await conn.execute(
+        load("record_key_use"), {"key_ids": list(used), "used_at": list(used.values())}
+    )

@@ -1,7 +1,9 @@
 -- Append one event for a tenant's patient.
 INSERT INTO patient_events AS e
-    (tenant_id, patient_id, event_type, payload, occurred_at, recorded_by, source)
+    (tenant_id, patient_id, event_type, payload, occurred_at, recorded_by, recorded_by_kind,
+     agent_name, source)
 VALUES
     (%(tenant_id)s, %(patient_id)s, %(event_type)s, %(payload)s,
-     COALESCE(%(occurred_at)s, now()), %(recorded_by)s, %(source)s)
+     COALESCE(%(occurred_at)s, now()), %(recorded_by)s, %(recorded_by_kind)s,
+     %(agent_name)s, %(source)s)
 RETURNING e.id, e.occurred_at, carelog_event_json(e) AS doc

@@ -11,9 +11,10 @@ WITH new_event AS (
     RETURNING event_id
 )
 INSERT INTO patient_events AS e
-    (id, tenant_id, patient_id, event_type, payload, occurred_at, recorded_by, source,
-     idempotency_key)
+    (id, tenant_id, patient_id, event_type, payload, occurred_at, recorded_by, recorded_by_kind,
+     agent_name, source, idempotency_key)
 SELECT claim.event_id, %(tenant_id)s, %(patient_id)s, %(event_type)s, %(payload)s,
-       COALESCE(%(occurred_at)s, now()), %(recorded_by)s, %(source)s, %(idempotency_key)s
+       COALESCE(%(occurred_at)s, now()), %(recorded_by)s, %(recorded_by_kind)s, %(agent_name)s,
+       %(source)s, %(idempotency_key)s
 FROM claim
 RETURNING e.id, e.occurred_at, carelog_event_json(e) AS doc
