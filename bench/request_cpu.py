@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from carelog.api.app import create_app
-from carelog.domain.principals import ApiKeyCreate, Scope
+from carelog.domain.principals import ApiKeyCreate
 from carelog.services.keys import issue_key
 from carelog.settings import Settings
 from carelog.storage.embedded import EmbeddedPostgres
@@ -104,9 +104,7 @@ async def run(url: str, args: argparse.Namespace) -> None:
     async with app.router.lifespan_context(app):
         pool = app.state.pool
         tenant = f"bench-{rng.randrange(10**9)}"
-        issued = await issue_key(
-            pool, ApiKeyCreate(tenant_id=tenant, scopes=frozenset({Scope.ADMIN}))
-        )
+        issued = await issue_key(pool, ApiKeyCreate(tenant_id=tenant, scopes=frozenset({"admin"})))
         async with pool.connection() as conn:
             await conn.execute(
                 PRELOAD, {"tenant": tenant, "patients": args.patients, "events": args.events}

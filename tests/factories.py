@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from carelog.domain.principals import ApiKeyCreate, Scope
+from carelog.domain.principals import ApiKeyCreate
 from carelog.services.keys import issue_key
 from carelog.storage.db import Pool
 
@@ -19,9 +19,9 @@ def new_patient() -> str:
     return f"P-{uuid.uuid4().hex[:10]}"
 
 
-async def make_token(pool: Pool, tenant: str, *scopes: Scope) -> str:
+async def make_token(pool: Pool, tenant: str, *scopes: str) -> str:
     """Issue a key for ``tenant`` with ``scopes`` (read and write when none are named)."""
-    chosen = frozenset(scopes or (Scope.EVENTS_READ, Scope.EVENTS_WRITE))
+    chosen = frozenset(scopes or ("events:read", "events:write"))
     issued = await issue_key(pool, ApiKeyCreate(tenant_id=tenant, scopes=chosen, name="test"))
     return issued.token
 

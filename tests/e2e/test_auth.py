@@ -10,8 +10,8 @@ from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 
 from carelog.api.app import PROTECTED_ROUTERS
-from carelog.api.deps import assert_protected, required_scopes
-from carelog.domain.principals import Scope
+from carelog.api.deps import assert_protected, required_permissions
+from carelog.domain.scopes import Permission
 from carelog.services.keys import hash_token, list_keys, revoke_key
 from carelog.storage.db import Pool
 from tests.factories import bearer, count_events, make_token, new_patient, new_tenant
@@ -49,8 +49,8 @@ async def test_missing_scope_is_403_and_writes_nothing(
     client: httpx.AsyncClient, pool: Pool
 ) -> None:
     tenant = new_tenant()
-    reader = bearer(await make_token(pool, tenant, Scope.EVENTS_READ))
-    writer = bearer(await make_token(pool, tenant, Scope.EVENTS_WRITE))
+    reader = bearer(await make_token(pool, tenant, "events:read"))
+    writer = bearer(await make_token(pool, tenant, "events:write"))
 
     denied = await client.post("/patient-events", json=EVENT, headers=reader)
     assert denied.status_code == 403
@@ -65,7 +65,7 @@ async def test_missing_scope_is_403_and_writes_nothing(
 
 
 async def test_admin_scope_implies_the_others(client: httpx.AsyncClient, pool: Pool) -> None:
-    admin = bearer(await make_token(pool, new_tenant(), Scope.ADMIN))
+    admin = bearer(await make_token(pool, new_tenant(), "admin"))
     patient = new_patient()
     body = {**EVENT, "patient_id": patient}
     assert (await client.post("/patient-events", json=body, headers=admin)).status_code == 200
@@ -105,15 +105,15 @@ async def test_health_is_public(client: httpx.AsyncClient) -> None:
 
 def test_every_protected_route_demands_its_scope() -> None:
     protected = {
-        route.path: required_scopes(route)
+        route.path: required_permissions(route)
         for router in PROTECTED_ROUTERS
         for route in router.routes
         if isinstance(route, APIRoute)
     }
     assert protected == {
-        "/patient-events": {Scope.EVENTS_WRITE},
-        "/patient-events/{patient_id}": {Scope.EVENTS_READ},
-        "/events/{event_id}": {Scope.EVENTS_READ},
+        "/patient-events": {Permission.EVENTS_WRITE},
+        "/patient-events/{patient_id}": {Permission.EVENTS_READ},
+        "/events/{event_id}": {Permission.EVENTS_READ},
     }
 
 

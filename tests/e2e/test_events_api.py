@@ -9,7 +9,6 @@ from typing import Any
 import httpx
 import pytest
 
-from carelog.domain.principals import Scope
 from carelog.storage.db import Pool
 from tests.factories import bearer, make_token, new_patient, new_tenant
 
@@ -190,7 +189,7 @@ async def test_other_tenant_sees_nothing(client: httpx.AsyncClient, pool: Pool) 
 
 
 async def test_unknown_event_id_is_404(client: httpx.AsyncClient, pool: Pool) -> None:
-    headers = bearer(await make_token(pool, new_tenant(), Scope.EVENTS_READ))
+    headers = bearer(await make_token(pool, new_tenant(), "events:read"))
     response = await client.get("/events/9000000000000", headers=headers)
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"

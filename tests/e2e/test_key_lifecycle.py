@@ -10,7 +10,7 @@ import pytest
 from fastapi import FastAPI
 from pydantic import ValidationError
 
-from carelog.domain.principals import ApiKeyCreate, PrincipalKind, Scope
+from carelog.domain.principals import ApiKeyCreate, PrincipalKind
 from carelog.errors import NotFound, ValidationFailed
 from carelog.services.keys import issue_key, list_keys, rotate_key
 from carelog.storage.db import Pool
@@ -18,7 +18,7 @@ from tests.factories import bearer, new_patient, new_tenant
 
 pytestmark = pytest.mark.e2e
 
-SCOPES = frozenset({Scope.EVENTS_READ, Scope.EVENTS_WRITE})
+SCOPES = frozenset({"events:read", "events:write"})
 
 
 def _event(patient: str) -> dict[str, object]:

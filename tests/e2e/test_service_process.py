@@ -226,6 +226,32 @@ def test_serve_seed_script_keys_and_restart(data_dir: Path) -> None:
         assert re.search(rf"{agent_id[1]}\s+default\s+agent\s+expired", table), table
         assert _carelog(data_dir, "keys", "rotate", "nope").returncode == 1
         assert _carelog(data_dir, "keys", "rotate", agent_id[1], "--grace", "soon").returncode != 0
+        # SMART patient scopes need the patient list; the key then reaches only those.
+        no_list = _carelog(
+            data_dir, "keys", "create", "--tenant", "default", "--scope", "patient/*.rs"
+        )
+        assert no_list.returncode != 0
+        assert "patient/ scopes need the patients" in no_list.stderr
+        limited = _carelog(
+            data_dir,
+            "keys",
+            "create",
+            "--tenant",
+            "default",
+            "--scope",
+            "patient/*.rs",
+            "--patient",
+            "P-2048",
+        )
+        assert limited.returncode == 0, limited.stderr
+        limited_token = TOKEN.search(limited.stdout)
+        assert limited_token is not None
+        limited_headers = {"Authorization": f"Bearer {limited_token[0]}"}
+        assert httpx.get(f"{service.url}/patient-events/P-2048", headers=limited_headers).is_success
+        assert (
+            httpx.get(f"{service.url}/patient-events/P-10293", headers=limited_headers).status_code
+            == 404
+        )
         stored = httpx.get(f"{service.url}/patient-events/P-2048", headers=admin).json()
         assert len(stored) == 3
     finally:

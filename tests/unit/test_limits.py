@@ -10,7 +10,8 @@ from pydantic import ValidationError
 from carelog.domain.cursor import decode_cursor, encode_cursor
 from carelog.domain.events import PatientEventCreate
 from carelog.domain.limits import check_json_value, is_valid_idempotency_key, is_valid_patient_id
-from carelog.domain.principals import Principal, Scope
+from carelog.domain.principals import Principal
+from carelog.domain.scopes import Permission
 
 pytestmark = pytest.mark.unit
 
@@ -136,9 +137,9 @@ def test_naive_clinical_time_is_refused() -> None:
 
 
 def test_admin_implies_every_scope() -> None:
-    admin = Principal(key_id="k", tenant_id="t", scopes=frozenset({Scope.ADMIN}))
-    reader = Principal(key_id="k", tenant_id="t", scopes=frozenset({Scope.EVENTS_READ}))
-    assert all(admin.has(scope) for scope in Scope)
-    assert reader.has(Scope.EVENTS_READ)
-    assert not reader.has(Scope.EVENTS_WRITE)
+    admin = Principal(key_id="k", tenant_id="t", permissions=frozenset({Permission.ADMIN}))
+    reader = Principal(key_id="k", tenant_id="t", permissions=frozenset({Permission.EVENTS_READ}))
+    assert all(admin.has(permission) for permission in Permission)
+    assert reader.has(Permission.EVENTS_READ)
+    assert not reader.has(Permission.EVENTS_WRITE)
     assert reader.name == "key:k"

@@ -6,12 +6,13 @@ import time
 
 import pytest
 
-from carelog.domain.principals import Principal, Scope
+from carelog.domain.principals import Principal
+from carelog.domain.scopes import Permission
 from carelog.services.principal_cache import PrincipalCache
 
 pytestmark = pytest.mark.unit
 
-ALICE = Principal(key_id="k1", tenant_id="t", scopes=frozenset({Scope.EVENTS_READ}))
+ALICE = Principal(key_id="k1", tenant_id="t", permissions=frozenset({Permission.EVENTS_READ}))
 
 
 def test_not_live_means_no_hits() -> None:

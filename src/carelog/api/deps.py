@@ -13,7 +13,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.routing import APIRoute
 
-from carelog.domain.principals import Principal, Scope
+from carelog.domain.principals import Principal
+from carelog.domain.scopes import Permission
 from carelog.errors import Forbidden, Unauthenticated
 from carelog.services import keys as key_service
 from carelog.settings import Settings
@@ -60,8 +61,8 @@ async def authenticate_request(request: Request) -> Caller:
     return Caller(principal, state.pool, state.settings)
 
 
-def require(scope: Scope) -> Callable[[Request], Awaitable[Caller]]:
-    """A dependency that authenticates the request and checks that it holds ``scope``.
+def require(permission: Permission) -> Callable[[Request], Awaitable[Caller]]:
+    """A dependency that authenticates the request and checks that it holds ``permission``.
 
     One dependency node that takes only the request: FastAPI's per-request cost grows with
     every node and parameter it resolves, and this sits on every protected route.
@@ -69,23 +70,23 @@ def require(scope: Scope) -> Callable[[Request], Awaitable[Caller]]:
 
     async def check(request: Request) -> Caller:
         caller = await authenticate_request(request)
-        if not caller.principal.has(scope):
-            raise Forbidden(f"This key lacks the '{scope.value}' scope.")
+        if not caller.principal.has(permission):
+            raise Forbidden(f"This key's scopes do not grant '{permission.value}'.")
         return caller
 
-    check.required_scope = scope  # type: ignore[attr-defined]  # read by assert_protected
+    check.required_permission = permission  # type: ignore[attr-defined]  # see assert_protected
     return check
 
 
-def required_scopes(route: APIRoute) -> set[Scope]:
-    """The scopes a route's dependencies demand (empty: the route is public)."""
-    found: set[Scope] = set()
+def required_permissions(route: APIRoute) -> set[Permission]:
+    """The permissions a route's dependencies demand (empty: the route is public)."""
+    found: set[Permission] = set()
     stack = list(route.dependant.dependencies)
     while stack:
         dependant = stack.pop()
-        scope = getattr(dependant.call, "required_scope", None)
-        if isinstance(scope, Scope):
-            found.add(scope)
+        permission = getattr(dependant.call, "required_permission", None)
+        if isinstance(permission, Permission):
+            found.add(permission)
         stack.extend(dependant.dependencies)
     return found
 
@@ -93,10 +94,10 @@ def required_scopes(route: APIRoute) -> set[Scope]:
 def assert_protected(router: APIRouter) -> None:
     """Fail at start-up if any route of a protected router lacks a scope dependency."""
     for route in router.routes:
-        if not isinstance(route, APIRoute) or not required_scopes(route):
+        if not isinstance(route, APIRoute) or not required_permissions(route):
             path = getattr(route, "path", route)
             raise RuntimeError(f"route {path} has no scope dependency")
 
 
-EventsRead = Annotated[Caller, Depends(require(Scope.EVENTS_READ))]
-EventsWrite = Annotated[Caller, Depends(require(Scope.EVENTS_WRITE))]
+EventsRead = Annotated[Caller, Depends(require(Permission.EVENTS_READ))]
+EventsWrite = Annotated[Caller, Depends(require(Permission.EVENTS_WRITE))]

@@ -12,7 +12,7 @@ import typer
 from pydantic import ValidationError
 
 from carelog.cli.database import database_url, small_pool
-from carelog.domain.principals import ApiKey, ApiKeyCreate, IssuedApiKey, PrincipalKind, Scope
+from carelog.domain.principals import ApiKey, ApiKeyCreate, IssuedApiKey, PrincipalKind
 from carelog.errors import CarelogError
 from carelog.services import keys as key_service
 from carelog.settings import get_settings
@@ -54,6 +54,8 @@ def _show(issued: IssuedApiKey) -> None:
     if key.agent_name:
         typer.echo(f"agent:   {key.agent_name}")
     typer.echo(f"scopes:  {' '.join(sorted(key.scopes))}")
+    if key.patients:
+        typer.echo(f"patients: {' '.join(key.patients)}")
     if key.expires_at:
         typer.echo(f"expires: {key.expires_at.isoformat()}")
     typer.echo(f"token:   {issued.token}")
@@ -63,7 +65,13 @@ def _show(issued: IssuedApiKey) -> None:
 @app.command("create")
 def create(
     tenant: Annotated[str, typer.Option(help="Tenant the key belongs to (created if new).")],
-    scope: Annotated[list[Scope], typer.Option(help="Scope to grant; repeat for several.")],
+    scope: Annotated[
+        list[str],
+        typer.Option(
+            help="Scope to grant, repeatable: events:read, events:write, audit:read, admin, "
+            "or SMART scopes such as user/*.rs, system/*.cruds, patient/*.rs (with --patient)."
+        ),
+    ],
     name: Annotated[str, typer.Option(help="A label to recognise the key by.")] = "",
     kind: Annotated[
         PrincipalKind, typer.Option(help="What uses the key; recorded on what it writes.")
@@ -73,6 +81,10 @@ def create(
     ] = None,
     expires_in: Annotated[
         str | None, typer.Option(help="Lifetime such as 90d or 12h; default: no expiry.")
+    ] = None,
+    patient: Annotated[
+        list[str] | None,
+        typer.Option(help="Limit the key to this patient; repeat for several. Default: all."),
     ] = None,
 ) -> None:
     """Issue a key and print its token once; only a hash of it is stored."""
@@ -87,6 +99,7 @@ def create(
             kind=kind,
             agent_name=agent_name,
             expires_at=expires_at,
+            patients=frozenset(patient) if patient else None,
         )
     except ValidationError as exc:
         raise typer.BadParameter(exc.errors()[0]["msg"]) from None
@@ -124,6 +137,8 @@ def list_(
     for key in keys:
         scopes = ",".join(sorted(key.scopes))
         label = key.name + (f" (agent {key.agent_name})" if key.agent_name else "")
+        if key.patients:
+            label += f" [{len(key.patients)} patient(s)]"
         typer.echo(
             f"{key.key_id:<14}{key.tenant_id:<16}{key.kind.value:<9}{key.status(now):<9}"
             f"{when(key.expires_at):<18}{when(key.last_used_at):<18}{scopes:<30}{label}"

@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Annotated
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -15,16 +16,19 @@ from pydantic import (
     model_validator,
 )
 
+from carelog.domain.limits import PatientId
+from carelog.domain.scopes import Permission, needs_patient_list, parse_scope
+
 TENANT_ID_PATTERN = r"^[a-z0-9][a-z0-9_\-]{0,62}$"
 TenantId = Annotated[str, StringConstraints(pattern=TENANT_ID_PATTERN)]
 
 
-class Scope(StrEnum):
-    """Permissions a key can carry. ``admin`` implies every other scope."""
+def _check_scope(value: str) -> str:
+    parse_scope(value)
+    return value
 
-    EVENTS_READ = "events:read"
-    EVENTS_WRITE = "events:write"
-    ADMIN = "admin"
+
+ScopeString = Annotated[str, StringConstraints(max_length=64), AfterValidator(_check_scope)]
 
 
 class PrincipalKind(StrEnum):
@@ -45,35 +49,45 @@ class Principal(BaseModel):
 
     key_id: str
     tenant_id: str
-    scopes: frozenset[Scope]
+    permissions: frozenset[Permission]
     kind: PrincipalKind = PrincipalKind.SERVICE
     agent_name: str | None = None
     expires_at: datetime | None = None
+    patients: frozenset[str] | None = Field(
+        default=None, description="The only patients this principal may reach (None: all)."
+    )
 
     @property
     def name(self) -> str:
         """How this principal is named on what it records."""
         return f"key:{self.key_id}"
 
-    def has(self, scope: Scope) -> bool:
-        """Whether this principal may act with ``scope``."""
-        return scope in self.scopes or Scope.ADMIN in self.scopes
+    def has(self, permission: Permission) -> bool:
+        """Whether this principal holds ``permission`` (``admin`` holds them all)."""
+        return permission in self.permissions or Permission.ADMIN in self.permissions
+
+    def may_reach(self, patient_id: str) -> bool:
+        """Whether this principal may see or write ``patient_id``'s data."""
+        return self.patients is None or patient_id in self.patients
 
 
 class ApiKeyCreate(BaseModel):
     """What it takes to issue a key. Agents must be named; the name lands on their events."""
 
     tenant_id: TenantId
-    scopes: frozenset[Scope] = Field(min_length=1)
+    scopes: frozenset[ScopeString] = Field(min_length=1, max_length=32)
     name: Annotated[str, StringConstraints(max_length=200)] = ""
     kind: PrincipalKind = PrincipalKind.SERVICE
     agent_name: AgentName | None = None
     expires_at: AwareDatetime | None = None
+    patients: frozenset[PatientId] | None = Field(default=None, min_length=1, max_length=1000)
 
     @model_validator(mode="after")
-    def _agents_are_named(self) -> ApiKeyCreate:
+    def _consistent(self) -> ApiKeyCreate:
         if self.kind is PrincipalKind.AGENT and self.agent_name is None:
             raise ValueError("an agent key needs an agent name")
+        if needs_patient_list(self.scopes) and self.patients is None:
+            raise ValueError("patient/ scopes need the patients the key is limited to")
         return self
 
 
@@ -83,7 +97,7 @@ class ApiKey(BaseModel):
     key_id: str
     tenant_id: str
     name: str
-    scopes: list[Scope]
+    scopes: list[str]
     kind: PrincipalKind
     agent_name: str | None = None
     created_at: datetime
@@ -91,6 +105,7 @@ class ApiKey(BaseModel):
     last_used_at: datetime | None = None
     revoked_at: datetime | None = None
     replaced_by: str | None = None
+    patients: list[str] | None = None
 
     def status(self, now: datetime) -> str:
         """``active``, ``revoked``, ``expired`` or ``rotated`` (still valid until it expires)."""

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from carelog.domain.events import EventDocument, EventQuery, PatientEventCreate
 from carelog.domain.principals import Principal
-from carelog.errors import IdempotencyKeyReused, NotFound
+from carelog.errors import Forbidden, IdempotencyKeyReused, NotFound
 from carelog.storage import events as event_store
 from carelog.storage.db import Pool, connection
 
@@ -41,6 +41,8 @@ async def record_event(
     nothing; the same key with a different request raises :class:`IdempotencyKeyReused`.
     The database's primary key on the key decides, so concurrent retries are safe too.
     """
+    if not principal.may_reach(event.patient_id):
+        raise Forbidden("This key may not record events for that patient.")
     async with connection(pool) as conn:
         if idempotency_key is None:
             stored = await event_store.insert_event(conn, principal=principal, event=event)
@@ -68,7 +70,9 @@ async def record_event(
 async def get_event(pool: Pool, principal: Principal, event_id: int) -> EventDocument:
     """One event of the principal's tenant; :class:`NotFound` for any other id."""
     async with connection(pool) as conn:
-        event = await event_store.get_event(conn, tenant_id=principal.tenant_id, event_id=event_id)
+        event = await event_store.get_event(
+            conn, tenant_id=principal.tenant_id, event_id=event_id, patients=principal.patients
+        )
     if event is None:
         raise NotFound("No event with that id.")
     return event
@@ -79,8 +83,11 @@ async def list_events(pool: Pool, principal: Principal, query: EventQuery) -> Ev
 
     A patient with no event in the principal's tenant is :class:`NotFound`, whether it exists
     in another tenant or nowhere: the answer must not tell the two apart. Filters that match
-    nothing for a known patient give an empty page.
+    nothing for a known patient give an empty page. A patient outside a patient-limited
+    principal's list is :class:`NotFound` too.
     """
+    if not principal.may_reach(query.patient_id):
+        raise NotFound("No events for that patient.")
     async with connection(pool) as conn:
         rows = await event_store.list_events(
             conn, tenant_id=principal.tenant_id, query=query, fetch=query.limit + 1

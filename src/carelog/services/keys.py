@@ -17,8 +17,8 @@ from carelog.domain.principals import (
     IssuedApiKey,
     Principal,
     PrincipalKind,
-    Scope,
 )
+from carelog.domain.scopes import Permission
 from carelog.errors import NotFound, Unauthenticated, ValidationFailed
 from carelog.services.principal_cache import PrincipalCache
 from carelog.storage import keys as key_store
@@ -75,6 +75,7 @@ async def rotate_key(
                 kind=old.kind,
                 agent_name=old.agent_name,
                 expires_at=old.expires_at,
+                patients=None if old.patients is None else frozenset(old.patients),
             ),
         )
         await key_store.retire_api_key(
@@ -142,7 +143,7 @@ async def bootstrap_admin_key(pool: Pool) -> IssuedApiKey | None:
             conn,
             ApiKeyCreate(
                 tenant_id=DEFAULT_TENANT,
-                scopes=frozenset({Scope.ADMIN}),
+                scopes=frozenset({Permission.ADMIN.value}),
                 name="bootstrap admin",
                 kind=PrincipalKind.USER,
             ),

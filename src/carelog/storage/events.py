@@ -89,11 +89,20 @@ async def get_idempotent_event(
 
 
 async def get_event(
-    conn: AsyncConnection[Any], *, tenant_id: str, event_id: int
+    conn: AsyncConnection[Any],
+    *,
+    tenant_id: str,
+    event_id: int,
+    patients: frozenset[str] | None = None,
 ) -> EventDocument | None:
-    """One event of the tenant by id, or ``None``."""
+    """One event of the tenant by id (of one of ``patients``, if given), or ``None``."""
+    params = {
+        "tenant_id": tenant_id,
+        "id": event_id,
+        "patients": None if patients is None else sorted(patients),
+    }
     async with conn.cursor(row_factory=_documents) as cur:
-        await cur.execute(load("get_event"), {"tenant_id": tenant_id, "id": event_id})
+        await cur.execute(load("get_event"), params)
         return await cur.fetchone()
 
 

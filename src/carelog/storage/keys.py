@@ -8,7 +8,8 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import class_row, dict_row
 
-from carelog.domain.principals import ApiKey, ApiKeyCreate, Principal, PrincipalKind, Scope
+from carelog.domain.principals import ApiKey, ApiKeyCreate, Principal, PrincipalKind
+from carelog.domain.scopes import permissions_for
 from carelog.storage.queries import load
 
 
@@ -29,10 +30,11 @@ async def insert_api_key(
                 "tenant_id": request.tenant_id,
                 "name": request.name,
                 "key_hash": key_hash,
-                "scopes": sorted(s.value for s in request.scopes),
+                "scopes": sorted(request.scopes),
                 "kind": request.kind.value,
                 "agent_name": request.agent_name,
                 "expires_at": request.expires_at,
+                "patients": None if request.patients is None else sorted(request.patients),
             },
         )
         row = await cur.fetchone()
@@ -50,10 +52,11 @@ async def find_principal(conn: AsyncConnection[Any], *, key_hash: bytes) -> Prin
     return Principal(
         key_id=row["key_id"],
         tenant_id=row["tenant_id"],
-        scopes=frozenset(Scope(s) for s in row["scopes"]),
+        permissions=permissions_for(row["scopes"]),
         kind=PrincipalKind(row["kind"]),
         agent_name=row["agent_name"],
         expires_at=row["expires_at"],
+        patients=None if row["patients"] is None else frozenset(row["patients"]),
     )
 
 

@@ -1,0 +1,97 @@
+"""Scopes a key or token carries, and the one mapping from scopes to permissions.
+
+Two vocabularies are accepted:
+
+- SMART on FHIR v2 (and v1) scopes: ``<context>/<resource>.<actions>`` where context is
+  ``patient``, ``user`` or ``system``, resource is ``*`` and actions are letters of ``cruds``
+  (v2) or ``read`` / ``write`` / ``*`` (v1). ``patient/`` scopes only make sense for a
+  principal limited to its patients, so they require a patient list.
+- Carelog's own: ``events:read``, ``events:write``, ``audit:read``, ``admin``.
+
+Resource-specific SMART scopes (``patient/Observation.rs``) are refused for now: every event
+type is one resource here, and narrowing by resource needs the typed events to come.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Permission(StrEnum):
+    """What a principal may do. ``admin`` implies every other permission."""
+
+    EVENTS_READ = "events:read"
+    EVENTS_WRITE = "events:write"
+    AUDIT_READ = "audit:read"
+    ADMIN = "admin"
+
+
+class Context(StrEnum):
+    """Whose data a SMART scope reaches."""
+
+    PATIENT = "patient"
+    USER = "user"
+    SYSTEM = "system"
+
+
+_SMART = re.compile(r"^(patient|user|system)/([A-Za-z*]+)\.(read|write|\*|[cruds]{1,5})$")
+_V2_ACTIONS = {
+    "c": Permission.EVENTS_WRITE,  # create an event
+    "u": Permission.EVENTS_WRITE,  # corrections
+    "d": Permission.EVENTS_WRITE,  # retractions (entered-in-error); nothing is deleted
+    "r": Permission.EVENTS_READ,
+    "s": Permission.EVENTS_READ,
+}
+_V1_ACTIONS = {
+    "read": frozenset({Permission.EVENTS_READ}),
+    "write": frozenset({Permission.EVENTS_WRITE}),
+    "*": frozenset({Permission.EVENTS_READ, Permission.EVENTS_WRITE}),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """What one scope string grants."""
+
+    permissions: frozenset[Permission]
+    context: Context | None = None
+
+
+def parse_scope(scope: str) -> Grant:
+    """The grant of one scope string; ``ValueError`` naming the problem when it is not one."""
+    if scope in Permission._value2member_map_:
+        return Grant(frozenset({Permission(scope)}))
+    match = _SMART.match(scope)
+    if match is None:
+        raise ValueError(
+            f"unknown scope {scope!r}: use events:read, events:write, audit:read, admin "
+            "or a SMART scope such as patient/*.rs"
+        )
+    context, resource, actions = match.groups()
+    if resource != "*":
+        raise ValueError(f"scope {scope!r}: only the '*' resource is supported so far")
+    if actions in _V1_ACTIONS:
+        permissions = _V1_ACTIONS[actions]
+    else:
+        if len(set(actions)) != len(actions) or actions != "".join(
+            a for a in "cruds" if a in actions
+        ):
+            raise ValueError(f"scope {scope!r}: actions must be distinct, in the order cruds")
+        permissions = frozenset(_V2_ACTIONS[a] for a in actions)
+    return Grant(permissions, Context(context))
+
+
+def permissions_for(scopes: Iterable[str]) -> frozenset[Permission]:
+    """Every permission the scopes grant together (the one mapping used everywhere)."""
+    granted: set[Permission] = set()
+    for scope in scopes:
+        granted |= parse_scope(scope).permissions
+    return frozenset(granted)
+
+
+def needs_patient_list(scopes: Iterable[str]) -> bool:
+    """Whether any scope is a ``patient/`` scope, which only a patient-limited key may hold."""
+    return any(parse_scope(s).context is Context.PATIENT for s in scopes)
