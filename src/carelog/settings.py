@@ -35,6 +35,24 @@ class Settings(BaseSettings):
     key_use_flush_seconds: float = Field(
         default=5.0, gt=0, description="How often each process records keys' last use."
     )
+    oidc_issuer: str | None = Field(
+        default=None, description="Accept bearer JWTs from this issuer (the iss claim)."
+    )
+    oidc_audience: str | None = Field(default=None, description="Required aud claim.")
+    oidc_jwks_url: str | None = Field(
+        default=None,
+        description="Where the issuer publishes its keys (cached; refreshed on unknown kid).",
+    )
+    oidc_jwks: str | None = Field(
+        default=None,
+        description="The issuer's public keys as a JWKS JSON document, instead of a URL.",
+    )
+    oidc_jwks_min_refresh_seconds: float = Field(
+        default=30.0, ge=0, description="Fetch the JWKS at most this often (unknown kid)."
+    )
+    oidc_algorithms: list[str] = Field(default=["RS256", "ES256", "PS256", "EdDSA"])
+    oidc_leeway_seconds: int = Field(default=30, ge=0, le=300)
+    oidc_tenant_claim: str = Field(default="tenant", description="Claim naming the tenant.")
     access_log: bool = Field(default=True, description="Log one line per request (no PHI).")
     log_level: str = Field(default="info")
 

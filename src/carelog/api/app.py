@@ -17,6 +17,7 @@ from carelog.api.problems import install_problem_handlers, install_problem_schem
 from carelog.api.routes import events, health
 from carelog.errors import ServiceUnavailable
 from carelog.services.key_use import KeyUseTracker
+from carelog.services.oidc import OidcVerifier
 from carelog.services.principal_cache import KEYS_CHANNEL, PrincipalCache
 from carelog.settings import Settings, get_settings
 from carelog.storage.db import create_pool
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.pool = pool
             app.state.principal_cache = cache
             app.state.key_use = key_use
+            app.state.oidc = OidcVerifier(settings) if settings.oidc_issuer else None
             yield
         finally:
             for task in background:

@@ -42,7 +42,7 @@ class Caller:
 
 
 async def authenticate_request(request: Request) -> Caller:
-    """The caller, from ``Authorization: Bearer <key>``; 401 without a valid key."""
+    """The caller, from ``Authorization: Bearer <API key or JWT>``; 401 without a valid one."""
     header = request.headers.get("authorization")
     if not header:
         raise Unauthenticated(
@@ -52,12 +52,16 @@ async def authenticate_request(request: Request) -> Caller:
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("Use the Bearer scheme.", headers=_CHALLENGE)
     state = request.app.state
+    token = token.strip()
     try:
-        principal = await key_service.authenticate(state.pool, token.strip(), state.principal_cache)
+        if token.startswith(key_service.TOKEN_PREFIX) or state.oidc is None:
+            principal = await key_service.authenticate(state.pool, token, state.principal_cache)
+            state.key_use.touch(principal.key_id)
+        else:
+            principal = await state.oidc.verify(token)
     except Unauthenticated as exc:
         exc.headers.update(_CHALLENGE)
         raise
-    state.key_use.touch(principal.key_id)
     return Caller(principal, state.pool, state.settings)
 
 

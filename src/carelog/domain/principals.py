@@ -42,12 +42,20 @@ class PrincipalKind(StrEnum):
 AgentName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._:/@+\-]{0,127}$")]
 
 
+class Credential(StrEnum):
+    """How a principal authenticated."""
+
+    KEY = "key"
+    JWT = "jwt"
+
+
 class Principal(BaseModel):
     """An authenticated caller, bound to one tenant."""
 
     model_config = ConfigDict(frozen=True)
 
-    key_id: str
+    key_id: str = Field(description="The API key's id, or the token's subject.")
+    credential: Credential = Credential.KEY
     tenant_id: str
     permissions: frozenset[Permission]
     kind: PrincipalKind = PrincipalKind.SERVICE
@@ -60,7 +68,7 @@ class Principal(BaseModel):
     @property
     def name(self) -> str:
         """How this principal is named on what it records."""
-        return f"key:{self.key_id}"
+        return f"{self.credential.value}:{self.key_id}"
 
     def has(self, permission: Permission) -> bool:
         """Whether this principal holds ``permission`` (``admin`` holds them all)."""
