@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
+
+from psycopg.rows import dict_row
 
 from carelog.domain.principals import ApiKeyCreate
 from carelog.services.keys import issue_key
@@ -40,3 +43,13 @@ async def count_events(pool: Pool, tenant: str) -> int:
         row = await cur.fetchone()
     assert row is not None
     return int(row[0])
+
+
+async def audit_rows(pool: Pool, tenant: str) -> list[dict[str, Any]]:
+    """The tenant's audit rows, oldest first, read straight from the database."""
+    async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "SELECT * FROM audit_events WHERE tenant_id = %s ORDER BY recorded_at, lane, seq",
+            (tenant,),
+        )
+        return await cur.fetchall()

@@ -114,6 +114,8 @@ def test_every_protected_route_demands_its_scope() -> None:
         "/patient-events": {Permission.EVENTS_WRITE},
         "/patient-events/{patient_id}": {Permission.EVENTS_READ},
         "/events/{event_id}": {Permission.EVENTS_READ},
+        "/audit-events": {Permission.AUDIT_READ},
+        "/audit-events/verify": {Permission.AUDIT_READ},
     }
 
 

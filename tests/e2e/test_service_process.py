@@ -252,6 +252,10 @@ def test_serve_seed_script_keys_and_restart(data_dir: Path) -> None:
             httpx.get(f"{service.url}/patient-events/P-10293", headers=limited_headers).status_code
             == 404
         )
+        verified = _carelog(data_dir, "audit", "verify")
+        assert verified.returncode == 0, verified.stdout + verified.stderr
+        assert re.search(r"^default: ok \(\d+ rows", verified.stdout, re.M), verified.stdout
+        assert re.search(r"^-: ok", verified.stdout, re.M), verified.stdout  # anonymous tries
         stored = httpx.get(f"{service.url}/patient-events/P-2048", headers=admin).json()
         assert len(stored) == 3
     finally:

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.routing import APIRoute
 
+from carelog.domain.audit import PURPOSES_OF_USE, AuditAction, AuditContext
 from carelog.domain.principals import Principal
 from carelog.domain.scopes import Permission
-from carelog.errors import Forbidden, Unauthenticated
+from carelog.errors import Forbidden, Unauthenticated, ValidationFailed
 from carelog.services import keys as key_service
 from carelog.settings import Settings
 from carelog.storage.db import Pool
@@ -34,11 +35,43 @@ DbPool = Annotated[Pool, Depends(get_pool)]
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """An authenticated request: who is calling, and what the app serves it with."""
+    """An authenticated request: who is calling, the audit row it is building, and what
+    the app serves it with."""
 
     principal: Principal
+    audit: AuditContext
     pool: Pool
     settings: Settings
+
+
+def _audit_context(request: Request) -> AuditContext:
+    audit: AuditContext | None = request.scope.get("carelog.audit")
+    if audit is None:  # the app is mounted without RequestContextMiddleware
+        client = request.client
+        audit = AuditContext(request_id="-", client_address=client.host if client else None)
+        request.scope["carelog.audit"] = audit
+    route = request.scope.get("route")
+    audit.route = getattr(route, "path", None)
+    return audit
+
+
+def _purpose(request: Request, principal: Principal) -> str:
+    stated = request.headers.get("x-purpose-of-use")
+    if stated is None:
+        return principal.default_purpose
+    if stated not in PURPOSES_OF_USE:
+        raise ValidationFailed(
+            "X-Purpose-Of-Use is not an HL7 PurposeOfUse code this service knows.",
+            errors=[
+                {
+                    "field": "X-Purpose-Of-Use",
+                    "location": "header",
+                    "message": "expected an HL7 v3 PurposeOfUse code such as TREAT or HPAYMT",
+                    "type": "value_error",
+                }
+            ],
+        )
+    return stated
 
 
 async def authenticate_request(request: Request) -> Caller:
@@ -52,6 +85,7 @@ async def authenticate_request(request: Request) -> Caller:
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("Use the Bearer scheme.", headers=_CHALLENGE)
     state = request.app.state
+    audit = _audit_context(request)
     token = token.strip()
     try:
         if token.startswith(key_service.TOKEN_PREFIX) or state.oidc is None:
@@ -62,7 +96,12 @@ async def authenticate_request(request: Request) -> Caller:
     except Unauthenticated as exc:
         exc.headers.update(_CHALLENGE)
         raise
-    return Caller(principal, state.pool, state.settings)
+    audit.tenant_id = principal.tenant_id
+    audit.principal_kind = principal.kind.value
+    audit.principal_id = principal.name
+    audit.agent_name = principal.agent_name
+    audit.purpose_of_use = _purpose(request, principal)
+    return Caller(principal, audit, state.pool, state.settings)
 
 
 def require(permission: Permission) -> Callable[[Request], Awaitable[Caller]]:
@@ -105,3 +144,18 @@ def assert_protected(router: APIRouter) -> None:
 
 EventsRead = Annotated[Caller, Depends(require(Permission.EVENTS_READ))]
 EventsWrite = Annotated[Caller, Depends(require(Permission.EVENTS_WRITE))]
+AuditRead = Annotated[Caller, Depends(require(Permission.AUDIT_READ))]
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def audited(action: AuditAction) -> Callable[[F], F]:
+    """Mark a route's audit action; requests that end without an audit row of their own
+    (denied, failed) are then audited by the request middleware under this action."""
+
+    def mark(endpoint: F) -> F:
+        endpoint.audit_action = action  # type: ignore[attr-defined]
+        return endpoint
+
+    return mark

@@ -12,7 +12,10 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from carelog.domain.audit import AuditContext
+from carelog.domain.limits import is_valid_patient_id
 from carelog.errors import CarelogError, PayloadTooLarge
+from carelog.services.audit import record_attempt
 
 _access = logging.getLogger("carelog.access")
 _errors = logging.getLogger("carelog.api")
@@ -58,6 +61,9 @@ class RequestContextMiddleware:
         if not request_id:
             request_id = uuid.uuid4().hex
         scope["carelog.request_id"] = request_id
+        client = scope.get("client")
+        audit = AuditContext(request_id=request_id, client_address=client[0] if client else None)
+        scope["carelog.audit"] = audit
         started = time.perf_counter()
         status = 500
         response_started = False
@@ -89,6 +95,7 @@ class RequestContextMiddleware:
                     send_with_id, CarelogError("An unexpected error occurred."), request_id
                 )
         finally:
+            await _audit_unaudited(scope, audit, status)
             if self.access_log:
                 route = scope.get("route")
                 _access.info(
@@ -99,6 +106,29 @@ class RequestContextMiddleware:
                     (time.perf_counter() - started) * 1000,
                     request_id,
                 )
+
+
+async def _audit_unaudited(scope: Scope, audit: AuditContext, status: int) -> None:
+    """Write the audit row of an audited route's request that ended without one: denied
+    (401, 403) or failed (validation, conflict, errors). Runs after the response is sent."""
+    route = scope.get("route")
+    action = getattr(getattr(route, "endpoint", None), "audit_action", None)
+    if action is None or audit.written:
+        return
+    audit.route = getattr(route, "path", None)
+    params = scope.get("path_params", {})
+    patient = params.get("patient_id")
+    raw_id = str(params.get("event_id", ""))
+    event_id = int(raw_id) if raw_id.isdigit() and len(raw_id) <= 18 else None
+    await record_attempt(
+        scope["app"].state.pool,
+        audit,
+        action=action,
+        status=status,
+        # Only identifiers that passed validation: a rejected path may hold anything.
+        patient_id=patient if isinstance(patient, str) and is_valid_patient_id(patient) else None,
+        event_ids=[event_id] if event_id else None,
+    )
 
 
 class BodyLimitMiddleware:

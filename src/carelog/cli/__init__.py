@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from carelog.cli import keys, migrate, serve
+from carelog.cli import audit, keys, migrate, serve
 
 app = typer.Typer(
     name="carelog",
@@ -19,6 +19,7 @@ app = typer.Typer(
 app.command("serve")(serve.serve)
 app.command("migrate")(migrate.migrate_command)
 app.add_typer(keys.app, name="keys")
+app.add_typer(audit.app, name="audit")
 
 
 def main() -> None:

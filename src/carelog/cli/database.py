@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from typing import TypeVar
 
 import psycopg
 import typer
 
-from carelog.errors import MigrationError
-from carelog.settings import Settings
+from carelog.errors import CarelogError, MigrationError
+from carelog.settings import Settings, get_settings
 from carelog.storage.db import Pool, connect, create_pool
 from carelog.storage.embedded import EmbeddedPostgres
 from carelog.storage.migrate import Migration, migrate
@@ -66,3 +67,21 @@ async def small_pool(url: str) -> AsyncIterator[Pool]:
         yield pool
     finally:
         await pool.close()
+
+
+T = TypeVar("T")
+
+
+def run_with_pool(action: Callable[[Pool], Awaitable[T]]) -> T:
+    """Run one service call against the configured database; errors exit 1 in one line."""
+
+    async def with_pool(url: str) -> T:
+        async with small_pool(url) as pool:
+            return await action(pool)
+
+    with database_url(get_settings()) as url:
+        try:
+            return asyncio.run(with_pool(url))
+        except CarelogError as exc:
+            typer.echo(f"error: {exc.detail}", err=True)
+            raise typer.Exit(1) from None

@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
 from pydantic import ValidationError
 
-from carelog.cli.database import database_url, small_pool
+from carelog.cli.database import run_with_pool
 from carelog.domain.principals import ApiKey, ApiKeyCreate, IssuedApiKey, PrincipalKind
-from carelog.errors import CarelogError
 from carelog.services import keys as key_service
-from carelog.settings import get_settings
-from carelog.storage.db import Pool
 
 app = typer.Typer(help="Issue, list, rotate and revoke API keys.", no_args_is_help=True)
 
-T = TypeVar("T")
 _DURATION = re.compile(r"^(\d{1,6})([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
@@ -31,21 +25,6 @@ def parse_duration(text: str) -> timedelta:
     if match is None:
         raise typer.BadParameter(f"'{text}' is not a duration like 90d, 12h, 30m or 45s")
     return timedelta(**{_UNITS[match[2]]: int(match[1])})
-
-
-def _run(action: Callable[[Pool], Awaitable[T]]) -> T:
-    """Run one service call against the configured database; errors exit 1 in one line."""
-
-    async def with_pool(url: str) -> T:
-        async with small_pool(url) as pool:
-            return await action(pool)
-
-    with database_url(get_settings()) as url:
-        try:
-            return asyncio.run(with_pool(url))
-        except CarelogError as exc:
-            typer.echo(f"error: {exc.detail}", err=True)
-            raise typer.Exit(1) from None
 
 
 def _show(issued: IssuedApiKey) -> None:
@@ -103,7 +82,7 @@ def create(
         )
     except ValidationError as exc:
         raise typer.BadParameter(exc.errors()[0]["msg"]) from None
-    _show(_run(lambda pool: key_service.issue_key(pool, request)))
+    _show(run_with_pool(lambda pool: key_service.issue_key(pool, request)))
 
 
 @app.command("rotate")
@@ -115,7 +94,7 @@ def rotate(
 ) -> None:
     """Issue a replacement key; the old one keeps working for the grace period, then expires."""
     period = parse_duration(grace)
-    _show(_run(lambda pool: key_service.rotate_key(pool, key_id, grace=period)))
+    _show(run_with_pool(lambda pool: key_service.rotate_key(pool, key_id, grace=period)))
     typer.echo(f"{key_id} stays valid for {grace}, then expires.", err=True)
 
 
@@ -124,7 +103,7 @@ def list_(
     tenant: Annotated[str | None, typer.Option(help="Only this tenant's keys.")] = None,
 ) -> None:
     """List keys (never their tokens) with their kind, status, expiry and last use."""
-    keys: list[ApiKey] = _run(lambda pool: key_service.list_keys(pool, tenant_id=tenant))
+    keys: list[ApiKey] = run_with_pool(lambda pool: key_service.list_keys(pool, tenant_id=tenant))
     now = datetime.now(UTC)
 
     def when(value: datetime | None) -> str:
@@ -148,5 +127,5 @@ def list_(
 @app.command("revoke")
 def revoke(key_id: Annotated[str, typer.Argument(help="The key id shown by 'keys list'.")]) -> None:
     """Revoke a key: the next request made with it gets 401."""
-    key = _run(lambda pool: key_service.revoke_key(pool, key_id))
+    key = run_with_pool(lambda pool: key_service.revoke_key(pool, key_id))
     typer.echo(f"revoked {key.key_id} (tenant {key.tenant_id})")

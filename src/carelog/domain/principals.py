@@ -64,6 +64,7 @@ class Principal(BaseModel):
     patients: frozenset[str] | None = Field(
         default=None, description="The only patients this principal may reach (None: all)."
     )
+    default_purpose: str = "TREAT"
 
     @property
     def name(self) -> str:

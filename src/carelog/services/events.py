@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from carelog.domain.audit import AuditAction, AuditContext, AuditOutcome
 from carelog.domain.events import EventDocument, EventQuery, PatientEventCreate
 from carelog.domain.principals import Principal
 from carelog.errors import Forbidden, IdempotencyKeyReused, NotFound
+from carelog.storage import audit as audit_store
 from carelog.storage import events as event_store
 from carelog.storage.db import Pool, connection
 
@@ -33,19 +35,23 @@ async def record_event(
     principal: Principal,
     event: PatientEventCreate,
     *,
+    audit: AuditContext,
     idempotency_key: str | None = None,
 ) -> Recorded:
-    """Append ``event`` to the principal's tenant's log.
+    """Append ``event`` to the principal's tenant's log, audited in the same statement.
 
     With an idempotency key, a retry of the same request returns the first event and writes
-    nothing; the same key with a different request raises :class:`IdempotencyKeyReused`.
-    The database's primary key on the key decides, so concurrent retries are safe too.
+    nothing but its audit row; the same key with a different request raises
+    :class:`IdempotencyKeyReused`. The database's primary key on the key decides, so
+    concurrent retries are safe too.
     """
     if not principal.may_reach(event.patient_id):
         raise Forbidden("This key may not record events for that patient.")
     async with connection(pool) as conn:
         if idempotency_key is None:
-            stored = await event_store.insert_event(conn, principal=principal, event=event)
+            stored = await event_store.insert_event(
+                conn, principal=principal, event=event, audit=audit
+            )
             return Recorded(stored, replayed=False)
         request_hash = event.request_hash()
         inserted = await event_store.insert_event_idempotent(
@@ -54,31 +60,50 @@ async def record_event(
             event=event,
             idempotency_key=idempotency_key,
             request_hash=request_hash,
+            audit=audit,
         )
         if inserted is not None:
             return Recorded(inserted, replayed=False)
         first = await event_store.get_idempotent_event(
             conn, tenant_id=principal.tenant_id, idempotency_key=idempotency_key
         )
-    if first is None or first.request_hash != request_hash:
-        raise IdempotencyKeyReused(
-            "This Idempotency-Key was already used with a different request body."
+        if first is None or first.request_hash != request_hash:
+            raise IdempotencyKeyReused(
+                "This Idempotency-Key was already used with a different request body."
+            )
+        await audit_store.insert_audit_event(
+            conn,
+            audit=audit,
+            action=AuditAction.CREATE,
+            outcome=AuditOutcome.SUCCESS,
+            patient_id=event.patient_id,
+            event_ids=[first.event.id],
+            result_count=1,
         )
+        audit.written = True
     return Recorded(first.event, replayed=True)
 
 
-async def get_event(pool: Pool, principal: Principal, event_id: int) -> EventDocument:
+async def get_event(
+    pool: Pool, principal: Principal, event_id: int, *, audit: AuditContext
+) -> EventDocument:
     """One event of the principal's tenant; :class:`NotFound` for any other id."""
     async with connection(pool) as conn:
         event = await event_store.get_event(
-            conn, tenant_id=principal.tenant_id, event_id=event_id, patients=principal.patients
+            conn,
+            tenant_id=principal.tenant_id,
+            event_id=event_id,
+            patients=principal.patients,
+            audit=audit,
         )
     if event is None:
         raise NotFound("No event with that id.")
     return event
 
 
-async def list_events(pool: Pool, principal: Principal, query: EventQuery) -> EventPage:
+async def list_events(
+    pool: Pool, principal: Principal, query: EventQuery, *, audit: AuditContext
+) -> EventPage:
     """A page of one patient's events, newest first, with the position of the next page.
 
     A patient with no event in the principal's tenant is :class:`NotFound`, whether it exists
@@ -90,7 +115,7 @@ async def list_events(pool: Pool, principal: Principal, query: EventQuery) -> Ev
         raise NotFound("No events for that patient.")
     async with connection(pool) as conn:
         rows = await event_store.list_events(
-            conn, tenant_id=principal.tenant_id, query=query, fetch=query.limit + 1
+            conn, tenant_id=principal.tenant_id, query=query, fetch=query.limit + 1, audit=audit
         )
         if not rows and query.after is None:
             filtered = bool(query.event_types) or query.since is not None or query.until is not None

@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 import jwt
 
+from carelog.domain.audit import PURPOSES_OF_USE
 from carelog.domain.principals import TENANT_ID_PATTERN, Credential, Principal, PrincipalKind
 from carelog.domain.scopes import needs_patient_list, permissions_for
 from carelog.errors import Unauthenticated
@@ -135,7 +136,15 @@ class OidcVerifier:
             kind=kind,
             agent_name=agent if kind is PrincipalKind.AGENT else None,
             patients=frozenset({patient}) if patient is not None else None,
+            default_purpose=_purpose(claims),
         )
+
+
+def _purpose(claims: dict[str, Any]) -> str:
+    purpose = claims.get("purpose_of_use", "TREAT")
+    if purpose not in PURPOSES_OF_USE:
+        raise Unauthenticated("The token's purpose_of_use is not a PurposeOfUse code.")
+    return str(purpose)
 
 
 def _scopes(claims: dict[str, Any]) -> list[str]:

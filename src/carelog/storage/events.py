@@ -10,6 +10,7 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
+from carelog.domain.audit import AuditContext
 from carelog.domain.events import EventDocument, EventQuery, PatientEventCreate
 from carelog.domain.principals import Principal
 from carelog.storage.queries import load
@@ -45,13 +46,18 @@ def _documents(cursor: Any) -> Callable[[Sequence[Any]], EventDocument]:
 
 
 async def insert_event(
-    conn: AsyncConnection[Any], *, principal: Principal, event: PatientEventCreate
+    conn: AsyncConnection[Any],
+    *,
+    principal: Principal,
+    event: PatientEventCreate,
+    audit: AuditContext,
 ) -> EventDocument:
-    """Append ``event`` to the principal's tenant's log and return it as stored."""
-    params = _insert_params(principal=principal, event=event)
+    """Append ``event`` to the principal's tenant's log, with its audit row; return it."""
+    params = _insert_params(principal=principal, event=event) | audit.params()
     async with conn.cursor(row_factory=_documents) as cur:
         await cur.execute(load("insert_event"), params)
         row = await cur.fetchone()
+    audit.written = True
     assert row is not None
     return row
 
@@ -63,14 +69,18 @@ async def insert_event_idempotent(
     event: PatientEventCreate,
     idempotency_key: str,
     request_hash: bytes,
+    audit: AuditContext,
 ) -> EventDocument | None:
-    """Append ``event`` under ``idempotency_key``; ``None`` when the key was already used."""
-    params = _insert_params(principal=principal, event=event)
+    """Append ``event`` (and its audit row) under ``idempotency_key``; ``None``, and nothing
+    written, when the key was already used."""
+    params = _insert_params(principal=principal, event=event) | audit.params()
     params["idempotency_key"] = idempotency_key
     params["request_hash"] = request_hash
     async with conn.cursor(row_factory=_documents) as cur:
         await cur.execute(load("insert_event_idempotent"), params)
-        return await cur.fetchone()
+        row = await cur.fetchone()
+    audit.written = row is not None
+    return row
 
 
 async def get_idempotent_event(
@@ -93,23 +103,33 @@ async def get_event(
     *,
     tenant_id: str,
     event_id: int,
+    audit: AuditContext,
     patients: frozenset[str] | None = None,
 ) -> EventDocument | None:
-    """One event of the tenant by id (of one of ``patients``, if given), or ``None``."""
+    """One event of the tenant by id (of one of ``patients``, if given), or ``None``; the
+    read is audited either way."""
     params = {
         "tenant_id": tenant_id,
         "id": event_id,
         "patients": None if patients is None else sorted(patients),
+        **audit.params(),
     }
     async with conn.cursor(row_factory=_documents) as cur:
         await cur.execute(load("get_event"), params)
+        audit.written = True
         return await cur.fetchone()
 
 
 async def list_events(
-    conn: AsyncConnection[Any], *, tenant_id: str, query: EventQuery, fetch: int
+    conn: AsyncConnection[Any],
+    *,
+    tenant_id: str,
+    query: EventQuery,
+    fetch: int,
+    audit: AuditContext,
 ) -> list[EventDocument]:
-    """Up to ``fetch`` events of one patient matching ``query``, newest first."""
+    """Up to ``fetch`` events of one patient matching ``query``, newest first; the search
+    is audited with the ids of the first ``query.limit`` (the page the client gets)."""
     after_at: datetime | None = None
     after_id: int | None = None
     if query.after is not None:
@@ -122,6 +142,8 @@ async def list_events(
         "after_at": after_at,
         "after_id": after_id,
         "limit": fetch,
+        "page_size": query.limit,
+        **audit.params(),
     }
     name = "list_events"
     if query.event_types:
@@ -129,6 +151,7 @@ async def list_events(
         params["event_types"] = list(query.event_types)
     async with conn.cursor(row_factory=_documents) as cur:
         await cur.execute(load(name), params)
+        audit.written = True
         return await cur.fetchall()
 
 

@@ -57,6 +57,7 @@ async def find_principal(conn: AsyncConnection[Any], *, key_hash: bytes) -> Prin
         agent_name=row["agent_name"],
         expires_at=row["expires_at"],
         patients=None if row["patients"] is None else frozenset(row["patients"]),
+        default_purpose=row["default_purpose"],
     )
 
 

@@ -8,9 +8,10 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 from pydantic import AwareDatetime, StringConstraints
 
-from carelog.api.deps import EventsRead, EventsWrite
+from carelog.api.deps import EventsRead, EventsWrite, audited
 from carelog.api.problems import problem_responses
 from carelog.api.routing import JsonRoute
+from carelog.domain.audit import AuditAction
 from carelog.domain.cursor import decode_cursor, encode_cursor
 from carelog.domain.events import EventQuery, PatientEvent, PatientEventCreate
 from carelog.domain.limits import (
@@ -47,6 +48,7 @@ def _json(body: str, headers: dict[str, str] | None = None) -> Response:
     response_model=PatientEvent,
     responses=problem_responses(400, 409, 413, 415),
 )
+@audited(AuditAction.CREATE)
 async def create_patient_event(
     event: PatientEventCreate,
     caller: EventsWrite,
@@ -54,7 +56,7 @@ async def create_patient_event(
 ) -> Response:
     """Record one event for a patient (the seed's write path)."""
     recorded = await event_service.record_event(
-        caller.pool, caller.principal, event, idempotency_key=idempotency_key
+        caller.pool, caller.principal, event, audit=caller.audit, idempotency_key=idempotency_key
     )
     headers = {"Idempotent-Replayed": "true"} if recorded.replayed else None
     return _json(recorded.event.json, headers)
@@ -65,6 +67,7 @@ async def create_patient_event(
     response_model=list[PatientEvent],
     responses=problem_responses(404),
 )
+@audited(AuditAction.SEARCH)
 async def list_patient_events(
     request: Request,
     caller: EventsRead,
@@ -82,13 +85,13 @@ async def list_patient_events(
     if limit is None:
         limit = settings.default_page_size
     if limit > settings.max_page_size:
-        raise _invalid("limit", f"must be at most {settings.max_page_size}")
+        raise invalid_parameter("limit", f"must be at most {settings.max_page_size}")
     after = None
     if cursor is not None:
         try:
             after = decode_cursor(cursor)
         except ValueError:
-            raise _invalid("cursor", "not a cursor this API issued") from None
+            raise invalid_parameter("cursor", "not a cursor this API issued") from None
     query = EventQuery(
         patient_id=patient_id,
         event_types=tuple(dict.fromkeys(event_type or ())),
@@ -97,23 +100,30 @@ async def list_patient_events(
         limit=limit,
         after=after,
     )
-    page = await event_service.list_events(caller.pool, caller.principal, query)
+    page = await event_service.list_events(caller.pool, caller.principal, query, audit=caller.audit)
     headers = None
     if page.next_after is not None:
-        headers = {"Link": _next_link(request, encode_cursor(*page.next_after))}
+        headers = {"Link": next_link(request, encode_cursor(*page.next_after))}
     return _json("[" + ",".join(doc.json for doc in page.events) + "]", headers)
 
 
 @router.get("/events/{event_id}", response_model=PatientEvent, responses=problem_responses(404))
+@audited(AuditAction.READ)
 async def get_event(
     caller: EventsRead,
     event_id: Annotated[int, Path(ge=1, le=MAX_EVENT_ID)],
 ) -> Response:
     """One event by id, if it belongs to the caller's tenant."""
-    return _json((await event_service.get_event(caller.pool, caller.principal, event_id)).json)
+    return _json(
+        (
+            await event_service.get_event(
+                caller.pool, caller.principal, event_id, audit=caller.audit
+            )
+        ).json
+    )
 
 
-def _next_link(request: Request, cursor: str) -> str:
+def next_link(request: Request, cursor: str) -> str:
     """``Link`` to the next page: this request's path and query with the new cursor.
 
     A path-absolute reference (RFC 8288 resolves it against the request), so it stays right
@@ -124,7 +134,7 @@ def _next_link(request: Request, cursor: str) -> str:
     return f'<{quote(request.url.path)}?{urlencode(params)}>; rel="next"'
 
 
-def _invalid(field: str, message: str) -> ValidationFailed:
+def invalid_parameter(field: str, message: str) -> ValidationFailed:
     return ValidationFailed(
         f"Invalid value for: {field}.",
         errors=[{"field": field, "location": "query", "message": message, "type": "value_error"}],

@@ -1,6 +1,7 @@
--- Append one event under an Idempotency-Key, in one statement. The key's row is claimed first;
--- ON CONFLICT DO NOTHING waits for a concurrent claimant to commit and then yields nothing, so
--- exactly one event is written per (tenant, key). An empty result means "replay the first".
+-- Append one event under an Idempotency-Key, with its audit row, in one statement. The key's
+-- row is claimed first; ON CONFLICT DO NOTHING waits for a concurrent claimant to commit and
+-- then yields nothing, so exactly one event is written per (tenant, key). An empty result
+-- means "replay the first" (and nothing, not even an audit row, was written here).
 WITH new_event AS (
     SELECT nextval(pg_get_serial_sequence('patient_events', 'id')) AS id
 ), claim AS (
@@ -9,12 +10,23 @@ WITH new_event AS (
     FROM new_event
     ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
     RETURNING event_id
+), inserted AS (
+    INSERT INTO patient_events AS e
+        (id, tenant_id, patient_id, event_type, payload, occurred_at, recorded_by,
+         recorded_by_kind, agent_name, source, idempotency_key)
+    SELECT claim.event_id, %(tenant_id)s, %(patient_id)s, %(event_type)s, %(payload)s,
+           COALESCE(%(occurred_at)s, now()), %(recorded_by)s, %(recorded_by_kind)s,
+           %(agent_name)s, %(source)s, %(idempotency_key)s
+    FROM claim
+    RETURNING e.id, e.occurred_at, carelog_event_json(e) AS doc, e.patient_id
+), audit AS (
+    INSERT INTO audit_events
+        (tenant_id, principal_kind, principal_id, agent_name, action, outcome, route,
+         patient_id, event_ids, result_count, purpose_of_use, break_glass, request_id,
+         client_address)
+    SELECT %(tenant_id)s, %(audit_principal_kind)s, %(audit_principal_id)s, %(audit_agent_name)s,
+           'create', 'success', %(audit_route)s, i.patient_id, ARRAY[i.id], 1, %(audit_purpose)s,
+           %(audit_break_glass)s, %(audit_request_id)s, %(audit_client_address)s
+    FROM inserted AS i
 )
-INSERT INTO patient_events AS e
-    (id, tenant_id, patient_id, event_type, payload, occurred_at, recorded_by, recorded_by_kind,
-     agent_name, source, idempotency_key)
-SELECT claim.event_id, %(tenant_id)s, %(patient_id)s, %(event_type)s, %(payload)s,
-       COALESCE(%(occurred_at)s, now()), %(recorded_by)s, %(recorded_by_kind)s, %(agent_name)s,
-       %(source)s, %(idempotency_key)s
-FROM claim
-RETURNING e.id, e.occurred_at, carelog_event_json(e) AS doc
+SELECT id, occurred_at, doc FROM inserted

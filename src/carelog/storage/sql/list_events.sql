@@ -1,12 +1,28 @@
--- One page of a patient's events, newest first, resuming strictly after the cursor position.
+-- One page of a patient's events, newest first, resuming strictly after the cursor position,
+-- and the audit row of the search (the ids of the page returned, not the look-ahead row).
 -- A range scan on patient_events_timeline: O(page), whatever the patient's history.
-SELECT e.id, e.occurred_at, carelog_event_json(e) AS doc
-FROM patient_events AS e
-WHERE tenant_id = %(tenant_id)s
-  AND patient_id = %(patient_id)s
-  AND occurred_at >= COALESCE(%(since)s, '-infinity'::timestamptz)
-  AND occurred_at < COALESCE(%(until)s, 'infinity'::timestamptz)
-  AND (occurred_at, id) < (COALESCE(%(after_at)s, 'infinity'::timestamptz),
-                           COALESCE(%(after_id)s, 9223372036854775807))
-ORDER BY occurred_at DESC, id DESC
-LIMIT %(limit)s
+WITH page AS (
+    SELECT e.id, e.occurred_at, carelog_event_json(e) AS doc
+    FROM patient_events AS e
+    WHERE tenant_id = %(tenant_id)s
+      AND patient_id = %(patient_id)s
+      AND occurred_at >= COALESCE(%(since)s, '-infinity'::timestamptz)
+      AND occurred_at < COALESCE(%(until)s, 'infinity'::timestamptz)
+      AND (occurred_at, id) < (COALESCE(%(after_at)s, 'infinity'::timestamptz),
+                               COALESCE(%(after_id)s, 9223372036854775807))
+    ORDER BY occurred_at DESC, id DESC
+    LIMIT %(limit)s
+), audit AS (
+    INSERT INTO audit_events
+        (tenant_id, principal_kind, principal_id, agent_name, action, outcome, route,
+         patient_id, event_ids, result_count, purpose_of_use, break_glass, request_id,
+         client_address)
+    SELECT %(tenant_id)s, %(audit_principal_kind)s, %(audit_principal_id)s, %(audit_agent_name)s,
+           'search', 'success', %(audit_route)s, %(patient_id)s,
+           COALESCE((array_agg(p.id ORDER BY p.occurred_at DESC, p.id DESC))[1:%(page_size)s],
+                    '{}'),
+           LEAST(count(p.id), %(page_size)s), %(audit_purpose)s, %(audit_break_glass)s,
+           %(audit_request_id)s, %(audit_client_address)s
+    FROM page AS p
+)
+SELECT id, occurred_at, doc FROM page ORDER BY occurred_at DESC, id DESC

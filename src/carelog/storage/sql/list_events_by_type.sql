@@ -1,19 +1,34 @@
--- One page of a patient's events of the given types, newest first. One bounded range scan on
--- patient_events_by_type per type, merged: O(types x page), whatever the history.
-SELECT page.id, page.occurred_at, page.doc
-FROM unnest(%(event_types)s::text[]) AS t (event_type)
-CROSS JOIN LATERAL (
-    SELECT e.id, e.occurred_at, carelog_event_json(e) AS doc
-    FROM patient_events AS e
-    WHERE tenant_id = %(tenant_id)s
-      AND patient_id = %(patient_id)s
-      AND e.event_type = t.event_type
-      AND occurred_at >= COALESCE(%(since)s, '-infinity'::timestamptz)
-      AND occurred_at < COALESCE(%(until)s, 'infinity'::timestamptz)
-      AND (occurred_at, id) < (COALESCE(%(after_at)s, 'infinity'::timestamptz),
-                               COALESCE(%(after_id)s, 9223372036854775807))
-    ORDER BY occurred_at DESC, id DESC
+-- One page of a patient's events of the given types, newest first, and the audit row of the
+-- search. One bounded range scan on patient_events_by_type per type, merged: O(types x page).
+WITH page AS (
+    SELECT typed.id, typed.occurred_at, typed.doc
+    FROM unnest(%(event_types)s::text[]) AS t (event_type)
+    CROSS JOIN LATERAL (
+        SELECT e.id, e.occurred_at, carelog_event_json(e) AS doc
+        FROM patient_events AS e
+        WHERE tenant_id = %(tenant_id)s
+          AND patient_id = %(patient_id)s
+          AND e.event_type = t.event_type
+          AND occurred_at >= COALESCE(%(since)s, '-infinity'::timestamptz)
+          AND occurred_at < COALESCE(%(until)s, 'infinity'::timestamptz)
+          AND (occurred_at, id) < (COALESCE(%(after_at)s, 'infinity'::timestamptz),
+                                   COALESCE(%(after_id)s, 9223372036854775807))
+        ORDER BY occurred_at DESC, id DESC
+        LIMIT %(limit)s
+    ) AS typed
+    ORDER BY typed.occurred_at DESC, typed.id DESC
     LIMIT %(limit)s
-) AS page
-ORDER BY page.occurred_at DESC, page.id DESC
-LIMIT %(limit)s
+), audit AS (
+    INSERT INTO audit_events
+        (tenant_id, principal_kind, principal_id, agent_name, action, outcome, route,
+         patient_id, event_ids, result_count, purpose_of_use, break_glass, request_id,
+         client_address)
+    SELECT %(tenant_id)s, %(audit_principal_kind)s, %(audit_principal_id)s, %(audit_agent_name)s,
+           'search', 'success', %(audit_route)s, %(patient_id)s,
+           COALESCE((array_agg(p.id ORDER BY p.occurred_at DESC, p.id DESC))[1:%(page_size)s],
+                    '{}'),
+           LEAST(count(p.id), %(page_size)s), %(audit_purpose)s, %(audit_break_glass)s,
+           %(audit_request_id)s, %(audit_client_address)s
+    FROM page AS p
+)
+SELECT id, occurred_at, doc FROM page ORDER BY occurred_at DESC, id DESC
