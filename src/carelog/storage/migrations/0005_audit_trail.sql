@@ -2,7 +2,7 @@
 --
 -- Each tenant's rows form hash chains: row_hash = sha256(prev_hash || content), where content
 -- is the row's own fields (carelog_audit_content) and prev_hash the row_hash of the row before
--- it in the chain. A tenant's chain is striped over 16 lanes (by database backend), so that
+-- it in the chain. A tenant's chain is striped over 64 lanes (by database backend), so that
 -- concurrent requests do not all queue on one chain head; each lane is a complete chain, and
 -- verification walks every lane. audit_heads holds each lane's last (seq, row_hash): editing,
 -- deleting or reordering rows breaks a link, and deleting the newest rows leaves the head
@@ -64,7 +64,7 @@ CREATE FUNCTION carelog_audit_chain() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     head audit_heads%ROWTYPE;
 BEGIN
-    NEW.lane := pg_backend_pid() % 16;
+    NEW.lane := pg_backend_pid() % 64;
     NEW.recorded_at := clock_timestamp();
     SELECT * INTO head FROM audit_heads
     WHERE tenant_id = NEW.tenant_id AND lane = NEW.lane
