@@ -38,6 +38,7 @@ from carelog.api.app import create_app
 from carelog.domain.principals import ApiKeyCreate
 from carelog.services.keys import issue_key
 from carelog.settings import Settings
+from carelog.storage.db import connection
 from carelog.storage.embedded import EmbeddedPostgres
 
 Message = dict[str, Any]
@@ -105,7 +106,7 @@ async def run(url: str, args: argparse.Namespace) -> None:
         pool = app.state.pool
         tenant = f"bench-{rng.randrange(10**9)}"
         issued = await issue_key(pool, ApiKeyCreate(tenant_id=tenant, scopes=frozenset({"admin"})))
-        async with pool.connection() as conn:
+        async with connection(pool, tenant) as conn:
             await conn.execute(
                 PRELOAD, {"tenant": tenant, "patients": args.patients, "events": args.events}
             )

@@ -16,7 +16,7 @@ from fastapi import FastAPI
 
 from carelog.api.app import create_app
 from carelog.settings import Settings
-from carelog.storage.db import Pool
+from carelog.storage.db import Connection, Pool, connect
 from carelog.storage.embedded import EmbeddedPostgres
 
 
@@ -97,3 +97,14 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://carelog.test") as c:
         yield c
+
+
+@pytest.fixture
+async def dba(database_url: str) -> AsyncIterator[Connection]:
+    """A connection as the login user (the tables' owner): the DBA's view, past row-level
+    security, for tests that play the operator or the tamperer."""
+    conn = await connect(database_url)
+    try:
+        yield conn
+    finally:
+        await conn.close()

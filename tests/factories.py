@@ -9,7 +9,7 @@ from psycopg.rows import dict_row
 
 from carelog.domain.principals import ApiKeyCreate
 from carelog.services.keys import issue_key
-from carelog.storage.db import Pool
+from carelog.storage.db import Pool, connection
 
 
 def new_tenant() -> str:
@@ -36,7 +36,7 @@ def bearer(token: str) -> dict[str, str]:
 
 async def count_events(pool: Pool, tenant: str) -> int:
     """Rows in the event log for ``tenant``, read straight from the database."""
-    async with pool.connection() as conn:
+    async with connection(pool, tenant) as conn:
         cur = await conn.execute(
             "SELECT count(*) FROM patient_events WHERE tenant_id = %s", (tenant,)
         )
@@ -47,7 +47,7 @@ async def count_events(pool: Pool, tenant: str) -> int:
 
 async def audit_rows(pool: Pool, tenant: str) -> list[dict[str, Any]]:
     """The tenant's audit rows, oldest first, read straight from the database."""
-    async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+    async with connection(pool, tenant) as conn, conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             "SELECT * FROM audit_events WHERE tenant_id = %s ORDER BY recorded_at, lane, seq",
             (tenant,),

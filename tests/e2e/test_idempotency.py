@@ -8,7 +8,7 @@ import uuid
 import httpx
 import pytest
 
-from carelog.storage.db import Pool
+from carelog.storage.db import Pool, connection
 from tests.factories import bearer, count_events, make_token, new_patient, new_tenant
 
 pytestmark = pytest.mark.e2e
@@ -67,7 +67,7 @@ async def test_twenty_concurrent_retries_write_one_row(
     assert len({r.json()["id"] for r in responses}) == 1
     assert sum("idempotent-replayed" not in r.headers for r in responses) == 1
     assert await count_events(pool, tenant) == 1
-    async with pool.connection() as conn:
+    async with connection(pool, tenant) as conn:
         cur = await conn.execute(
             "SELECT count(*) FROM idempotency_keys WHERE tenant_id = %s", (tenant,)
         )

@@ -11,7 +11,7 @@ import pytest
 from carelog.domain.audit import AuditContext
 from carelog.services.audit import verify
 from carelog.storage import audit as audit_store
-from carelog.storage.db import Connection, Pool
+from carelog.storage.db import Connection, Pool, connection
 from tests.factories import new_tenant
 
 pytestmark = pytest.mark.integration
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.integration
 async def _chain(pool: Pool, rows: int = 5) -> tuple[str, int]:
     """A fresh tenant with ``rows`` audit rows in one lane (one connection = one lane)."""
     tenant = new_tenant()
-    async with pool.connection() as conn:
+    async with connection(pool, tenant) as conn:
         for i in range(rows):
             audit = AuditContext(request_id=f"r{i}", client_address="127.0.0.1", tenant_id=tenant)
             audit.principal_id = "key:tester"
@@ -34,9 +34,9 @@ async def _chain(pool: Pool, rows: int = 5) -> tuple[str, int]:
     return tenant, int(lane)
 
 
-async def _tamper(pool: Pool, *statements: str, params: dict[str, object]) -> None:
+async def _tamper(conn: Connection, *statements: str, params: dict[str, object]) -> None:
     """Run statements as a DBA who switched the append-only trigger off."""
-    async with pool.connection() as conn, conn.transaction():
+    async with conn.transaction():
         await conn.execute("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only")
         for statement in statements:
             await conn.execute(statement.encode(), params)
@@ -84,13 +84,13 @@ WHERE = "tenant_id = %(tenant)s AND lane = %(lane)s"
     ids=["edit", "edit-first", "delete", "reorder", "edit-and-rehash", "cut-tail"],
 )
 async def test_tampering_is_detected(
-    pool: Pool, statements: list[str], seq: int, reason: str
+    pool: Pool, dba: Connection, statements: list[str], seq: int, reason: str
 ) -> None:
     tenant, lane = await _chain(pool)
     before = await verify(pool, tenant)
     assert before.ok
     assert before.rows == 5
-    await _tamper(pool, *statements, params={"tenant": tenant, "lane": lane})
+    await _tamper(dba, *statements, params={"tenant": tenant, "lane": lane})
     after = await verify(pool, tenant)
     assert not after.ok
     assert after.first_break is not None
@@ -110,9 +110,10 @@ async def test_the_service_cannot_change_audit_rows(pool: Pool) -> None:
         lambda c: c.execute("DELETE FROM audit_events WHERE tenant_id = %s", (tenant,)),
         lambda c: c.execute("TRUNCATE audit_events"),
     ]
-    async with pool.connection() as conn:
+    async with connection(pool, tenant) as conn:
         for attempt in attempts:
-            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
+            # carelog_app holds no UPDATE, DELETE or TRUNCATE privilege on the trail at all.
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="permission denied"):
                 await attempt(conn)
     assert (await verify(pool, tenant)).ok
 
@@ -121,7 +122,7 @@ async def test_concurrent_writers_never_fork_a_chain(pool: Pool) -> None:
     tenant = new_tenant()
 
     async def write(i: int) -> None:
-        async with pool.connection() as conn:
+        async with connection(pool, tenant) as conn:
             audit = AuditContext(request_id=f"c{i}", client_address=None, tenant_id=tenant)
             await audit_store.insert_audit_event(
                 conn, audit=audit, action="create", outcome="success"

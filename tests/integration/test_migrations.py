@@ -10,8 +10,9 @@ import pytest
 
 from carelog.domain.audit import AuditContext
 from carelog.errors import MigrationError
-from carelog.storage.db import Pool, connect
+from carelog.storage.db import Connection, connect
 from carelog.storage.migrate import available_migrations, is_up_to_date, migrate
+from carelog.storage.queries import load
 
 pytestmark = pytest.mark.integration
 
@@ -61,57 +62,58 @@ async def test_a_fresh_database_is_not_ready(make_database: Callable[[], str]) -
         assert not await is_up_to_date(conn)
 
 
-async def test_event_log_refuses_update_delete_truncate(pool: Pool) -> None:
-    async with pool.connection() as conn:
-        cur = await conn.execute(
-            "INSERT INTO patient_events (tenant_id, patient_id, event_type, payload, occurred_at,"
-            " recorded_by) VALUES ('t-append', 'P-1', 'x', '{}', now(), 'test') RETURNING id"
-        )
-        row = await cur.fetchone()
-        assert row is not None
-        for statement in [
-            "UPDATE patient_events SET payload = '{\"x\": 1}' WHERE id = %(id)s",
-            "DELETE FROM patient_events WHERE id = %(id)s",
-        ]:
-            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
-                await conn.execute(statement, {"id": row[0]})
+async def test_event_log_refuses_update_delete_truncate(dba: Connection) -> None:
+    """Even the owner (and a superuser) cannot change the log: the trigger refuses."""
+    cur = await dba.execute(
+        "INSERT INTO patient_events (tenant_id, patient_id, event_type, payload, occurred_at,"
+        " recorded_by) VALUES ('t-append', 'P-1', 'x', '{}', now(), 'test') RETURNING id"
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    for statement in [
+        "UPDATE patient_events SET payload = '{\"x\": 1}' WHERE id = %(id)s",
+        "DELETE FROM patient_events WHERE id = %(id)s",
+    ]:
         with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
-            await conn.execute("TRUNCATE patient_events")
-        cur = await conn.execute("SELECT payload FROM patient_events WHERE id = %s", (row[0],))
-        assert await cur.fetchone() == ({},)
+            await dba.execute(statement, {"id": row[0]})
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
+        await dba.execute("TRUNCATE patient_events")
+    cur = await dba.execute("SELECT payload FROM patient_events WHERE id = %s", (row[0],))
+    assert await cur.fetchone() == ({},)
 
 
-async def test_list_query_uses_the_timeline_index(pool: Pool) -> None:
+async def test_list_query_uses_the_timeline_index(dba: Connection) -> None:
     """O(page), not O(history): the plan is a bounded index scan, never a sort of all rows."""
-    async with pool.connection() as conn:
-        await conn.execute(
-            "INSERT INTO patient_events (tenant_id, patient_id, event_type, payload, occurred_at,"
-            " recorded_by) SELECT 't-plan', 'P-' || (g % 500), 'x', '{}',"
-            " now() - make_interval(secs => g), 'test' FROM generate_series(1, 20000) AS g"
-        )
-        await conn.execute("ANALYZE patient_events")
-        from carelog.storage.queries import load
+    await dba.execute(
+        "INSERT INTO patient_events (tenant_id, patient_id, event_type, payload, occurred_at,"
+        " recorded_by) SELECT 't-plan', 'P-' || (g % 500), 'x', '{}',"
+        " now() - make_interval(secs => g), 'test' FROM generate_series(1, 20000) AS g"
+    )
+    await dba.execute("ANALYZE patient_events")
+    # Plan it as the service runs it: as carelog_app, under row-level security.
+    await dba.execute("SET ROLE carelog_app")
+    await dba.execute("SELECT set_config('carelog.tenant_id', 't-plan', false)")
 
-        for name, extra in [("list_events", {}), ("list_events_by_type", {"event_types": ["x"]})]:
-            cur = await conn.execute(
-                b"EXPLAIN " + load(name),
-                {
-                    "tenant_id": "t-plan",
-                    "patient_id": "P-7",
-                    "since": None,
-                    "until": None,
-                    "after_at": None,
-                    "after_id": None,
-                    "limit": 21,
-                    "page_size": 20,
-                    **AuditContext(request_id="plan", client_address=None).params(),
-                    **extra,
-                },
-            )
-            plan = "\n".join(r[0] for r in await cur.fetchall())
-            assert "Seq Scan" not in plan, plan
-            # The page itself is a bounded index scan; only its <= 21 rows may be sorted.
-            page = plan.split("CTE page", 1)[1].split("CTE audit", 1)[0]
-            assert "Limit" in page, plan
-            assert "Index Scan" in page, plan
-            assert "Sort" not in page or name == "list_events_by_type", plan
+    for name, extra in [("list_events", {}), ("list_events_by_type", {"event_types": ["x"]})]:
+        cur = await dba.execute(
+            b"EXPLAIN " + load(name),
+            {
+                "tenant_id": "t-plan",
+                "patient_id": "P-7",
+                "since": None,
+                "until": None,
+                "after_at": None,
+                "after_id": None,
+                "limit": 21,
+                "page_size": 20,
+                **AuditContext(request_id="plan", client_address=None).params(),
+                **extra,
+            },
+        )
+        plan = "\n".join(r[0] for r in await cur.fetchall())
+        assert "Seq Scan" not in plan, plan
+        # The page itself is a bounded index scan; only its <= 21 rows may be sorted.
+        page = plan.split("CTE page", 1)[1].split("CTE audit", 1)[0]
+        assert "Limit" in page, plan
+        assert "Index Scan" in page, plan
+        assert "Sort" not in page or name == "list_events_by_type", plan

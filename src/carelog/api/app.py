@@ -20,7 +20,7 @@ from carelog.services.key_use import KeyUseTracker
 from carelog.services.oidc import OidcVerifier
 from carelog.services.principal_cache import KEYS_CHANNEL, PrincipalCache
 from carelog.settings import Settings, get_settings
-from carelog.storage.db import create_pool
+from carelog.storage.db import connect, create_pool
 from carelog.storage.embedded import EmbeddedPostgres
 from carelog.storage.migrate import migrate
 from carelog.storage.notify import listen_forever
@@ -44,6 +44,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if url is None:
             embedded = EmbeddedPostgres(settings.data_dir)
             url = embedded.start()
+        # Migrate as the login user (the owner) before any pooled connection takes the
+        # carelog_app role, which the migrations create.
+        async with await connect(url) as conn:
+            await migrate(conn)
         pool = create_pool(
             url,
             min_size=settings.pool_min_size,
@@ -66,8 +70,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ),
         ]
         try:
-            async with pool.connection() as conn:
-                await migrate(conn)
             app.state.pool = pool
             app.state.principal_cache = cache
             app.state.key_use = key_use

@@ -61,7 +61,8 @@ def database_url(settings: Settings, *, announce: bool = False) -> Iterator[str]
 @asynccontextmanager
 async def small_pool(url: str) -> AsyncIterator[Pool]:
     """A two-connection pool for a one-off command."""
-    pool = create_pool(url, min_size=1, max_size=2, timeout=10)
+    # The operator's tools act as the login user (the tables' owner): across tenants.
+    pool = create_pool(url, min_size=1, max_size=2, timeout=10, as_app=False)
     await pool.open(wait=True, timeout=30)
     try:
         yield pool

@@ -45,7 +45,7 @@ async def record_attempt(
     the request has already been answered; that is logged (ids only) and counted there.
     """
     try:
-        async with connection(pool) as conn:
+        async with connection(pool, audit.tenant_id) as conn:
             await audit_store.insert_audit_event(
                 conn,
                 audit=audit,
@@ -78,7 +78,7 @@ async def search(
 ) -> AuditPage:
     """A page of the caller's tenant's audit rows; reading the trail is audited too."""
     patient = filters.get("patient_id")
-    async with connection(pool) as conn:
+    async with connection(pool, audit.tenant_id) as conn:
         rows = await audit_store.list_audit_events(
             conn, tenant_id=audit.tenant_id, filters=filters, after=after, limit=limit + 1
         )
@@ -101,7 +101,7 @@ async def search(
 
 async def verify(pool: Pool, tenant_id: str) -> ChainReport:
     """Check every link of the tenant's audit chains."""
-    async with connection(pool) as conn:
+    async with connection(pool, tenant_id) as conn:
         rows = await audit_store.chain_rows(conn, tenant_id=tenant_id)
         heads = await audit_store.chain_heads(conn, tenant_id=tenant_id)
     return check_chain(tenant_id, rows, heads)

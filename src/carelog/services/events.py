@@ -47,7 +47,7 @@ async def record_event(
     """
     if not principal.may_reach(event.patient_id):
         raise Forbidden("This key may not record events for that patient.")
-    async with connection(pool) as conn:
+    async with connection(pool, principal.tenant_id) as conn:
         if idempotency_key is None:
             stored = await event_store.insert_event(
                 conn, principal=principal, event=event, audit=audit
@@ -88,7 +88,7 @@ async def get_event(
     pool: Pool, principal: Principal, event_id: int, *, audit: AuditContext
 ) -> EventDocument:
     """One event of the principal's tenant; :class:`NotFound` for any other id."""
-    async with connection(pool) as conn:
+    async with connection(pool, principal.tenant_id) as conn:
         event = await event_store.get_event(
             conn,
             tenant_id=principal.tenant_id,
@@ -113,7 +113,7 @@ async def list_events(
     """
     if not principal.may_reach(query.patient_id):
         raise NotFound("No events for that patient.")
-    async with connection(pool) as conn:
+    async with connection(pool, principal.tenant_id) as conn:
         rows = await event_store.list_events(
             conn, tenant_id=principal.tenant_id, query=query, fetch=query.limit + 1, audit=audit
         )

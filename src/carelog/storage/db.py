@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -32,9 +33,22 @@ def configure_json() -> None:
     set_json_loads(orjson.loads)
 
 
+APP_ROLE = "carelog_app"
+
+# The tenant each pooled connection last stated (carelog.tenant_id), so that a request of the
+# same tenant as the previous one on that connection costs no extra statement.
+_stated_tenant: weakref.WeakKeyDictionary[AsyncConnection[Any], str] = weakref.WeakKeyDictionary()
+
+
 async def _configure_connection(conn: AsyncConnection[Any]) -> None:
     # Times on the wire are UTC whatever the server's default is.
     await conn.execute("SET TIME ZONE 'UTC'")
+
+
+async def _configure_app_connection(conn: AsyncConnection[Any]) -> None:
+    await _configure_connection(conn)
+    # Row-level security applies to carelog_app, not to the owner the URL logs in as.
+    await conn.execute(f"SET ROLE {APP_ROLE}")
 
 
 def create_pool(
@@ -44,11 +58,14 @@ def create_pool(
     max_size: int = 16,
     timeout: float = 5.0,
     name: str = "carelog",
+    as_app: bool = True,
 ) -> Pool:
     """An autocommit pool, not yet open: open it with ``await pool.open()`` in a lifespan.
 
     Autocommit means a single statement is its own transaction (one round trip); services
-    that write more than one statement open ``conn.transaction()`` explicitly.
+    that write more than one statement open ``conn.transaction()`` explicitly. With
+    ``as_app`` (the service) every connection acts as carelog_app, under row-level security;
+    without it (the operator's CLI) as the login user, the tables' owner.
     """
     configure_json()
     return AsyncConnectionPool(
@@ -59,20 +76,28 @@ def create_pool(
         name=name,
         open=False,
         kwargs={"autocommit": True, "application_name": "carelog"},
-        configure=_configure_connection,
+        configure=_configure_app_connection if as_app else _configure_connection,
         reconnect_timeout=3600,
     )
 
 
 @asynccontextmanager
-async def connection(pool: Pool) -> AsyncIterator[AsyncConnection[Any]]:
-    """A pooled connection; an unreachable database surfaces as :class:`ServiceUnavailable`.
+async def connection(
+    pool: Pool, tenant_id: str | None = None
+) -> AsyncIterator[AsyncConnection[Any]]:
+    """A pooled connection, speaking for ``tenant_id`` under row-level security; an
+    unreachable database surfaces as :class:`ServiceUnavailable`.
 
     The pool drops a broken connection when it comes back, so once the database is up again
     the next requests get fresh connections: the service recovers without a restart.
     """
     try:
         async with pool.connection() as conn:
+            if tenant_id is not None and _stated_tenant.get(conn) != tenant_id:
+                await conn.execute(
+                    "SELECT set_config('carelog.tenant_id', %s, false)", (tenant_id,)
+                )
+                _stated_tenant[conn] = tenant_id
             yield conn
     except (psycopg.OperationalError, PoolTimeout) as exc:
         _log.warning("database unavailable: %s", type(exc).__name__)

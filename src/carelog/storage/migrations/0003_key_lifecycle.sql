@@ -12,11 +12,14 @@ ALTER TABLE api_keys
     ADD COLUMN replaced_by text REFERENCES api_keys (key_id),
     ADD CONSTRAINT api_keys_agents_are_named CHECK (kind <> 'agent' OR agent_name IS NOT NULL);
 
+-- PostgreSQL before 16 refuses to alter a table whose row type a SQL-body function uses.
+DROP FUNCTION carelog_event_json(patient_events);
+
 ALTER TABLE patient_events
     ADD COLUMN recorded_by_kind text NOT NULL DEFAULT 'service',
     ADD COLUMN agent_name text;
 
-CREATE OR REPLACE FUNCTION carelog_event_json(e patient_events) RETURNS text
+CREATE FUNCTION carelog_event_json(e patient_events) RETURNS text
     LANGUAGE sql STABLE PARALLEL SAFE
     RETURN json_build_object(
         'id', e.id,
