@@ -40,8 +40,10 @@ A size already exceeded by those rows is measured at the larger count, and flagg
 
 Choices
 -------
-* The service runs with ``CARELOG_ACCESS_LOG=false``: the benchmark measures the service, not
-  the cost of writing one log line per request to a pipe. ``--access-log`` keeps it on.
+* The service runs with ``CARELOG_RATE_LIMIT_PER_SECOND=0`` (one principal sends all the
+  load, so its rate limit would be all there is to measure) and ``CARELOG_ACCESS_LOG=false``:
+  the benchmark measures the service, not the cost of writing one log line per request to a
+  pipe. ``--access-log`` keeps it on.
 * wrk and pgbench run with the same connection count and two threads. wrk is closed-loop: it
   measures throughput at saturation and the latency at that throughput. Its request timeout
   is raised to 10 s so that slow requests land in the percentiles rather than in the error

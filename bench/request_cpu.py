@@ -100,7 +100,7 @@ async def _time(label: str, count: int, one: Callable[[int], Awaitable[int]]) ->
 
 async def run(url: str, args: argparse.Namespace) -> None:
     """Preload, then time GETs and POSTs through the ASGI app."""
-    app = create_app(Settings(database_url=url, access_log=False))
+    app = create_app(Settings(database_url=url, access_log=False, rate_limit_per_second=0))
     rng = random.Random(args.seed)
     async with app.router.lifespan_context(app):
         pool = app.state.pool

@@ -123,6 +123,17 @@ class ValidationFailed(CarelogError):
     title = "Validation failed"
 
 
+class TooManyRequests(CarelogError):
+    """The principal is over its rate limit; retry after the given seconds."""
+
+    status = 429
+    code = "rate-limited"
+    title = "Too many requests"
+
+    def __init__(self, detail: str | None = None, *, retry_after: int = 1) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)})
+
+
 class ServiceUnavailable(CarelogError):
     """The database cannot be reached right now; retry later."""
 

@@ -53,6 +53,12 @@ class Settings(BaseSettings):
     oidc_algorithms: list[str] = Field(default=["RS256", "ES256", "PS256", "EdDSA"])
     oidc_leeway_seconds: int = Field(default=30, ge=0, le=300)
     oidc_tenant_claim: str = Field(default="tenant", description="Claim naming the tenant.")
+    rate_limit_per_second: float = Field(
+        default=100.0,
+        ge=0,
+        description="Requests per second per principal and process; 0: off.",
+    )
+    rate_limit_burst: int = Field(default=200, ge=1, description="Bucket size per principal.")
     access_log: bool = Field(default=True, description="Log one line per request (no PHI).")
     log_level: str = Field(default="info")
 

@@ -19,6 +19,7 @@ from carelog.errors import ServiceUnavailable
 from carelog.services.key_use import KeyUseTracker
 from carelog.services.oidc import OidcVerifier
 from carelog.services.principal_cache import KEYS_CHANNEL, PrincipalCache
+from carelog.services.rate_limit import TokenBucketLimiter
 from carelog.settings import Settings, get_settings
 from carelog.storage.db import connect, create_pool
 from carelog.storage.embedded import EmbeddedPostgres
@@ -74,6 +75,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.principal_cache = cache
             app.state.key_use = key_use
             app.state.oidc = OidcVerifier(settings) if settings.oidc_issuer else None
+            app.state.rate_limiter = (
+                TokenBucketLimiter(
+                    rate=settings.rate_limit_per_second, burst=settings.rate_limit_burst
+                )
+                if settings.rate_limit_per_second > 0
+                else None
+            )
             yield
         finally:
             for task in background:

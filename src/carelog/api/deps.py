@@ -16,8 +16,9 @@ from fastapi.routing import APIRoute
 from carelog.domain.audit import PURPOSES_OF_USE, AuditAction, AuditContext
 from carelog.domain.principals import Principal
 from carelog.domain.scopes import Permission
-from carelog.errors import Forbidden, Unauthenticated, ValidationFailed
+from carelog.errors import Forbidden, TooManyRequests, Unauthenticated, ValidationFailed
 from carelog.services import keys as key_service
+from carelog.services.rate_limit import TokenBucketLimiter
 from carelog.settings import Settings
 from carelog.storage.db import Pool
 
@@ -104,6 +105,20 @@ async def authenticate_request(request: Request) -> Caller:
     return Caller(principal, audit, state.pool, state.settings)
 
 
+def _limit(request: Request, principal: Principal) -> None:
+    limiter: TokenBucketLimiter | None = request.app.state.rate_limiter
+    if limiter is None:
+        return
+    decision = limiter.take(f"{principal.tenant_id}/{principal.name}")
+    # RateLimit-* headers go on the response, whatever it is (see RequestContextMiddleware).
+    request.scope["carelog.rate_limit"] = decision
+    if not decision.allowed:
+        raise TooManyRequests(
+            f"Over the rate limit of this principal; retry in {decision.retry_after} s.",
+            retry_after=decision.retry_after,
+        )
+
+
 def require(permission: Permission) -> Callable[[Request], Awaitable[Caller]]:
     """A dependency that authenticates the request and checks that it holds ``permission``.
 
@@ -113,6 +128,7 @@ def require(permission: Permission) -> Callable[[Request], Awaitable[Caller]]:
 
     async def check(request: Request) -> Caller:
         caller = await authenticate_request(request)
+        _limit(request, caller.principal)
         if not caller.principal.has(permission):
             raise Forbidden(f"This key's scopes do not grant '{permission.value}'.")
         return caller

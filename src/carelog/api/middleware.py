@@ -75,6 +75,13 @@ class RequestContextMiddleware:
                 status = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
+                limit = scope.get("carelog.rate_limit")
+                if limit is not None:
+                    headers += [
+                        (b"ratelimit-limit", b"%d" % limit.limit),
+                        (b"ratelimit-remaining", b"%d" % limit.remaining),
+                        (b"ratelimit-reset", b"%d" % limit.reset_seconds),
+                    ]
                 message["headers"] = headers
             await send(message)
 

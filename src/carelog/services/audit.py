@@ -25,7 +25,7 @@ def outcome_for(status: int) -> AuditOutcome:
     """The outcome an HTTP status stands for."""
     if status < 400:
         return AuditOutcome.SUCCESS
-    if status in (401, 403):
+    if status in (401, 403, 429):
         return AuditOutcome.DENIED
     return AuditOutcome.FAILED
 
