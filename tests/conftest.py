@@ -100,9 +100,9 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-async def dba(database_url: str) -> AsyncIterator[Connection]:
+async def dba(database_url: str, app: FastAPI) -> AsyncIterator[Connection]:
     """A connection as the login user (the tables' owner): the DBA's view, past row-level
-    security, for tests that play the operator or the tamperer."""
+    security, for tests that play the operator or the tamperer. (``app`` has migrated.)"""
     conn = await connect(database_url)
     try:
         yield conn

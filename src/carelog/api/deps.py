@@ -6,6 +6,7 @@ hand-off per request for what is an attribute read.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
@@ -15,7 +16,7 @@ from fastapi.routing import APIRoute
 
 from carelog.domain.audit import PURPOSES_OF_USE, AuditAction, AuditContext
 from carelog.domain.principals import Principal
-from carelog.domain.scopes import Permission
+from carelog.domain.scopes import Permission, SensitivityLabel
 from carelog.errors import Forbidden, TooManyRequests, Unauthenticated, ValidationFailed
 from carelog.services import keys as key_service
 from carelog.services.rate_limit import TokenBucketLimiter
@@ -44,6 +45,15 @@ class Caller:
     pool: Pool
     settings: Settings
 
+    @property
+    def visible_labels(self) -> frozenset[str] | None:
+        """Sensitivity labels this request may see; ``None``: all (break-the-glass, or the
+        principal holds every ``sensitive:`` permission)."""
+        if self.audit.break_glass:
+            return None
+        visible = self.principal.visible_labels()
+        return None if len(visible) == len(SensitivityLabel) else visible
+
 
 def _audit_context(request: Request) -> AuditContext:
     audit: AuditContext | None = request.scope.get("carelog.audit")
@@ -54,6 +64,32 @@ def _audit_context(request: Request) -> AuditContext:
     route = request.scope.get("route")
     audit.route = getattr(route, "path", None)
     return audit
+
+
+_REASON = re.compile(r"^[\x20-\x7e]{3,500}$")
+
+
+def _break_glass(request: Request, principal: Principal, audit: AuditContext) -> None:
+    """Honour ``X-Break-Glass-Reason``: all sensitive data for this request, flagged."""
+    reason = request.headers.get("x-break-glass-reason")
+    if reason is None:
+        return
+    if not principal.has(Permission.BREAK_GLASS):
+        raise Forbidden("This principal may not break the glass.")
+    if not _REASON.match(reason):
+        raise ValidationFailed(
+            "X-Break-Glass-Reason must be 3 to 500 printable characters.",
+            errors=[
+                {
+                    "field": "X-Break-Glass-Reason",
+                    "location": "header",
+                    "message": "3 to 500 printable ASCII characters",
+                    "type": "value_error",
+                }
+            ],
+        )
+    audit.break_glass = True
+    audit.break_glass_reason = reason
 
 
 def _purpose(request: Request, principal: Principal) -> str:
@@ -102,6 +138,7 @@ async def authenticate_request(request: Request) -> Caller:
     audit.principal_id = principal.name
     audit.agent_name = principal.agent_name
     audit.purpose_of_use = _purpose(request, principal)
+    _break_glass(request, principal, audit)
     return Caller(principal, audit, state.pool, state.settings)
 
 

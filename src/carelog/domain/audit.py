@@ -77,6 +77,7 @@ class AuditContext:
     agent_name: str | None = None
     purpose_of_use: str | None = None
     break_glass: bool = False
+    break_glass_reason: str | None = None
     written: bool = False
 
     def params(self) -> dict[str, object]:
@@ -88,6 +89,7 @@ class AuditContext:
             "audit_route": self.route,
             "audit_purpose": self.purpose_of_use,
             "audit_break_glass": self.break_glass,
+            "audit_break_glass_reason": self.break_glass_reason,
             "audit_request_id": self.request_id,
             "audit_client_address": self.client_address,
         }
@@ -113,6 +115,7 @@ class AuditEvent(BaseModel):
     result_count: int | None
     purpose_of_use: str | None
     break_glass: bool
+    break_glass_reason: str | None = None
     request_id: str | None
     client_address: str | None
 

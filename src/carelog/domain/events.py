@@ -17,6 +17,7 @@ from carelog.domain.limits import (
     Source,
     check_json_value,
 )
+from carelog.domain.scopes import SensitivityLabel
 
 
 def _check_payload(value: dict[str, Any]) -> dict[str, Any]:
@@ -41,6 +42,11 @@ class PatientEventCreate(BaseModel):
         default=None, description="Clinical time (timezone required); defaults to now."
     )
     source: Source | None = Field(default=None, description="Agent or system that produced it.")
+    labels: frozenset[SensitivityLabel] = Field(
+        default=frozenset(),
+        description="Sensitivity labels (BH, ETH, HIV, STD, GDIS, SEX): readers need the "
+        "matching sensitive:<label> permission.",
+    )
 
     def request_hash(self) -> bytes:
         """A digest of what the client asked for, to tell an idempotent retry from a reuse.
@@ -54,6 +60,7 @@ class PatientEventCreate(BaseModel):
                 "payload": self.payload,
                 "occurred_at": self.occurred_at.astimezone(UTC) if self.occurred_at else None,
                 "source": self.source,
+                "labels": sorted(self.labels),
             },
             option=orjson.OPT_SORT_KEYS | orjson.OPT_UTC_Z,
         )

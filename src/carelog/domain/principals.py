@@ -17,7 +17,7 @@ from pydantic import (
 )
 
 from carelog.domain.limits import PatientId
-from carelog.domain.scopes import Permission, needs_patient_list, parse_scope
+from carelog.domain.scopes import Permission, SensitivityLabel, needs_patient_list, parse_scope
 
 TENANT_ID_PATTERN = r"^[a-z0-9][a-z0-9_\-]{0,62}$"
 TenantId = Annotated[str, StringConstraints(pattern=TENANT_ID_PATTERN)]
@@ -74,6 +74,10 @@ class Principal(BaseModel):
     def has(self, permission: Permission) -> bool:
         """Whether this principal holds ``permission`` (``admin`` holds them all)."""
         return permission in self.permissions or Permission.ADMIN in self.permissions
+
+    def visible_labels(self) -> frozenset[str]:
+        """The sensitivity labels this principal may see without breaking the glass."""
+        return frozenset(label.value for label in SensitivityLabel if self.has(label.permission))
 
     def may_reach(self, patient_id: str) -> bool:
         """Whether this principal may see or write ``patient_id``'s data."""

@@ -6,7 +6,8 @@ Two vocabularies are accepted:
   ``patient``, ``user`` or ``system``, resource is ``*`` and actions are letters of ``cruds``
   (v2) or ``read`` / ``write`` / ``*`` (v1). ``patient/`` scopes only make sense for a
   principal limited to its patients, so they require a patient list.
-- Carelog's own: ``events:read``, ``events:write``, ``audit:read``, ``admin``.
+- Carelog's own: ``events:read``, ``events:write``, ``audit:read``, ``admin``,
+  ``break-glass`` and ``sensitive:<label>`` for each sensitivity label (``sensitive:ETH``...).
 
 Resource-specific SMART scopes (``patient/Observation.rs``) are refused for now: every event
 type is one resource here, and narrowing by resource needs the typed events to come.
@@ -27,6 +28,30 @@ class Permission(StrEnum):
     EVENTS_WRITE = "events:write"
     AUDIT_READ = "audit:read"
     ADMIN = "admin"
+    BREAK_GLASS = "break-glass"
+    SENSITIVE_BH = "sensitive:BH"
+    SENSITIVE_ETH = "sensitive:ETH"
+    SENSITIVE_HIV = "sensitive:HIV"
+    SENSITIVE_STD = "sensitive:STD"
+    SENSITIVE_GDIS = "sensitive:GDIS"
+    SENSITIVE_SEX = "sensitive:SEX"
+
+
+class SensitivityLabel(StrEnum):
+    """HL7 v3 ActCode sensitivity labels an event may carry. Reading a labelled event needs
+    the matching ``sensitive:<label>`` permission (or break-the-glass)."""
+
+    BH = "BH"  # behavioral health
+    ETH = "ETH"  # substance use disorder; records under 42 CFR Part 2
+    HIV = "HIV"  # HIV / AIDS
+    STD = "STD"  # sexually transmitted disease
+    GDIS = "GDIS"  # genetic disease and genetic test results
+    SEX = "SEX"  # sexuality and reproductive health
+
+    @property
+    def permission(self) -> Permission:
+        """The permission that lets a principal see events with this label."""
+        return Permission(f"sensitive:{self.value}")
 
 
 class Context(StrEnum):

@@ -28,6 +28,7 @@ class EventPage:
 
     events: list[EventDocument]
     next_after: tuple[datetime, int] | None
+    withheld: int = 0
 
 
 async def record_event(
@@ -85,7 +86,12 @@ async def record_event(
 
 
 async def get_event(
-    pool: Pool, principal: Principal, event_id: int, *, audit: AuditContext
+    pool: Pool,
+    principal: Principal,
+    event_id: int,
+    *,
+    audit: AuditContext,
+    visible_labels: frozenset[str] | None = None,
 ) -> EventDocument:
     """One event of the principal's tenant; :class:`NotFound` for any other id."""
     async with connection(pool, principal.tenant_id) as conn:
@@ -95,6 +101,7 @@ async def get_event(
             event_id=event_id,
             patients=principal.patients,
             audit=audit,
+            visible_labels=visible_labels,
         )
     if event is None:
         raise NotFound("No event with that id.")
@@ -102,7 +109,12 @@ async def get_event(
 
 
 async def list_events(
-    pool: Pool, principal: Principal, query: EventQuery, *, audit: AuditContext
+    pool: Pool,
+    principal: Principal,
+    query: EventQuery,
+    *,
+    audit: AuditContext,
+    visible_labels: frozenset[str] | None = None,
 ) -> EventPage:
     """A page of one patient's events, newest first, with the position of the next page.
 
@@ -114,17 +126,27 @@ async def list_events(
     if not principal.may_reach(query.patient_id):
         raise NotFound("No events for that patient.")
     async with connection(pool, principal.tenant_id) as conn:
-        rows = await event_store.list_events(
-            conn, tenant_id=principal.tenant_id, query=query, fetch=query.limit + 1, audit=audit
+        rows, counted = await event_store.list_events(
+            conn,
+            tenant_id=principal.tenant_id,
+            query=query,
+            fetch=query.limit + 1,
+            audit=audit,
+            visible_labels=visible_labels,
         )
-        if not rows and query.after is None:
+        withheld = counted or 0
+        if counted is None and visible_labels is not None:
+            withheld = await event_store.count_withheld(
+                conn, tenant_id=principal.tenant_id, query=query, visible_labels=visible_labels
+            )
+        if not rows and query.after is None and not withheld:
             filtered = bool(query.event_types) or query.since is not None or query.until is not None
             if not filtered or not await event_store.patient_has_events(
                 conn, tenant_id=principal.tenant_id, patient_id=query.patient_id
             ):
                 raise NotFound("No events for that patient.")
     if len(rows) <= query.limit:
-        return EventPage(rows, next_after=None)
+        return EventPage(rows, next_after=None, withheld=withheld)
     page = rows[: query.limit]
     last = page[-1]
-    return EventPage(page, next_after=(last.occurred_at, last.id))
+    return EventPage(page, next_after=(last.occurred_at, last.id), withheld=withheld)

@@ -36,6 +36,7 @@ def _insert_params(*, principal: Principal, event: PatientEventCreate) -> dict[s
         "recorded_by_kind": principal.kind.value,
         "agent_name": principal.agent_name,
         "source": event.source,
+        "labels": sorted(label.value for label in event.labels),
     }
 
 
@@ -105,6 +106,7 @@ async def get_event(
     event_id: int,
     audit: AuditContext,
     patients: frozenset[str] | None = None,
+    visible_labels: frozenset[str] | None = None,
 ) -> EventDocument | None:
     """One event of the tenant by id (of one of ``patients``, if given), or ``None``; the
     read is audited either way."""
@@ -112,6 +114,7 @@ async def get_event(
         "tenant_id": tenant_id,
         "id": event_id,
         "patients": None if patients is None else sorted(patients),
+        "visible_labels": _labels(visible_labels),
         **audit.params(),
     }
     async with conn.cursor(row_factory=_documents) as cur:
@@ -127,9 +130,12 @@ async def list_events(
     query: EventQuery,
     fetch: int,
     audit: AuditContext,
-) -> list[EventDocument]:
-    """Up to ``fetch`` events of one patient matching ``query``, newest first; the search
-    is audited with the ids of the first ``query.limit`` (the page the client gets)."""
+    visible_labels: frozenset[str] | None = None,
+) -> tuple[list[EventDocument], int | None]:
+    """Up to ``fetch`` events of one patient matching ``query``, newest first, and how many
+    matching events were withheld for their labels (``None`` when the page is empty: ask
+    :func:`count_withheld`). The search is audited with the ids of the first
+    ``query.limit`` (the page the client gets)."""
     after_at: datetime | None = None
     after_id: int | None = None
     if query.after is not None:
@@ -143,16 +149,17 @@ async def list_events(
         "after_id": after_id,
         "limit": fetch,
         "page_size": query.limit,
+        "visible_labels": _labels(visible_labels),
         **audit.params(),
     }
-    name = "list_events"
-    if query.event_types:
-        name = "list_events_by_type"
-        params["event_types"] = list(query.event_types)
-    async with conn.cursor(row_factory=_documents) as cur:
-        await cur.execute(load(name), params)
-        audit.written = True
-        return await cur.fetchall()
+    params["event_types"] = list(query.event_types) or None
+    name = "list_events_by_type" if query.event_types else "list_events"
+    cur = await conn.execute(load(name), params)
+    audit.written = True
+    rows = await cur.fetchall()
+    if not rows:
+        return [], None
+    return [EventDocument(event_id, at, doc) for event_id, at, doc, _ in rows], int(rows[0][3])
 
 
 async def patient_has_events(
@@ -164,3 +171,31 @@ async def patient_has_events(
     )
     row = await cur.fetchone()
     return bool(row and row[0])
+
+
+def _labels(visible: frozenset[str] | None) -> list[str] | None:
+    # None: every label is visible (no filter); a list, possibly empty: only those.
+    return None if visible is None else sorted(visible)
+
+
+async def count_withheld(
+    conn: AsyncConnection[Any],
+    *,
+    tenant_id: str,
+    query: EventQuery,
+    visible_labels: frozenset[str],
+) -> int:
+    """How many of the patient's events matching ``query`` carry a label not visible."""
+    cur = await conn.execute(
+        load("count_withheld_events"),
+        {
+            "tenant_id": tenant_id,
+            "patient_id": query.patient_id,
+            "visible_labels": sorted(visible_labels),
+            "event_types": list(query.event_types) or None,
+            "since": query.since,
+            "until": query.until,
+        },
+    )
+    row = await cur.fetchone()
+    return int(row[0]) if row else 0

@@ -36,6 +36,8 @@ IdempotencyKey = Annotated[
     ),
 ]
 MAX_EVENT_ID = 2**63 - 1
+# How many matching events a list left out for their sensitivity labels.
+WITHHELD_HEADER = "Carelog-Withheld-Count"
 
 
 def _json(body: str, headers: dict[str, str] | None = None) -> Response:
@@ -100,10 +102,18 @@ async def list_patient_events(
         limit=limit,
         after=after,
     )
-    page = await event_service.list_events(caller.pool, caller.principal, query, audit=caller.audit)
-    headers = None
+    page = await event_service.list_events(
+        caller.pool,
+        caller.principal,
+        query,
+        audit=caller.audit,
+        visible_labels=caller.visible_labels,
+    )
+    headers = {}
     if page.next_after is not None:
-        headers = {"Link": next_link(request, encode_cursor(*page.next_after))}
+        headers["Link"] = next_link(request, encode_cursor(*page.next_after))
+    if caller.visible_labels is not None:
+        headers[WITHHELD_HEADER] = str(page.withheld)
     return _json("[" + ",".join(doc.json for doc in page.events) + "]", headers)
 
 
@@ -117,7 +127,11 @@ async def get_event(
     return _json(
         (
             await event_service.get_event(
-                caller.pool, caller.principal, event_id, audit=caller.audit
+                caller.pool,
+                caller.principal,
+                event_id,
+                audit=caller.audit,
+                visible_labels=caller.visible_labels,
             )
         ).json
     )

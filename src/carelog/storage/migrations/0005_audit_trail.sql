@@ -29,6 +29,7 @@ CREATE TABLE audit_events (
     result_count    integer,
     purpose_of_use  text,
     break_glass     boolean NOT NULL DEFAULT false,
+    break_glass_reason text,
     request_id      text,
     client_address  text,
     prev_hash       bytea NOT NULL,
@@ -54,8 +55,8 @@ CREATE FUNCTION carelog_audit_content(a audit_events) RETURNS bytea
     RETURN convert_to(jsonb_build_array(
         a.tenant_id, a.lane, a.seq, carelog_utc(a.recorded_at), a.principal_kind,
         a.principal_id, a.agent_name, a.action, a.outcome, a.status, a.route, a.patient_id,
-        a.event_ids, a.result_count, a.purpose_of_use, a.break_glass, a.request_id,
-        a.client_address
+        a.event_ids, a.result_count, a.purpose_of_use, a.break_glass, a.break_glass_reason,
+        a.request_id, a.client_address
     )::text, 'UTF8');
 
 -- Chains each new row onto its lane. SELECT ... FOR UPDATE waits for a concurrent writer of

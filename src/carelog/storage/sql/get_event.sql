@@ -1,20 +1,22 @@
 -- One event by id, only if it belongs to the tenant (and to one of the principal's patients,
--- when it is limited to some), and the audit row of the read, found or not.
+-- when it is limited to some, and only if its sensitivity labels are all visible to the
+-- principal), and the audit row of the read, found or not.
 WITH found AS (
     SELECT e.id, e.occurred_at, carelog_event_json(e) AS doc, e.patient_id
     FROM patient_events AS e
     WHERE id = %(id)s
       AND tenant_id = %(tenant_id)s
       AND (%(patients)s::text[] IS NULL OR patient_id = ANY (%(patients)s::text[]))
+      AND (%(visible_labels)s::text[] IS NULL OR labels <@ %(visible_labels)s::text[])
 ), audit AS (
     INSERT INTO audit_events
         (tenant_id, principal_kind, principal_id, agent_name, action, outcome, route,
-         patient_id, event_ids, result_count, purpose_of_use, break_glass, request_id,
+         patient_id, event_ids, result_count, purpose_of_use, break_glass, break_glass_reason, request_id,
          client_address)
     SELECT %(tenant_id)s, %(audit_principal_kind)s, %(audit_principal_id)s, %(audit_agent_name)s,
            'read', 'success', %(audit_route)s, max(f.patient_id),
            COALESCE(array_agg(f.id) FILTER (WHERE f.id IS NOT NULL), '{}'), count(f.id),
-           %(audit_purpose)s, %(audit_break_glass)s, %(audit_request_id)s,
+           %(audit_purpose)s, %(audit_break_glass)s, %(audit_break_glass_reason)s, %(audit_request_id)s,
            %(audit_client_address)s
     FROM found AS f
 )

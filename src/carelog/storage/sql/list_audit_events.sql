@@ -1,6 +1,6 @@
 -- A tenant's audit rows, newest first, filtered, resuming after a (recorded_at, lane, seq).
 SELECT tenant_id, lane, seq, recorded_at, principal_kind, principal_id, agent_name, action, outcome,
-       status, route, patient_id, event_ids, result_count, purpose_of_use, break_glass,
+       status, route, patient_id, event_ids, result_count, purpose_of_use, break_glass, break_glass_reason,
        request_id, client_address
 FROM audit_events
 WHERE tenant_id = %(tenant_id)s

@@ -13,6 +13,7 @@ WITH page AS (
           AND occurred_at < COALESCE(%(until)s, 'infinity'::timestamptz)
           AND (occurred_at, id) < (COALESCE(%(after_at)s, 'infinity'::timestamptz),
                                    COALESCE(%(after_id)s, 9223372036854775807))
+          AND (%(visible_labels)s::text[] IS NULL OR labels <@ %(visible_labels)s::text[])
         ORDER BY occurred_at DESC, id DESC
         LIMIT %(limit)s
     ) AS typed
@@ -21,14 +22,28 @@ WITH page AS (
 ), audit AS (
     INSERT INTO audit_events
         (tenant_id, principal_kind, principal_id, agent_name, action, outcome, route,
-         patient_id, event_ids, result_count, purpose_of_use, break_glass, request_id,
+         patient_id, event_ids, result_count, purpose_of_use, break_glass, break_glass_reason, request_id,
          client_address)
     SELECT %(tenant_id)s, %(audit_principal_kind)s, %(audit_principal_id)s, %(audit_agent_name)s,
            'search', 'success', %(audit_route)s, %(patient_id)s,
            COALESCE((array_agg(p.id ORDER BY p.occurred_at DESC, p.id DESC))[1:%(page_size)s],
                     '{}'),
-           LEAST(count(p.id), %(page_size)s), %(audit_purpose)s, %(audit_break_glass)s,
+           LEAST(count(p.id), %(page_size)s), %(audit_purpose)s, %(audit_break_glass)s, %(audit_break_glass_reason)s,
            %(audit_request_id)s, %(audit_client_address)s
     FROM page AS p
+), withheld AS (
+    -- What the principal may not see, as a count: the labelled-events index only.
+    SELECT count(*) AS n
+    FROM patient_events
+    WHERE %(visible_labels)s::text[] IS NOT NULL
+      AND tenant_id = %(tenant_id)s
+      AND patient_id = %(patient_id)s
+      AND labels <> '{}'
+      AND NOT (labels <@ %(visible_labels)s::text[])
+      AND (%(event_types)s::text[] IS NULL OR event_type = ANY (%(event_types)s::text[]))
+      AND occurred_at >= COALESCE(%(since)s, '-infinity'::timestamptz)
+      AND occurred_at < COALESCE(%(until)s, 'infinity'::timestamptz)
 )
-SELECT id, occurred_at, doc FROM page ORDER BY occurred_at DESC, id DESC
+SELECT page.id, page.occurred_at, page.doc, withheld.n
+FROM page CROSS JOIN withheld
+ORDER BY page.occurred_at DESC, page.id DESC
