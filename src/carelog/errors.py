@@ -107,6 +107,14 @@ class PayloadTooLarge(CarelogError):
     title = "Request body too large"
 
 
+class HeadersTooLarge(CarelogError):
+    """The request's headers are over the configured limit."""
+
+    status = 431
+    code = "headers-too-large"
+    title = "Request header fields too large"
+
+
 class UnsupportedMediaType(CarelogError):
     """The request body is not JSON."""
 

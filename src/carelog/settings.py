@@ -29,6 +29,7 @@ class Settings(BaseSettings):
         default=5.0, gt=0, description="Seconds to wait for a database connection before 503."
     )
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_header_bytes: int = Field(default=32 * 1024, ge=4096)
     max_json_depth: int = Field(default=32, ge=2, le=512)
     default_page_size: int = Field(default=20, ge=1)
     max_page_size: int = Field(default=500, ge=1)

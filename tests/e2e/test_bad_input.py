@@ -131,6 +131,9 @@ async def test_body_over_limit_is_413(client: httpx.AsyncClient, pool: Pool) -> 
         for _ in range(11):
             yield b" " * (1024 * 1024)
 
+    ten_mb = _with(payload={"text": "x" * (10 * 1024 * 1024)})
+    declared = await client.post("/patient-events", content=ten_mb, headers=headers)
+    assert declared.status_code == 413
     chunked = await client.post("/patient-events", content=stream(), headers=headers)
     assert chunked.status_code == 413
     assert await count_events(pool, tenant) == 0
@@ -150,12 +153,20 @@ async def test_body_over_limit_is_413(client: httpx.AsyncClient, pool: Pool) -> 
         ("/events/abc", "event_id"),
         ("/events/0", "event_id"),
         ("/events/99999999999999999999999", "event_id"),
+        ("/audit-events?action=drop", "action"),
+        ("/audit-events?outcome=maybe", "outcome"),
+        ("/audit-events?format=xml", "format"),
+        ("/audit-events?limit=100000", "limit"),
+        ("/audit-events?patient_id=..%2F..%2Fetc", "patient_id"),
+        ("/audit-events?principal_id=" + "k" * 300, "principal_id"),
+        ("/audit-events?since=yesterday", "since"),
+        ("/audit-events?break_glass=perhaps", "break_glass"),
     ],
 )
 async def test_bad_read_parameters_are_422(
     client: httpx.AsyncClient, pool: Pool, path: str, field: str
 ) -> None:
-    headers = bearer(await make_token(pool, new_tenant()))
+    headers = bearer(await make_token(pool, new_tenant(), "events:read", "audit:read"))
     response = await client.get(path, headers=headers)
     assert response.status_code == 422, response.text
     assert field in [e["field"].split(".")[0] for e in response.json()["errors"]]
@@ -192,3 +203,12 @@ async def test_unknown_route_and_method(client: httpx.AsyncClient) -> None:
     response = await client.delete("/patient-events")
     assert response.status_code == 405
     assert response.json()["code"] == "method-not-allowed"
+
+
+async def test_huge_headers_are_431(client: httpx.AsyncClient, pool: Pool) -> None:
+    tenant = new_tenant()
+    headers = {**bearer(await make_token(pool, tenant)), "X-Filler": "a" * 40_000}
+    response = await client.post("/patient-events", json=GOOD, headers=headers)
+    assert response.status_code == 431
+    assert response.headers["content-type"] == "application/problem+json"
+    assert await count_events(pool, tenant) == 0

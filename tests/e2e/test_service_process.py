@@ -256,6 +256,22 @@ def test_serve_seed_script_keys_and_restart(data_dir: Path) -> None:
         assert verified.returncode == 0, verified.stdout + verified.stderr
         assert re.search(r"^default: ok \(\d+ rows", verified.stdout, re.M), verified.stdout
         assert re.search(r"^-: ok", verified.stdout, re.M), verified.stdout  # anonymous tries
+        # Hostile headers against the real server: refused with a 4xx, never a 500.
+        huge = httpx.get(
+            f"{service.url}/patient-events/P-2048", headers={**admin, "X-Filler": "a" * 200_000}
+        )
+        assert huge.status_code == 431
+        assert huge.json()["code"] == "headers-too-large"
+        long_token = httpx.get(
+            f"{service.url}/patient-events/P-2048",
+            headers={"Authorization": "Bearer clk_" + "x" * 8000},
+        )
+        assert long_token.status_code == 401
+        odd = httpx.get(
+            f"{service.url}/patient-events/P-2048",
+            headers={**admin, "X-Purpose-Of-Use": "TREAT'; DROP TABLE audit_events;--"},
+        )
+        assert odd.status_code == 422
         stored = httpx.get(f"{service.url}/patient-events/P-2048", headers=admin).json()
         assert len(stored) == 3
     finally:

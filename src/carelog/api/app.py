@@ -110,5 +110,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         assert_protected(router)
         app.include_router(router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(RequestContextMiddleware, access_log=settings.access_log)
+    app.add_middleware(
+        RequestContextMiddleware,
+        access_log=settings.access_log,
+        max_header_bytes=settings.max_header_bytes,
+    )
     return app

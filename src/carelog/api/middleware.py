@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from carelog.domain.audit import AuditContext
 from carelog.domain.limits import is_valid_patient_id
-from carelog.errors import CarelogError, PayloadTooLarge
+from carelog.errors import CarelogError, HeadersTooLarge, PayloadTooLarge
 from carelog.services.audit import record_attempt
 
 _access = logging.getLogger("carelog.access")
@@ -43,9 +43,12 @@ class RequestContextMiddleware:
     a client's values, and letting it escape would have the server log it in full.
     """
 
-    def __init__(self, app: ASGIApp, *, access_log: bool = True) -> None:
+    def __init__(
+        self, app: ASGIApp, *, access_log: bool = True, max_header_bytes: int = 32 * 1024
+    ) -> None:
         self.app = app
         self.access_log = access_log
+        self.max_header_bytes = max_header_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -61,6 +64,11 @@ class RequestContextMiddleware:
         if not request_id:
             request_id = uuid.uuid4().hex
         scope["carelog.request_id"] = request_id
+        if sum(len(name) + len(value) for name, value in scope["headers"]) > self.max_header_bytes:
+            await send_problem(
+                send, HeadersTooLarge("The request's headers are too large."), request_id
+            )
+            return
         client = scope.get("client")
         audit = AuditContext(request_id=request_id, client_address=client[0] if client else None)
         scope["carelog.audit"] = audit
