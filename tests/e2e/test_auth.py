@@ -80,7 +80,7 @@ async def test_revoked_key_fails_on_the_next_request(
     assert (await client.post("/patient-events", json=EVENT, headers=bearer(token))).is_success
     assert (await client.get("/patient-events/P-77", headers=bearer(token))).is_success
     [key] = await list_keys(pool, tenant_id=tenant)
-    await revoke_key(pool, key.key_id, app.state.principal_cache)
+    await revoke_key(pool, key.key_id, app.state.principal_cache, tenant_id=tenant)
     response = await client.get("/patient-events/P-77", headers=bearer(token))
     assert response.status_code == 401
     [listed] = await list_keys(pool, tenant_id=tenant)
@@ -142,7 +142,7 @@ async def test_a_revocation_elsewhere_empties_the_cache(
     assert cache.get(hash_token(token)) is not None
     [key] = await list_keys(pool, tenant_id=tenant)
     generation = cache.generation
-    await revoke_key(pool, key.key_id)
+    await revoke_key(pool, key.key_id, tenant_id=tenant)
     for _ in range(100):
         if cache.generation != generation:
             break

@@ -90,7 +90,11 @@ async def test_rotation_keeps_both_keys_valid_for_the_grace_period(
         await client.post("/patient-events", json=_event(patient), headers=bearer(old.token))
     ).is_success
     new = await rotate_key(
-        pool, old.key.key_id, grace=timedelta(seconds=1), cache=app.state.principal_cache
+        pool,
+        old.key.key_id,
+        grace=timedelta(seconds=1),
+        cache=app.state.principal_cache,
+        tenant_id=tenant,
     )
     assert new.token != old.token
     assert (new.key.tenant_id, new.key.kind, new.key.agent_name) == (
@@ -114,9 +118,9 @@ async def test_rotation_keeps_both_keys_valid_for_the_grace_period(
         await client.get(f"/patient-events/{patient}", headers=bearer(new.token))
     ).status_code == 200
     with pytest.raises(NotFound):
-        await rotate_key(pool, old.key.key_id, grace=timedelta(hours=1))
+        await rotate_key(pool, old.key.key_id, grace=timedelta(hours=1), tenant_id=tenant)
     with pytest.raises(ValidationFailed):
-        await rotate_key(pool, new.key.key_id, grace=timedelta(seconds=-1))
+        await rotate_key(pool, new.key.key_id, grace=timedelta(seconds=-1), tenant_id=tenant)
 
 
 async def test_rotation_never_extends_a_key(pool: Pool) -> None:
@@ -124,7 +128,9 @@ async def test_rotation_never_extends_a_key(pool: Pool) -> None:
     old = await issue_key(
         pool, ApiKeyCreate(tenant_id=new_tenant(), scopes=SCOPES, expires_at=ends)
     )
-    new = await rotate_key(pool, old.key.key_id, grace=timedelta(days=30))
+    new = await rotate_key(
+        pool, old.key.key_id, grace=timedelta(days=30), tenant_id=old.key.tenant_id
+    )
     listed = {k.key_id: k for k in await list_keys(pool, tenant_id=old.key.tenant_id)}
     old_expiry = listed[old.key.key_id].expires_at
     assert old_expiry is not None

@@ -5,9 +5,10 @@ from __future__ import annotations
 import psycopg
 import pytest
 
+from carelog.services.keys import list_keys
 from carelog.storage import db
 from carelog.storage.db import Pool, connection
-from tests.factories import new_patient, new_tenant
+from tests.factories import make_token, new_patient, new_tenant
 
 pytestmark = pytest.mark.integration
 
@@ -63,3 +64,15 @@ async def test_the_service_role_is_not_the_owner(pool: Pool) -> None:
             "SELECT current_user, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user"
         )
         assert await cur.fetchone() == ("carelog_app", False, False)
+
+
+async def test_keys_and_tenants_are_tenant_rows_too(pool: Pool) -> None:
+    tenant_a, tenant_b = new_tenant(), new_tenant()
+    for tenant in (tenant_a, tenant_b):
+        await make_token(pool, tenant)
+    async with connection(pool, tenant_a) as conn:
+        cur = await conn.execute("SELECT DISTINCT tenant_id FROM api_keys")  # no filter
+        assert await cur.fetchall() == [(tenant_a,)]
+        cur = await conn.execute("SELECT tenant_id FROM tenants")
+        assert await cur.fetchall() == [(tenant_a,)]
+    assert [k.tenant_id for k in await list_keys(pool, tenant_id=tenant_b)] == [tenant_b]

@@ -51,18 +51,23 @@ async def _insert(conn: Connection, request: ApiKeyCreate) -> IssuedApiKey:
 
 async def issue_key(pool: Pool, request: ApiKeyCreate) -> IssuedApiKey:
     """Create a key for ``request.tenant_id`` (creating the tenant if new). Shown once."""
-    async with connection(pool) as conn, conn.transaction():
+    async with connection(pool, request.tenant_id) as conn, conn.transaction():
         return await _insert(conn, request)
 
 
 async def rotate_key(
-    pool: Pool, key_id: str, *, grace: timedelta, cache: PrincipalCache | None = None
+    pool: Pool,
+    key_id: str,
+    *,
+    grace: timedelta,
+    cache: PrincipalCache | None = None,
+    tenant_id: str | None = None,
 ) -> IssuedApiKey:
     """Issue a replacement with the same tenant, scopes, kind and names; keep both valid for
     ``grace``, after which the old key expires (earlier if it was going to anyway)."""
     if grace < timedelta(0):
         raise ValidationFailed("The grace period cannot be negative.")
-    async with connection(pool) as conn, conn.transaction():
+    async with connection(pool, tenant_id) as conn, conn.transaction():
         old = await key_store.get_live_api_key_for_update(conn, key_id=key_id)
         if old is None:
             raise NotFound("No live API key with that id.")
@@ -108,17 +113,24 @@ async def authenticate(pool: Pool, token: str, cache: PrincipalCache | None = No
 
 async def list_keys(pool: Pool, *, tenant_id: str | None = None) -> list[ApiKey]:
     """Keys of one tenant, or of every tenant (operators only)."""
-    async with connection(pool) as conn:
+    async with connection(pool, tenant_id) as conn:
         return await key_store.list_api_keys(conn, tenant_id=tenant_id)
 
 
-async def revoke_key(pool: Pool, key_id: str, cache: PrincipalCache | None = None) -> ApiKey:
+async def revoke_key(
+    pool: Pool,
+    key_id: str,
+    cache: PrincipalCache | None = None,
+    *,
+    tenant_id: str | None = None,
+) -> ApiKey:
     """Revoke a key; it fails on the very next request, in every process.
 
     The NOTIFY commits with the revocation, so each process's cache is emptied as it
-    arrives; ``cache`` (this process's) is emptied before returning.
+    arrives; ``cache`` (this process's) is emptied before returning. Under row-level
+    security (the service's pool) only ``tenant_id``'s keys can be revoked.
     """
-    async with connection(pool) as conn, conn.transaction():
+    async with connection(pool, tenant_id) as conn, conn.transaction():
         key = await key_store.revoke_api_key(conn, key_id=key_id)
         if key is not None:
             await key_store.notify_keys_changed(conn)

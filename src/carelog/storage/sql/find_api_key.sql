@@ -1,7 +1,4 @@
--- The live key with this token hash: not revoked and not expired.
--- tenant-scope: authentication looks a token up before its tenant is known; the row found names it.
-SELECT key_id, tenant_id, scopes, kind, agent_name, expires_at, patients, default_purpose
-FROM api_keys
-WHERE key_hash = %(key_hash)s
-  AND revoked_at IS NULL
-  AND (expires_at IS NULL OR expires_at > now())
+-- The live key (not revoked, not expired) with this token hash.
+-- tenant-scope: authentication looks a token up before its tenant is known; the owner-run
+-- function carelog_find_api_key does only this, and the row found names the tenant.
+SELECT * FROM carelog_find_api_key(%(key_hash)s)
