@@ -9,8 +9,11 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import ValidationError
 
 from carelog.domain.audit import UNKNOWN_TENANT
+from carelog.domain.principals import ApiKeyCreate
+from carelog.services.keys import issue_key
 from carelog.storage.db import Pool
 from tests.factories import audit_rows, bearer, make_token, new_patient, new_tenant
 
@@ -210,3 +213,18 @@ async def test_fhir_export(client: httpx.AsyncClient, pool: Pool) -> None:
     lines = [json.loads(line) for line in ndjson.text.splitlines()]
     assert {line["resourceType"] for line in lines} == {"AuditEvent"}
     assert SECRET not in ndjson.text
+
+
+async def test_a_key_states_its_default_purpose(client: httpx.AsyncClient, pool: Pool) -> None:
+    tenant = new_tenant()
+    billing = await issue_key(
+        pool,
+        ApiKeyCreate(
+            tenant_id=tenant, scopes=frozenset({"events:write"}), default_purpose="HPAYMT"
+        ),
+    )
+    await client.post("/patient-events", json=_event(new_patient()), headers=bearer(billing.token))
+    [row] = await audit_rows(pool, tenant)
+    assert row["purpose_of_use"] == "HPAYMT"
+    with pytest.raises(ValidationError, match="PurposeOfUse"):
+        ApiKeyCreate(tenant_id=tenant, scopes=frozenset({"admin"}), default_purpose="FUN")

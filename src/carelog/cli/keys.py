@@ -65,6 +65,10 @@ def create(
         list[str] | None,
         typer.Option(help="Limit the key to this patient; repeat for several. Default: all."),
     ] = None,
+    purpose: Annotated[
+        str,
+        typer.Option(help="Purpose of use recorded when a request states none (HL7 code)."),
+    ] = "TREAT",
 ) -> None:
     """Issue a key and print its token once; only a hash of it is stored."""
     expires_at = None
@@ -79,6 +83,7 @@ def create(
             agent_name=agent_name,
             expires_at=expires_at,
             patients=frozenset(patient) if patient else None,
+            default_purpose=purpose,
         )
     except ValidationError as exc:
         raise typer.BadParameter(exc.errors()[0]["msg"]) from None

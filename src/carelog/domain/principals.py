@@ -16,6 +16,7 @@ from pydantic import (
     model_validator,
 )
 
+from carelog.domain.audit import PURPOSES_OF_USE
 from carelog.domain.limits import PatientId
 from carelog.domain.scopes import Permission, SensitivityLabel, needs_patient_list, parse_scope
 
@@ -94,6 +95,9 @@ class ApiKeyCreate(BaseModel):
     agent_name: AgentName | None = None
     expires_at: AwareDatetime | None = None
     patients: frozenset[PatientId] | None = Field(default=None, min_length=1, max_length=1000)
+    default_purpose: str = Field(
+        default="TREAT", description="Purpose of use recorded when a request states none."
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> ApiKeyCreate:
@@ -101,6 +105,8 @@ class ApiKeyCreate(BaseModel):
             raise ValueError("an agent key needs an agent name")
         if needs_patient_list(self.scopes) and self.patients is None:
             raise ValueError("patient/ scopes need the patients the key is limited to")
+        if self.default_purpose not in PURPOSES_OF_USE:
+            raise ValueError("the default purpose must be an HL7 PurposeOfUse code, e.g. TREAT")
         return self
 
 
@@ -119,6 +125,7 @@ class ApiKey(BaseModel):
     revoked_at: datetime | None = None
     replaced_by: str | None = None
     patients: list[str] | None = None
+    default_purpose: str = "TREAT"
 
     def status(self, now: datetime) -> str:
         """``active``, ``revoked``, ``expired`` or ``rotated`` (still valid until it expires)."""

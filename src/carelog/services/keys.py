@@ -81,6 +81,7 @@ async def rotate_key(
                 agent_name=old.agent_name,
                 expires_at=old.expires_at,
                 patients=None if old.patients is None else frozenset(old.patients),
+                default_purpose=old.default_purpose,
             ),
         )
         await key_store.retire_api_key(

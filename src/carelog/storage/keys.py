@@ -35,6 +35,7 @@ async def insert_api_key(
                 "agent_name": request.agent_name,
                 "expires_at": request.expires_at,
                 "patients": None if request.patients is None else sorted(request.patients),
+                "default_purpose": request.default_purpose,
             },
         )
         row = await cur.fetchone()

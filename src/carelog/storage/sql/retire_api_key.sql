@@ -5,4 +5,4 @@ SET expires_at = LEAST(COALESCE(expires_at, 'infinity'::timestamptz), now() + %(
     replaced_by = %(replaced_by)s
 WHERE key_id = %(key_id)s
 RETURNING key_id, tenant_id, name, scopes, kind, agent_name, created_at, expires_at, last_used_at, revoked_at,
-       replaced_by, patients
+       replaced_by, patients, default_purpose
