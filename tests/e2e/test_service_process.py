@@ -56,6 +56,16 @@ def _carelog(
     )
 
 
+def _issued(result: subprocess.CompletedProcess[str]) -> tuple[str, str]:
+    """The token and key id that ``carelog keys create`` or ``rotate`` printed."""
+    assert result.returncode == 0, result.stderr
+    token = TOKEN.search(result.stdout)
+    key_id = re.search(r"key id:\s+(\S+)", result.stdout)
+    assert token is not None
+    assert key_id is not None
+    return token[0], key_id[1]
+
+
 class Service:
     """A ``carelog serve`` process and everything it printed."""
 
@@ -142,12 +152,8 @@ def test_serve_seed_script_keys_and_restart(data_dir: Path) -> None:
             "--name",
             "reader",
         )
-        assert created.returncode == 0, created.stderr
-        reader_token = TOKEN.search(created.stdout)
-        assert reader_token is not None
-        key_id = re.search(r"key id:\s+(\S+)", created.stdout)
-        assert key_id is not None
-        reader = {"Authorization": f"Bearer {reader_token[0]}"}
+        reader_token, reader_id = _issued(created)
+        reader = {"Authorization": f"Bearer {reader_token}"}
         assert httpx.get(f"{service.url}/patient-events/P-2048", headers=reader).is_success
         assert (
             httpx.post(f"{service.url}/patient-events", json=event, headers=reader).status_code
@@ -156,13 +162,13 @@ def test_serve_seed_script_keys_and_restart(data_dir: Path) -> None:
 
         listed = _carelog(data_dir, "keys", "list")
         assert listed.returncode == 0
-        assert key_id[1] in listed.stdout
-        assert reader_token[0] not in listed.stdout
+        assert reader_id in listed.stdout
+        assert reader_token not in listed.stdout
 
-        revoked = _carelog(data_dir, "keys", "revoke", key_id[1])
+        revoked = _carelog(data_dir, "keys", "revoke", reader_id)
         assert revoked.returncode == 0, revoked.stderr
         assert httpx.get(f"{service.url}/patient-events/P-2048", headers=reader).status_code == 401
-        assert _carelog(data_dir, "keys", "revoke", key_id[1]).returncode == 1
+        assert _carelog(data_dir, "keys", "revoke", reader_id).returncode == 1
         bad = _carelog(data_dir, "keys", "create", "--tenant", "Bad Tenant!", "--scope", "admin")
         assert bad.returncode != 0
 
@@ -195,25 +201,19 @@ def test_serve_seed_script_keys_and_restart(data_dir: Path) -> None:
             "--expires-in",
             "30d",
         )
-        assert agent.returncode == 0, agent.stderr
-        agent_token = TOKEN.search(agent.stdout)
-        agent_id = re.search(r"key id:\s+(\S+)", agent.stdout)
-        assert agent_token is not None
-        assert agent_id is not None
+        agent_token, agent_id = _issued(agent)
         assert "expires:" in agent.stdout
         written = httpx.post(
             f"{service.url}/patient-events",
             json=event,
-            headers={"Authorization": f"Bearer {agent_token[0]}"},
+            headers={"Authorization": f"Bearer {agent_token}"},
         )
         assert written.json()["agent_name"] == "intake-bot"
-        rotated = _carelog(data_dir, "keys", "rotate", agent_id[1], "--grace", "0s")
-        assert rotated.returncode == 0, rotated.stderr
-        new_token = TOKEN.search(rotated.stdout)
-        assert new_token is not None
-        assert new_token[0] != agent_token[0]
+        rotated = _carelog(data_dir, "keys", "rotate", agent_id, "--grace", "0s")
+        new_token, _ = _issued(rotated)
+        assert new_token != agent_token
         assert "intake-bot" in rotated.stdout
-        for token, status in ((agent_token[0], 401), (new_token[0], 200)):
+        for token, status in ((agent_token, 401), (new_token, 200)):
             response = httpx.post(
                 f"{service.url}/patient-events",
                 json=event,
@@ -223,9 +223,9 @@ def test_serve_seed_script_keys_and_restart(data_dir: Path) -> None:
         table = _carelog(data_dir, "keys", "list").stdout
         assert "KIND" in table
         assert "LAST USED" in table
-        assert re.search(rf"{agent_id[1]}\s+default\s+agent\s+expired", table), table
+        assert re.search(rf"{agent_id}\s+default\s+agent\s+expired", table), table
         assert _carelog(data_dir, "keys", "rotate", "nope").returncode == 1
-        assert _carelog(data_dir, "keys", "rotate", agent_id[1], "--grace", "soon").returncode != 0
+        assert _carelog(data_dir, "keys", "rotate", agent_id, "--grace", "soon").returncode != 0
         # SMART patient scopes need the patient list; the key then reaches only those.
         no_list = _carelog(
             data_dir, "keys", "create", "--tenant", "default", "--scope", "patient/*.rs"
@@ -243,10 +243,8 @@ def test_serve_seed_script_keys_and_restart(data_dir: Path) -> None:
             "--patient",
             "P-2048",
         )
-        assert limited.returncode == 0, limited.stderr
-        limited_token = TOKEN.search(limited.stdout)
-        assert limited_token is not None
-        limited_headers = {"Authorization": f"Bearer {limited_token[0]}"}
+        limited_token, _ = _issued(limited)
+        limited_headers = {"Authorization": f"Bearer {limited_token}"}
         assert httpx.get(f"{service.url}/patient-events/P-2048", headers=limited_headers).is_success
         assert (
             httpx.get(f"{service.url}/patient-events/P-10293", headers=limited_headers).status_code
