@@ -116,6 +116,7 @@ def test_every_protected_route_demands_its_scope() -> None:
         "/events/{event_id}": {Permission.EVENTS_READ},
         "/audit-events": {Permission.AUDIT_READ},
         "/audit-events/verify": {Permission.AUDIT_READ},
+        "/event-types": {Permission.EVENTS_READ},
     }
 
 

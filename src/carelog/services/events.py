@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from carelog.domain.audit import AuditAction, AuditContext, AuditOutcome
+from carelog.domain.clinical import check_payload
 from carelog.domain.events import EventDocument, EventQuery, PatientEventCreate
 from carelog.domain.principals import Principal
 from carelog.errors import Forbidden, IdempotencyKeyReused, NotFound
@@ -48,6 +49,7 @@ async def record_event(
     """
     if not principal.may_reach(event.patient_id):
         raise Forbidden("This key may not record events for that patient.")
+    check_payload(event.event_type, event.payload)
     async with connection(pool, principal.tenant_id) as conn:
         if idempotency_key is None:
             stored = await event_store.insert_event(
