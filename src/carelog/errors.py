@@ -25,11 +25,13 @@ class CarelogError(Exception):
         *,
         errors: list[dict[str, Any]] | None = None,
         headers: dict[str, str] | None = None,
+        extensions: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(detail or self.title)
         self.detail = detail or self.title
         self.errors = errors
         self.headers = headers or {}
+        self.extensions = extensions or {}
 
     @property
     def type_uri(self) -> str:
@@ -49,6 +51,7 @@ class CarelogError(Exception):
             body["instance"] = instance
         if self.errors:
             body["errors"] = self.errors
+        body.update(self.extensions)  # RFC 9457 extension members
         return body
 
 
@@ -97,6 +100,20 @@ class IdempotencyKeyReused(Conflict):
 
     code = "idempotency-key-reused"
     title = "Idempotency key reused with a different request"
+
+
+class EventSuperseded(Conflict):
+    """The event was already corrected or retracted; ``current_version`` names the newest."""
+
+    code = "event-superseded"
+    title = "Event already superseded"
+
+    def __init__(self, event_id: int, current_version: int) -> None:
+        super().__init__(
+            f"Event {event_id} was already superseded; its current version is "
+            f"{current_version}. Correct that one.",
+            extensions={"current_version": current_version},
+        )
 
 
 class PayloadTooLarge(CarelogError):

@@ -117,6 +117,8 @@ def test_every_protected_route_demands_its_scope() -> None:
         "/audit-events": {Permission.AUDIT_READ},
         "/audit-events/verify": {Permission.AUDIT_READ},
         "/event-types": {Permission.EVENTS_READ},
+        "/events/{event_id}/corrections": {Permission.EVENTS_WRITE},
+        "/events/{event_id}/retractions": {Permission.EVENTS_WRITE},
     }
 
 

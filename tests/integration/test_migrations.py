@@ -111,6 +111,8 @@ async def test_list_query_uses_the_timeline_index(dba: Connection) -> None:
                 "limit": 21,
                 "page_size": 20,
                 "visible_labels": ["BH"],  # a principal that may see only one label
+                "history": False,
+                "as_of": None,
                 **AuditContext(request_id="plan", client_address=None).params(),
                 **extra,
             },

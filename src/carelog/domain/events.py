@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from carelog.domain.limits import (
     ClinicalTime,
@@ -112,3 +112,28 @@ class EventQuery(BaseModel):
     until: datetime | None = None
     limit: int = 20
     after: tuple[datetime, int] | None = None
+    history: bool = False
+    as_of: datetime | None = None
+
+
+Reason = Annotated[str, StringConstraints(min_length=1, max_length=500)]
+
+
+class CorrectionCreate(BaseModel):
+    """A correction: the event's new payload (validated as its type), and why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    payload: Payload
+    reason: Reason
+    occurred_at: ClinicalTime | None = Field(
+        default=None, description="Corrected clinical time; default: the original's."
+    )
+
+
+class RetractionCreate(BaseModel):
+    """A retraction: the event was entered in error, and why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Reason

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from carelog.domain.audit import AuditAction, AuditContext, AuditOutcome
 from carelog.domain.clinical import check_payload
 from carelog.domain.events import EventDocument, EventQuery, PatientEventCreate
 from carelog.domain.principals import Principal
-from carelog.errors import Forbidden, IdempotencyKeyReused, NotFound
+from carelog.errors import Conflict, EventSuperseded, Forbidden, IdempotencyKeyReused, NotFound
 from carelog.storage import audit as audit_store
 from carelog.storage import events as event_store
 from carelog.storage.db import Pool, connection
+
+AMENDED = "amended"
+RETRACTED = "entered-in-error"
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,3 +156,49 @@ async def list_events(
     page = rows[: query.limit]
     last = page[-1]
     return EventPage(page, next_after=(last.occurred_at, last.id), withheld=withheld)
+
+
+async def revise_event(
+    pool: Pool,
+    principal: Principal,
+    event_id: int,
+    *,
+    audit: AuditContext,
+    reason: str,
+    payload: dict[str, Any] | None = None,
+    occurred_at: datetime | None = None,
+    visible_labels: frozenset[str] | None = None,
+) -> EventDocument:
+    """Correct (with a ``payload``) or retract (without) one event: a new event supersedes
+    it and the original row never changes. Revising an event that already has a successor
+    raises :class:`EventSuperseded` naming the current version."""
+    async with connection(pool, principal.tenant_id) as conn:
+        target = await event_store.get_revision_target(
+            conn,
+            tenant_id=principal.tenant_id,
+            event_id=event_id,
+            patients=principal.patients,
+            visible_labels=visible_labels,
+        )
+        if target is None:
+            raise NotFound("No event with that id.")
+        if target.status == RETRACTED:
+            raise Conflict("That event is a retraction; it cannot be revised.")
+        if payload is not None:
+            check_payload(target.event_type, payload)
+        revision = await event_store.insert_revision(
+            conn,
+            principal=principal,
+            supersedes=event_id,
+            status=AMENDED if payload is not None else RETRACTED,
+            reason=reason,
+            payload=payload,
+            occurred_at=occurred_at,
+            audit=audit,
+        )
+        if revision is None:
+            current = await event_store.current_version(
+                conn, tenant_id=principal.tenant_id, event_id=event_id
+            )
+            raise EventSuperseded(event_id, current)
+    return revision

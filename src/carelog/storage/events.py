@@ -150,6 +150,8 @@ async def list_events(
         "limit": fetch,
         "page_size": query.limit,
         "visible_labels": _labels(visible_labels),
+        "history": query.history,
+        "as_of": query.as_of,
         **audit.params(),
     }
     params["event_types"] = list(query.event_types) or None
@@ -199,3 +201,76 @@ async def count_withheld(
     )
     row = await cur.fetchone()
     return int(row[0]) if row else 0
+
+
+@dataclass(frozen=True, slots=True)
+class RevisionTarget:
+    """What a correction or retraction needs to know of the event it names."""
+
+    id: int
+    patient_id: str
+    event_type: str
+    status: str
+    labels: list[str]
+
+
+async def get_revision_target(
+    conn: AsyncConnection[Any],
+    *,
+    tenant_id: str,
+    event_id: int,
+    patients: frozenset[str] | None,
+    visible_labels: frozenset[str] | None,
+) -> RevisionTarget | None:
+    """The event a revision names, if the principal may see it."""
+    cur = await conn.execute(
+        load("get_revision_target"),
+        {
+            "tenant_id": tenant_id,
+            "id": event_id,
+            "patients": None if patients is None else sorted(patients),
+            "visible_labels": _labels(visible_labels),
+        },
+    )
+    row = await cur.fetchone()
+    return None if row is None else RevisionTarget(*row)
+
+
+async def insert_revision(
+    conn: AsyncConnection[Any],
+    *,
+    principal: Principal,
+    supersedes: int,
+    status: str,
+    reason: str,
+    payload: dict[str, Any] | None,
+    occurred_at: datetime | None,
+    audit: AuditContext,
+) -> EventDocument | None:
+    """Append a correction or retraction of ``supersedes``; ``None`` if it already has one."""
+    params = {
+        "tenant_id": principal.tenant_id,
+        "supersedes": supersedes,
+        "status": status,
+        "reason": reason,
+        "payload": None if payload is None else Jsonb(payload),
+        "occurred_at": occurred_at,
+        "recorded_by": principal.name,
+        "recorded_by_kind": principal.kind.value,
+        "agent_name": principal.agent_name,
+        "source": None,
+        **audit.params(),
+    }
+    async with conn.cursor(row_factory=_documents) as cur:
+        await cur.execute(load("insert_revision"), params)
+        row = await cur.fetchone()
+    audit.written = row is not None
+    return row
+
+
+async def current_version(conn: AsyncConnection[Any], *, tenant_id: str, event_id: int) -> int:
+    """The newest version in the chain of successors of ``event_id``."""
+    cur = await conn.execute(load("current_version"), {"tenant_id": tenant_id, "id": event_id})
+    row = await cur.fetchone()
+    assert row is not None
+    return int(row[0])

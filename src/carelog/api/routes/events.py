@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
@@ -13,7 +13,13 @@ from carelog.api.problems import problem_responses
 from carelog.api.routing import JsonRoute
 from carelog.domain.audit import AuditAction
 from carelog.domain.cursor import decode_cursor, encode_cursor
-from carelog.domain.events import EventQuery, PatientEvent, PatientEventCreate
+from carelog.domain.events import (
+    CorrectionCreate,
+    EventQuery,
+    PatientEvent,
+    PatientEventCreate,
+    RetractionCreate,
+)
 from carelog.domain.limits import (
     EVENT_TYPE_PATTERN,
     IDEMPOTENCY_KEY_PATTERN,
@@ -81,8 +87,17 @@ async def list_patient_events(
     until: Annotated[AwareDatetime | None, Query(description="occurred_at < until")] = None,
     limit: Annotated[int | None, Query(ge=1, description="Default 20, at most 500.")] = None,
     cursor: Annotated[str | None, Query(max_length=128)] = None,
+    include: Annotated[
+        Literal["history"] | None,
+        Query(description="history: every version, corrected and retracted ones too"),
+    ] = None,
+    as_of: Annotated[
+        AwareDatetime | None,
+        Query(description="What the record said then: only what was recorded by that time"),
+    ] = None,
 ) -> Response:
-    """A patient's events, newest first (the seed's read path); next page in ``Link``."""
+    """A patient's current events, newest first (the seed's read path); next page in
+    ``Link``. Corrected and retracted versions are left out unless ``include=history``."""
     settings = caller.settings
     if limit is None:
         limit = settings.default_page_size
@@ -101,6 +116,8 @@ async def list_patient_events(
         until=until,
         limit=limit,
         after=after,
+        history=include == "history",
+        as_of=as_of,
     )
     page = await event_service.list_events(
         caller.pool,
@@ -135,6 +152,55 @@ async def get_event(
             )
         ).json
     )
+
+
+@router.post(
+    "/events/{event_id}/corrections",
+    response_model=PatientEvent,
+    responses=problem_responses(404, 409, 413, 415),
+)
+@audited(AuditAction.UPDATE)
+async def correct_event(
+    correction: CorrectionCreate,
+    caller: EventsWrite,
+    event_id: Annotated[int, Path(ge=1, le=MAX_EVENT_ID)],
+) -> Response:
+    """Correct an event: a new version with the new payload supersedes it (409 naming the
+    current version if it was already superseded)."""
+    revision = await event_service.revise_event(
+        caller.pool,
+        caller.principal,
+        event_id,
+        audit=caller.audit,
+        reason=correction.reason,
+        payload=correction.payload,
+        occurred_at=correction.occurred_at,
+        visible_labels=caller.visible_labels,
+    )
+    return _json(revision.json)
+
+
+@router.post(
+    "/events/{event_id}/retractions",
+    response_model=PatientEvent,
+    responses=problem_responses(404, 409, 413, 415),
+)
+@audited(AuditAction.UPDATE)
+async def retract_event(
+    retraction: RetractionCreate,
+    caller: EventsWrite,
+    event_id: Annotated[int, Path(ge=1, le=MAX_EVENT_ID)],
+) -> Response:
+    """Mark an event entered-in-error: a retraction supersedes it; lists stop showing it."""
+    revision = await event_service.revise_event(
+        caller.pool,
+        caller.principal,
+        event_id,
+        audit=caller.audit,
+        reason=retraction.reason,
+        visible_labels=caller.visible_labels,
+    )
+    return _json(revision.json)
 
 
 def next_link(request: Request, cursor: str) -> str:

@@ -14,6 +14,11 @@ WITH page AS (
           AND (occurred_at, id) < (COALESCE(%(after_at)s, 'infinity'::timestamptz),
                                    COALESCE(%(after_id)s, 9223372036854775807))
           AND (%(visible_labels)s::text[] IS NULL OR labels <@ %(visible_labels)s::text[])
+          AND recorded_at <= COALESCE(%(as_of)s, 'infinity'::timestamptz)
+          AND (%(history)s OR (e.status <> 'entered-in-error' AND NOT EXISTS (
+                  SELECT 1 FROM patient_events AS s
+                  WHERE s.tenant_id = e.tenant_id AND s.supersedes = e.id
+                    AND s.recorded_at <= COALESCE(%(as_of)s, 'infinity'::timestamptz))))
         ORDER BY occurred_at DESC, id DESC
         LIMIT %(limit)s
     ) AS typed

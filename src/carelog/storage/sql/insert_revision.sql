@@ -1,0 +1,29 @@
+-- A correction ('amended', a new payload) or retraction ('entered-in-error') of one event, and
+-- its audit row, in one statement. The partial unique index on (tenant_id, supersedes) lets an
+-- event be superseded once: an empty result means another revision got there first.
+WITH target AS (
+    SELECT t.*
+    FROM patient_events AS t
+    WHERE t.id = %(supersedes)s AND t.tenant_id = %(tenant_id)s
+), inserted AS (
+    INSERT INTO patient_events AS e
+        (tenant_id, patient_id, event_type, payload, occurred_at, recorded_by, recorded_by_kind,
+         agent_name, source, labels, status, supersedes, reason)
+    SELECT t.tenant_id, t.patient_id, t.event_type, COALESCE(%(payload)s, '{}'::jsonb),
+           COALESCE(%(occurred_at)s, t.occurred_at), %(recorded_by)s, %(recorded_by_kind)s,
+           %(agent_name)s, %(source)s, t.labels, %(status)s, t.id, %(reason)s
+    FROM target AS t
+    ON CONFLICT (tenant_id, supersedes) WHERE supersedes IS NOT NULL DO NOTHING
+    RETURNING e.id, e.occurred_at, carelog_event_json(e) AS doc, e.patient_id, e.supersedes
+), audit AS (
+    INSERT INTO audit_events
+        (tenant_id, principal_kind, principal_id, agent_name, action, outcome, route,
+         patient_id, event_ids, result_count, purpose_of_use, break_glass, break_glass_reason,
+         request_id, client_address)
+    SELECT %(tenant_id)s, %(audit_principal_kind)s, %(audit_principal_id)s, %(audit_agent_name)s,
+           'update', 'success', %(audit_route)s, i.patient_id, ARRAY[i.id, i.supersedes], 1,
+           %(audit_purpose)s, %(audit_break_glass)s, %(audit_break_glass_reason)s,
+           %(audit_request_id)s, %(audit_client_address)s
+    FROM inserted AS i
+)
+SELECT id, occurred_at, doc FROM inserted
