@@ -1,0 +1,247 @@
+"""The context an agent reads before it acts: a pure function of events, policy and budget.
+
+No I/O here: fetching events and auditing the read sit around it. Given a patient's events
+(every version), it keeps what the record said at ``as_of`` (by recorded time), drops
+superseded versions and retractions, withholds what the reader may not see, and summarises:
+allergies, active conditions, active medications, each lab test's latest value with the
+previous one and the trend, the latest vitals, and recent notes. Every line cites the event
+ids it came from. With a token budget, whole sections are dropped lowest priority first and
+named in ``omitted``. Tokens are estimated at four characters each (no model involved).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from carelog.domain.events import PatientEvent
+
+# Highest priority first: the budget drops from the end of this list.
+SECTIONS = ("allergies", "conditions", "medications", "labs", "vitals", "notes")
+ABNORMAL_FLAGS = {"high", "low", "abnormal", "critical", "H", "L", "A", "HH", "LL"}
+INACTIVE_CONDITIONS = {"inactive", "remission", "resolved"}
+NOTE_TYPES = {"triage_note", "document", "encounter"}
+NOTE_CHARS = 280
+RETRACTED = "entered-in-error"
+
+
+class Line(BaseModel):
+    """One statement of the context and the events it rests on."""
+
+    text: str
+    cites: list[int]
+
+
+class Section(BaseModel):
+    """A titled list of lines."""
+
+    name: str
+    title: str
+    lines: list[Line]
+
+
+class PatientContext(BaseModel):
+    """The context of one patient, as JSON; :meth:`markdown` renders it for a prompt."""
+
+    patient_id: str
+    as_of: datetime | None = None
+    sections: list[Section]
+    omitted: list[str] = Field(default_factory=list, description="Sections cut for the budget")
+    withheld: int = Field(default=0, description="Events left out for their sensitivity labels")
+    estimated_tokens: int = 0
+
+    def markdown(self) -> str:
+        """The context as Markdown, ready to paste into a prompt."""
+        out = [f"# Patient {self.patient_id}"]
+        if self.as_of is not None:
+            out.append(f"_As recorded at {self.as_of.isoformat()}._")
+        for section in self.sections:
+            out.append(f"\n## {section.title}")
+            if not section.lines:
+                out.append("- none recorded")
+            for line in section.lines:
+                cites = ", ".join(str(c) for c in line.cites)
+                out.append(f"- {line.text} [events {cites}]")
+        if self.omitted:
+            out.append(f"\n_Left out for length: {', '.join(self.omitted)}._")
+        if self.withheld:
+            out.append(f"\n_{self.withheld} sensitive event(s) withheld._")
+        return "\n".join(out) + "\n"
+
+
+def current_events(
+    events: Iterable[PatientEvent], *, as_of: datetime | None = None
+) -> list[PatientEvent]:
+    """The versions that stand: recorded by ``as_of``, not superseded, not retractions."""
+    seen = [e for e in events if as_of is None or e.created_at <= as_of]
+    superseded = {e.supersedes for e in seen if e.supersedes is not None}
+    return [e for e in seen if e.id not in superseded and e.status != RETRACTED]
+
+
+def build_context(
+    patient_id: str,
+    events: Iterable[PatientEvent],
+    *,
+    as_of: datetime | None = None,
+    visible_labels: frozenset[str] | None = None,
+    since: datetime | None = None,
+    types: frozenset[str] | None = None,
+    max_tokens: int | None = None,
+) -> PatientContext:
+    """Summarise a patient's events (see the module docstring); deterministic."""
+    standing = current_events(events, as_of=as_of)
+    withheld = 0
+    if visible_labels is not None:
+        kept = [e for e in standing if set(e.labels) <= visible_labels]
+        withheld = len(standing) - len(kept)
+        standing = kept
+    if since is not None:
+        standing = [e for e in standing if e.occurred_at >= since]
+    if types is not None:
+        standing = [e for e in standing if e.event_type in types]
+    standing.sort(key=lambda e: (e.occurred_at, e.id))
+    sections = [
+        Section(name="allergies", title="Allergies", lines=_allergies(standing)),
+        Section(name="conditions", title="Active conditions", lines=_conditions(standing)),
+        Section(name="medications", title="Active medications", lines=_medications(standing)),
+        Section(name="labs", title="Labs (latest, previous, trend)", lines=_labs(standing)),
+        Section(name="vitals", title="Latest vitals", lines=_vitals(standing)),
+        Section(name="notes", title="Recent notes", lines=_notes(standing)),
+    ]
+    context = PatientContext(
+        patient_id=patient_id, as_of=as_of, sections=sections, withheld=withheld
+    )
+    while max_tokens is not None and _tokens(context) > max_tokens and context.sections:
+        dropped = context.sections.pop()
+        context.omitted.insert(0, dropped.name)
+    context.estimated_tokens = _tokens(context)
+    return context
+
+
+def _tokens(context: PatientContext) -> int:
+    return math.ceil(len(context.markdown()) / 4)
+
+
+def _latest_by(events: list[PatientEvent], event_type: str, key: str) -> dict[str, PatientEvent]:
+    latest: dict[str, PatientEvent] = {}
+    for event in events:  # oldest first: later ones win
+        if event.event_type == event_type:
+            name = str(_first(event.payload, key.split("|")) or f"#{event.id}").lower()
+            latest[name] = event
+    return latest
+
+
+def _first(payload: dict[str, Any], keys: list[str]) -> Any:
+    return next((payload[k] for k in keys if payload.get(k) not in (None, "")), None)
+
+
+def _allergies(events: list[PatientEvent]) -> list[Line]:
+    lines = []
+    for event in _latest_by(events, "allergy", "substance").values():
+        p = event.payload
+        detail = ", ".join(str(p[k]) for k in ("reaction", "severity") if p.get(k))
+        text = f"{p.get('substance', 'unnamed substance')}" + (f": {detail}" if detail else "")
+        lines.append(Line(text=text, cites=[event.id]))
+    return lines
+
+
+def _conditions(events: list[PatientEvent]) -> list[Line]:
+    lines = []
+    for event in _latest_by(events, "condition", "icd10|snomed|name").values():
+        p = event.payload
+        if p.get("clinical_status") in INACTIVE_CONDITIONS:
+            continue
+        codes = " ".join(f"{k.upper()} {p[k]}" for k in ("icd10", "snomed") if p.get(k))
+        name = p.get("name") or codes or "unnamed condition"
+        lines.append(
+            Line(
+                text=f"{name}" + (f" ({codes})" if codes and p.get("name") else ""),
+                cites=[event.id],
+            )
+        )
+    return lines
+
+
+def _medications(events: list[PatientEvent]) -> list[Line]:
+    lines = []
+    for event in _latest_by(events, "medication", "rxnorm|name").values():
+        p = event.payload
+        if p.get("status") not in (None, "active", "intended"):
+            continue
+        detail = " ".join(str(p[k]) for k in ("dose", "route", "frequency") if p.get(k))
+        name = p.get("name") or f"RxNorm {p.get('rxnorm')}"
+        lines.append(Line(text=name + (f" {detail}" if detail else ""), cites=[event.id]))
+    return lines
+
+
+def _abnormal(payload: dict[str, Any]) -> bool:
+    if payload.get("flag") in ABNORMAL_FLAGS:
+        return True
+    value, bounds = payload.get("value"), payload.get("reference_range") or {}
+    if not isinstance(value, int | float) or not isinstance(bounds, dict):
+        return False
+    low, high = bounds.get("low"), bounds.get("high")
+    return (isinstance(low, int | float) and value < low) or (
+        isinstance(high, int | float) and value > high
+    )
+
+
+def _labs(events: list[PatientEvent]) -> list[Line]:
+    series: dict[str, list[PatientEvent]] = {}
+    for event in events:
+        if event.event_type == "lab_result":
+            key = str(_first(event.payload, ["loinc", "test"]) or f"#{event.id}").lower()
+            series.setdefault(key, []).append(event)
+    lines = []
+    for results in series.values():
+        latest = results[-1]
+        p = latest.payload
+        name = p.get("test") or f"LOINC {p.get('loinc')}"
+        text = f"{name}: {p.get('value')}{(' ' + str(p['unit'])) if p.get('unit') else ''}"
+        text += f" ({latest.occurred_at.date().isoformat()})"
+        if _abnormal(p):
+            text += f" ABNORMAL{(' ' + str(p['flag'])) if p.get('flag') else ''}"
+        cites = [latest.id]
+        if len(results) > 1:
+            previous = results[-2]
+            before, now = previous.payload.get("value"), p.get("value")
+            text += f"; previous {before} ({previous.occurred_at.date().isoformat()})"
+            if isinstance(before, int | float) and isinstance(now, int | float):
+                text += ", trend " + ("up" if now > before else "down" if now < before else "flat")
+            cites.append(previous.id)
+        lines.append(Line(text=text, cites=cites))
+    return lines
+
+
+def _vitals(events: list[PatientEvent]) -> list[Line]:
+    vitals = [e for e in events if e.event_type == "vital_signs"]
+    if not vitals:
+        return []
+    latest = vitals[-1]
+    parts = []
+    for key, value in latest.payload.items():
+        if isinstance(value, dict) and "systolic" in value:
+            parts.append(f"BP {value.get('systolic')}/{value.get('diastolic')}")
+        elif isinstance(value, dict) and "value" in value:
+            parts.append(f"{key.replace('_', ' ')} {value['value']}{value.get('unit') or ''}")
+    text = ", ".join(parts) or "recorded"
+    return [Line(text=f"{text} ({latest.occurred_at.isoformat()})", cites=[latest.id])]
+
+
+def _notes(events: list[PatientEvent]) -> list[Line]:
+    lines = []
+    for event in reversed([e for e in events if e.event_type in NOTE_TYPES][-10:]):
+        p = event.payload
+        body = _first(p, ["summary", "text", "title", "reason"]) or ""
+        if event.event_type == "triage_note" and p.get("symptoms"):
+            body = f"symptoms {', '.join(map(str, p['symptoms']))}; severity {p.get('severity')}"
+        body = str(body)
+        if len(body) > NOTE_CHARS:
+            body = body[: NOTE_CHARS - 1] + "…"
+        text = f"{event.occurred_at.date().isoformat()} {event.event_type}: {body}"
+        lines.append(Line(text=text, cites=[event.id]))
+    return lines
