@@ -119,6 +119,7 @@ def test_every_protected_route_demands_its_scope() -> None:
         "/event-types": {Permission.EVENTS_READ},
         "/events/{event_id}/corrections": {Permission.EVENTS_WRITE},
         "/events/{event_id}/retractions": {Permission.EVENTS_WRITE},
+        "/patients/{patient_id}/context": {Permission.EVENTS_READ},
     }
 
 

@@ -11,7 +11,7 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
 from carelog.domain.audit import AuditContext
-from carelog.domain.events import EventDocument, EventQuery, PatientEventCreate
+from carelog.domain.events import EventDocument, EventQuery, PatientEvent, PatientEventCreate
 from carelog.domain.principals import Principal
 from carelog.storage.queries import load
 
@@ -274,3 +274,19 @@ async def current_version(conn: AsyncConnection[Any], *, tenant_id: str, event_i
     row = await cur.fetchone()
     assert row is not None
     return int(row[0])
+
+
+async def patient_history(
+    conn: AsyncConnection[Any],
+    *,
+    tenant_id: str,
+    patient_id: str,
+    as_of: datetime | None,
+    cap: int,
+) -> list[PatientEvent]:
+    """The newest ``cap`` versions of a patient's events recorded by ``as_of``."""
+    cur = await conn.execute(
+        load("patient_history"),
+        {"tenant_id": tenant_id, "patient_id": patient_id, "as_of": as_of, "cap": cap},
+    )
+    return [PatientEvent.model_validate_json(doc) for (doc,) in await cur.fetchall()]

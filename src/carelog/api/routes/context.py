@@ -1,0 +1,53 @@
+"""GET /patients/{patient_id}/context: what an agent reads before it acts."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query, Response
+from pydantic import AwareDatetime
+
+from carelog.api.deps import EventsRead, audited
+from carelog.api.problems import problem_responses
+from carelog.api.routes.events import WITHHELD_HEADER, EventTypeParam
+from carelog.domain.audit import AuditAction
+from carelog.domain.context import PatientContext
+from carelog.domain.limits import PATIENT_ID_PATTERN
+from carelog.services import context as context_service
+
+router = APIRouter(tags=["context"], responses=problem_responses(401, 403, 404, 422, 500, 503))
+
+
+@router.get(
+    "/patients/{patient_id}/context",
+    response_model=PatientContext,
+    responses={200: {"content": {"text/markdown": {"schema": {"type": "string"}}}}},
+)
+@audited(AuditAction.READ)
+async def patient_context(
+    caller: EventsRead,
+    patient_id: Annotated[str, Path(pattern=PATIENT_ID_PATTERN)],
+    format: Literal["json", "markdown"] = "json",
+    max_tokens: Annotated[int | None, Query(ge=50, le=200_000)] = None,
+    since: Annotated[AwareDatetime | None, Query(description="occurred_at >= since")] = None,
+    types: Annotated[list[EventTypeParam] | None, Query(max_length=20)] = None,
+    as_of: Annotated[AwareDatetime | None, Query(description="as recorded at that time")] = None,
+) -> Response:
+    """The patient's allergies, active conditions and medications, labs with trends, latest
+    vitals and recent notes, each line citing its events; deterministic, no model involved.
+    ``max_tokens`` drops the lowest-priority sections first and names them."""
+    context = await context_service.get_context(
+        caller.pool,
+        caller.principal,
+        patient_id,
+        audit=caller.audit,
+        visible_labels=caller.visible_labels,
+        as_of=as_of,
+        since=since,
+        types=frozenset(types) if types else None,
+        max_tokens=max_tokens,
+    )
+    headers = {WITHHELD_HEADER: str(context.withheld)} if context.withheld else None
+    if format == "markdown":
+        return Response(context.markdown(), media_type="text/markdown", headers=headers)
+    return Response(context.model_dump_json(), media_type="application/json", headers=headers)
