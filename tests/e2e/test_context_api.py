@@ -108,3 +108,40 @@ async def test_context_tenancy_and_bad_input(client: httpx.AsyncClient, pool: Po
     for query in ["format=pdf", "max_tokens=1", "as_of=yesterday", "types=bad%20type"]:
         response = await client.get(f"/patients/{patient}/context?{query}", headers=headers)
         assert response.status_code == 422, query
+
+
+async def test_a_decision_can_replay_the_context_it_used(
+    client: httpx.AsyncClient, pool: Pool
+) -> None:
+    tenant, patient = new_tenant(), new_patient()
+    headers = bearer(await make_token(pool, tenant))
+    lab = await _post(client, headers, patient, "lab_result", {"test": "K", "value": 5.9})
+    seen = (await client.get(f"/patients/{patient}/context", headers=headers)).json()
+    assert seen["as_of"] is not None
+    decision = await _post(
+        client,
+        headers,
+        patient,
+        "agent_decision",
+        {
+            "agent": "intake-bot",
+            "action": "escalate",
+            "relied_on": [lab],
+            "context_as_of": seen["as_of"],
+            "context_query": {"format": "json"},
+        },
+    )
+    # The record moves on: a correction and a new result.
+    await client.post(
+        f"/events/{lab}/corrections",
+        json={"payload": {"test": "K", "value": 4.1}, "reason": "haemolysed"},
+        headers=headers,
+    )
+    await _post(client, headers, patient, "lab_result", {"test": "K", "value": 4.0})
+    stored = (await client.get(f"/events/{decision}", headers=headers)).json()
+    replay = await client.get(
+        f"/patients/{patient}/context",
+        params={"as_of": stored["payload"]["context_as_of"]},
+        headers=headers,
+    )
+    assert replay.json()["sections"] == seen["sections"]

@@ -144,6 +144,14 @@ class AgentDecision(_Payload):
         default=None, max_length=1000, description="ids of the events it relied on"
     )
     model: Short | None = Field(default=None, description="the model that decided")
+    context_as_of: datetime | None = Field(
+        default=None,
+        description="The as_of of the context the agent read (GET /patients/{id}/context): "
+        "asking for the context at that time again replays exactly what it saw.",
+    )
+    context_query: dict[str, Any] | None = Field(
+        default=None, description="The other context parameters it used (types, since, ...)."
+    )
 
 
 EVENT_TYPES: dict[str, type[_Payload]] = {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from carelog.domain.audit import AuditAction, AuditContext, AuditOutcome
 from carelog.domain.context import PatientContext, build_context
@@ -31,6 +31,9 @@ async def get_context(
     """The patient's context; the audit row names every event the context cites."""
     if not principal.may_reach(patient_id):
         raise NotFound("No events for that patient.")
+    # Always pinned to a time, so an agent can store it with its decision and a reviewer can
+    # ask for exactly the same context later (as_of replays what had been recorded by then).
+    as_of = as_of or datetime.now(UTC)
     async with connection(pool, principal.tenant_id) as conn:
         events = await event_store.patient_history(
             conn,
