@@ -14,7 +14,7 @@ from carelog import __version__
 from carelog.api.deps import assert_protected
 from carelog.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from carelog.api.problems import install_problem_handlers, install_problem_schema
-from carelog.api.routes import audit, catalog, context, events, health
+from carelog.api.routes import audit, catalog, context, events, health, search
 from carelog.errors import ServiceUnavailable
 from carelog.services.key_use import KeyUseTracker
 from carelog.services.oidc import OidcVerifier
@@ -28,7 +28,13 @@ from carelog.storage.notify import listen_forever
 
 _log = logging.getLogger("carelog")
 
-PROTECTED_ROUTERS = [events.router, audit.router, catalog.router, context.router]
+PROTECTED_ROUTERS = [
+    events.router,
+    audit.router,
+    catalog.router,
+    context.router,
+    search.router,
+]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -202,3 +202,41 @@ async def revise_event(
             )
             raise EventSuperseded(event_id, current)
     return revision
+
+
+CODE_SYSTEMS = frozenset({"loinc", "rxnorm", "icd10", "snomed"})
+
+
+async def search_events(
+    pool: Pool,
+    principal: Principal,
+    *,
+    audit: AuditContext,
+    query: str | None,
+    code: tuple[str, str] | None,
+    patient_id: str | None,
+    after: tuple[datetime, int] | None,
+    limit: int,
+    visible_labels: frozenset[str] | None = None,
+) -> EventPage:
+    """Full-text and/or code search over the principal's tenant's current events."""
+    if patient_id is not None and not principal.may_reach(patient_id):
+        return EventPage([], next_after=None)
+    async with connection(pool, principal.tenant_id) as conn:
+        rows = await event_store.search_events(
+            conn,
+            tenant_id=principal.tenant_id,
+            query=query,
+            contains=None if code is None else {code[0]: code[1]},
+            patient_id=patient_id,
+            patients=principal.patients,
+            visible_labels=visible_labels,
+            after=after,
+            fetch=limit + 1,
+            page_size=limit,
+            audit=audit,
+        )
+    if len(rows) <= limit:
+        return EventPage(rows, next_after=None)
+    page = rows[:limit]
+    return EventPage(page, next_after=(page[-1].occurred_at, page[-1].id))

@@ -290,3 +290,38 @@ async def patient_history(
         {"tenant_id": tenant_id, "patient_id": patient_id, "as_of": as_of, "cap": cap},
     )
     return [PatientEvent.model_validate_json(doc) for (doc,) in await cur.fetchall()]
+
+
+async def search_events(
+    conn: AsyncConnection[Any],
+    *,
+    tenant_id: str,
+    query: str | None,
+    contains: dict[str, str] | None,
+    patient_id: str | None,
+    patients: frozenset[str] | None,
+    visible_labels: frozenset[str] | None,
+    after: tuple[datetime, int] | None,
+    fetch: int,
+    page_size: int,
+    audit: AuditContext,
+) -> list[EventDocument]:
+    """Current events matching a text query and/or a contained code, newest first."""
+    after_at, after_id = after or (None, None)
+    params = {
+        "tenant_id": tenant_id,
+        "query": query,
+        "contains": None if contains is None else Jsonb(contains),
+        "patient_id": patient_id,
+        "patients": None if patients is None else sorted(patients),
+        "visible_labels": _labels(visible_labels),
+        "after_at": after_at,
+        "after_id": after_id,
+        "limit": fetch,
+        "page_size": page_size,
+        **audit.params(),
+    }
+    async with conn.cursor(row_factory=_documents) as cur:
+        await cur.execute(load("search_events"), params)
+        audit.written = True
+        return await cur.fetchall()

@@ -7,7 +7,7 @@ WITH found AS (
     WHERE id = %(id)s
       AND tenant_id = %(tenant_id)s
       AND (%(patients)s::text[] IS NULL OR patient_id = ANY (%(patients)s::text[]))
-      AND (%(visible_labels)s::text[] IS NULL OR labels <@ %(visible_labels)s::text[])
+      AND (%(visible_labels)s::text[] IS NULL OR labels = '{}' OR labels <@ %(visible_labels)s::text[])
 ), audit AS (
     INSERT INTO audit_events
         (tenant_id, principal_kind, principal_id, agent_name, action, outcome, route,

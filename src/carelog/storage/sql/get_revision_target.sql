@@ -5,4 +5,4 @@ FROM patient_events
 WHERE id = %(id)s
   AND tenant_id = %(tenant_id)s
   AND (%(patients)s::text[] IS NULL OR patient_id = ANY (%(patients)s::text[]))
-  AND (%(visible_labels)s::text[] IS NULL OR labels <@ %(visible_labels)s::text[])
+  AND (%(visible_labels)s::text[] IS NULL OR labels = '{}' OR labels <@ %(visible_labels)s::text[])

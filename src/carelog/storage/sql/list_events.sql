@@ -1,6 +1,8 @@
 -- One page of a patient's events, newest first, resuming strictly after the cursor position,
 -- and the audit row of the search (the ids of the page returned, not the look-ahead row).
 -- A range scan on patient_events_timeline: O(page), whatever the patient's history.
+-- (labels = '{}' in the label filter is for the planner: its statistics know most events
+-- carry no label, where a bare labels <@ ... looks selective and invites scan-and-sort.)
 WITH page AS (
     SELECT e.id, e.occurred_at, carelog_event_json(e) AS doc
     FROM patient_events AS e
@@ -10,7 +12,7 @@ WITH page AS (
       AND occurred_at < COALESCE(%(until)s, 'infinity'::timestamptz)
       AND (occurred_at, id) < (COALESCE(%(after_at)s, 'infinity'::timestamptz),
                                COALESCE(%(after_id)s, 9223372036854775807))
-      AND (%(visible_labels)s::text[] IS NULL OR labels <@ %(visible_labels)s::text[])
+      AND (%(visible_labels)s::text[] IS NULL OR labels = '{}' OR labels <@ %(visible_labels)s::text[])
       AND recorded_at <= COALESCE(%(as_of)s, 'infinity'::timestamptz)
       AND (%(history)s OR (e.status <> 'entered-in-error' AND NOT EXISTS (
               SELECT 1 FROM patient_events AS s

@@ -13,7 +13,7 @@ WITH page AS (
           AND occurred_at < COALESCE(%(until)s, 'infinity'::timestamptz)
           AND (occurred_at, id) < (COALESCE(%(after_at)s, 'infinity'::timestamptz),
                                    COALESCE(%(after_id)s, 9223372036854775807))
-          AND (%(visible_labels)s::text[] IS NULL OR labels <@ %(visible_labels)s::text[])
+          AND (%(visible_labels)s::text[] IS NULL OR labels = '{}' OR labels <@ %(visible_labels)s::text[])
           AND recorded_at <= COALESCE(%(as_of)s, 'infinity'::timestamptz)
           AND (%(history)s OR (e.status <> 'entered-in-error' AND NOT EXISTS (
                   SELECT 1 FROM patient_events AS s

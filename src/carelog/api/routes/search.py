@@ -1,0 +1,66 @@
+"""GET /search: full text over notes and documents, and coded facts by code."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+
+from carelog.api.deps import EventsRead, audited
+from carelog.api.problems import problem_responses
+from carelog.api.routes.events import invalid_parameter, next_link
+from carelog.domain.audit import AuditAction
+from carelog.domain.cursor import decode_cursor, encode_cursor
+from carelog.domain.events import PatientEvent
+from carelog.domain.limits import PATIENT_ID_PATTERN
+from carelog.services import events as event_service
+
+router = APIRouter(tags=["search"], responses=problem_responses(401, 403, 422, 500, 503))
+
+CODE_PATTERN = r"^(loinc|rxnorm|icd10|snomed):[A-Za-z0-9.\-]{1,32}$"
+
+
+@router.get("/search", response_model=list[PatientEvent])
+@audited(AuditAction.SEARCH)
+async def search(
+    request: Request,
+    caller: EventsRead,
+    q: Annotated[
+        str | None,
+        Query(min_length=1, max_length=200, description="Words in notes and documents"),
+    ] = None,
+    code: Annotated[
+        str | None,
+        Query(pattern=CODE_PATTERN, description="system:value, e.g. loinc:4548-4"),
+    ] = None,
+    patient_id: Annotated[str | None, Query(pattern=PATIENT_ID_PATTERN)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 20,
+    cursor: Annotated[str | None, Query(max_length=128)] = None,
+) -> Response:
+    """Current events of the caller's tenant (or one patient) whose notes match ``q`` and/or
+    that carry ``code``; newest first, next page in ``Link``."""
+    if q is None and code is None:
+        raise invalid_parameter("q", "give q, code or both")
+    after = None
+    if cursor is not None:
+        try:
+            after = decode_cursor(cursor)
+        except ValueError:
+            raise invalid_parameter("cursor", "not a cursor this API issued") from None
+    system, _, value = (code or "").partition(":")
+    page = await event_service.search_events(
+        caller.pool,
+        caller.principal,
+        audit=caller.audit,
+        query=q,
+        code=(system, value) if code else None,
+        patient_id=patient_id,
+        after=after,
+        limit=limit,
+        visible_labels=caller.visible_labels,
+    )
+    headers = {}
+    if page.next_after is not None:
+        headers["Link"] = next_link(request, encode_cursor(*page.next_after))
+    body = "[" + ",".join(doc.json for doc in page.events) + "]"
+    return Response(body, media_type="application/json", headers=headers)

@@ -1,0 +1,40 @@
+-- Search a tenant's current events: full text over note-like events and/or a code contained in
+-- coded events, optionally for one patient; newest first, keyset paged; audited as a search.
+-- The predicates repeat the partial indexes' expressions so that the planner can use them.
+WITH page AS (
+    SELECT e.id, e.occurred_at, carelog_event_json(e) AS doc, e.patient_id
+    FROM patient_events AS e
+    WHERE e.tenant_id = %(tenant_id)s
+      AND (%(patient_id)s::text IS NULL OR e.patient_id = %(patient_id)s)
+      AND (%(patients)s::text[] IS NULL OR e.patient_id = ANY (%(patients)s::text[]))
+      AND (%(query)s::text IS NULL OR (
+              e.event_type IN ('triage_note', 'document', 'encounter', 'agent_decision')
+              AND jsonb_to_tsvector('english', e.payload, '["string"]')
+                  @@ websearch_to_tsquery('english', %(query)s)))
+      AND (%(contains)s::jsonb IS NULL OR (
+              e.event_type IN ('lab_result', 'medication', 'condition', 'allergy')
+              AND e.payload @> %(contains)s::jsonb))
+      AND (%(visible_labels)s::text[] IS NULL OR e.labels = '{}'
+           OR e.labels <@ %(visible_labels)s::text[])
+      AND e.status <> 'entered-in-error'
+      AND NOT EXISTS (
+          SELECT 1 FROM patient_events AS s
+          WHERE s.tenant_id = e.tenant_id AND s.supersedes = e.id)
+      AND (e.occurred_at, e.id) < (COALESCE(%(after_at)s, 'infinity'::timestamptz),
+                                   COALESCE(%(after_id)s, 9223372036854775807))
+    ORDER BY e.occurred_at DESC, e.id DESC
+    LIMIT %(limit)s
+), audit AS (
+    INSERT INTO audit_events
+        (tenant_id, principal_kind, principal_id, agent_name, action, outcome, route,
+         patient_id, event_ids, result_count, purpose_of_use, break_glass, break_glass_reason,
+         request_id, client_address)
+    SELECT %(tenant_id)s, %(audit_principal_kind)s, %(audit_principal_id)s, %(audit_agent_name)s,
+           'search', 'success', %(audit_route)s, %(patient_id)s,
+           COALESCE((array_agg(p.id ORDER BY p.occurred_at DESC, p.id DESC))[1:%(page_size)s],
+                    '{}'),
+           LEAST(count(p.id), %(page_size)s), %(audit_purpose)s, %(audit_break_glass)s,
+           %(audit_break_glass_reason)s, %(audit_request_id)s, %(audit_client_address)s
+    FROM page AS p
+)
+SELECT id, occurred_at, doc FROM page ORDER BY occurred_at DESC, id DESC
