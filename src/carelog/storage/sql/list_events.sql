@@ -16,7 +16,7 @@ WITH page AS (
       AND recorded_at <= COALESCE(%(as_of)s, 'infinity'::timestamptz)
       AND (%(history)s OR (e.status <> 'entered-in-error' AND NOT EXISTS (
               SELECT 1 FROM patient_events AS s
-              WHERE s.tenant_id = e.tenant_id AND s.supersedes = e.id
+              WHERE s.tenant_id = e.tenant_id AND s.supersedes = e.id AND s.supersedes IS NOT NULL
                 AND s.recorded_at <= COALESCE(%(as_of)s, 'infinity'::timestamptz))))
     ORDER BY occurred_at DESC, id DESC
     LIMIT %(limit)s

@@ -19,7 +19,7 @@ WITH page AS (
       AND e.status <> 'entered-in-error'
       AND NOT EXISTS (
           SELECT 1 FROM patient_events AS s
-          WHERE s.tenant_id = e.tenant_id AND s.supersedes = e.id)
+          WHERE s.tenant_id = e.tenant_id AND s.supersedes = e.id AND s.supersedes IS NOT NULL)
       AND (e.occurred_at, e.id) < (COALESCE(%(after_at)s, 'infinity'::timestamptz),
                                    COALESCE(%(after_id)s, 9223372036854775807))
     ORDER BY e.occurred_at DESC, e.id DESC
