@@ -122,7 +122,6 @@ async def test_list_query_uses_the_timeline_index(dba: Connection) -> None:
         assert "Seq Scan" not in plan, plan
         # The page itself is a bounded index scan; only its <= 21 rows may be sorted.
         page = plan.split("CTE page", 1)[1].split("CTE audit", 1)[0]
-        assert "patient_events_labelled" in plan, plan  # the withheld count
         assert "Limit" in page, plan
         assert "Index Scan" in page, plan
         assert "Sort" not in page or name == "list_events_by_type", plan
