@@ -198,6 +198,7 @@ def assert_protected(router: APIRouter) -> None:
 EventsRead = Annotated[Caller, Depends(require(Permission.EVENTS_READ))]
 EventsWrite = Annotated[Caller, Depends(require(Permission.EVENTS_WRITE))]
 AuditRead = Annotated[Caller, Depends(require(Permission.AUDIT_READ))]
+Admin = Annotated[Caller, Depends(require(Permission.ADMIN))]
 
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -11,6 +11,7 @@ from carelog.domain.clinical import check_payload
 from carelog.domain.events import EventDocument, EventQuery, PatientEventCreate
 from carelog.domain.principals import Principal
 from carelog.errors import Conflict, EventSuperseded, Forbidden, IdempotencyKeyReused, NotFound
+from carelog.services.event_types import check_event
 from carelog.storage import audit as audit_store
 from carelog.storage import events as event_store
 from carelog.storage.db import Pool, connection
@@ -53,8 +54,8 @@ async def record_event(
     """
     if not principal.may_reach(event.patient_id):
         raise Forbidden("This key may not record events for that patient.")
-    check_payload(event.event_type, event.payload)
     async with connection(pool, principal.tenant_id) as conn:
+        await check_event(conn, principal, event.event_type, event.payload)
         if idempotency_key is None:
             stored = await event_store.insert_event(
                 conn, principal=principal, event=event, audit=audit

@@ -1,22 +1,69 @@
-"""The event type catalogue: which types are validated, and against what."""
+"""The event type catalogue: built-in kinds, the tenant's own types, and its rule for others."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
+from pydantic import BaseModel, ConfigDict, Field
 
-from carelog.api.deps import EventsRead, audited
+from carelog.api.deps import Admin, EventsRead, audited
 from carelog.api.problems import problem_responses
+from carelog.api.routes.events import EventTypeParam
+from carelog.api.routing import JsonRoute
 from carelog.domain.audit import AuditAction
-from carelog.domain.clinical import describe_event_types
+from carelog.services import event_types as type_service
 
-router = APIRouter(tags=["events"], responses=problem_responses(401, 403, 500, 503))
+router = APIRouter(
+    tags=["event types"],
+    route_class=JsonRoute,
+    responses=problem_responses(401, 403, 500, 503),
+)
+
+
+class EventTypeRegistration(BaseModel):
+    """A tenant's own event type: its JSON Schema (Draft 2020-12) for payloads."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_: dict[str, Any] = Field(alias="schema")
+    description: Annotated[str, Field(max_length=500)] = ""
+
+
+class EventTypePolicy(BaseModel):
+    """Whether types that are neither built in nor registered are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reject_unregistered: bool
 
 
 @router.get("/event-types")
 @audited(AuditAction.READ)
 async def list_event_types(caller: EventsRead) -> dict[str, Any]:
-    """Every known event type with the JSON Schema its payload must match. Any other type
-    is accepted as free JSON."""
-    return {"types": describe_event_types(), "other_types": "free JSON object"}
+    """Built-in types with their JSON Schema, the tenant's registered types, and whether other
+    types are accepted as free JSON."""
+    return await type_service.catalogue(caller.pool, caller.principal)
+
+
+@router.put("/event-types/{event_type}", responses=problem_responses(409, 413, 415, 422))
+@audited(AuditAction.UPDATE)
+async def register_event_type(
+    registration: EventTypeRegistration,
+    caller: Admin,
+    event_type: Annotated[EventTypeParam, Path()],
+) -> dict[str, Any]:
+    """Register or replace one of the tenant's event types (scope ``admin``)."""
+    return await type_service.register(
+        caller.pool, caller.principal, event_type, registration.description, registration.schema_
+    )
+
+
+@router.put("/event-type-policy", responses=problem_responses(413, 415, 422))
+@audited(AuditAction.UPDATE)
+async def set_event_type_policy(policy: EventTypePolicy, caller: Admin) -> EventTypePolicy:
+    """Refuse (or accept again) event types that are neither built in nor registered."""
+    reject = await type_service.set_policy(
+        caller.pool, caller.principal, reject_unregistered=policy.reject_unregistered
+    )
+    return EventTypePolicy(reject_unregistered=reject)

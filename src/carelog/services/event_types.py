@@ -1,0 +1,84 @@
+"""Event types: the built-in clinical kinds, and the types each tenant registers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from carelog.domain.clinical import (
+    EVENT_TYPES,
+    check_against_schema,
+    check_payload,
+    check_schema,
+    describe_event_types,
+)
+from carelog.domain.principals import Principal
+from carelog.errors import Conflict, ValidationFailed
+from carelog.storage import event_types as type_store
+from carelog.storage.db import Connection, Pool, connection
+
+
+async def check_event(
+    conn: Connection, principal: Principal, event_type: str, payload: dict[str, Any]
+) -> None:
+    """Validate a payload: built-in kinds by their models, registered types by their JSON
+    Schema; other types are free JSON unless the tenant refuses unregistered types. Only a
+    type that is not built in costs a query."""
+    if event_type in EVENT_TYPES:
+        check_payload(event_type, payload)
+        return
+    schema, reject = await type_store.event_type_rule(
+        conn, tenant_id=principal.tenant_id, event_type=event_type
+    )
+    if schema is not None:
+        check_against_schema(event_type, schema, payload)
+    elif reject:
+        raise ValidationFailed(
+            f"Event type '{event_type}' is not registered for this tenant.",
+            errors=[
+                {
+                    "field": "event_type",
+                    "location": "body",
+                    "message": "register it with PUT /event-types/{event_type} first",
+                    "type": "unregistered_event_type",
+                }
+            ],
+        )
+
+
+async def register(
+    pool: Pool, principal: Principal, event_type: str, description: str, schema: dict[str, Any]
+) -> dict[str, Any]:
+    """Register (or replace) one of the tenant's event types."""
+    if event_type in EVENT_TYPES:
+        raise Conflict(f"'{event_type}' is a built-in type; choose another name.")
+    check_schema(schema)
+    async with connection(pool, principal.tenant_id) as conn:
+        return await type_store.upsert_event_type(
+            conn,
+            tenant_id=principal.tenant_id,
+            event_type=event_type,
+            description=description,
+            schema=schema,
+        )
+
+
+async def catalogue(pool: Pool, principal: Principal) -> dict[str, Any]:
+    """Built-in types, the tenant's own, and its rule for the rest."""
+    async with connection(pool, principal.tenant_id) as conn:
+        registered = await type_store.list_event_types(conn, tenant_id=principal.tenant_id)
+        _, reject = await type_store.event_type_rule(
+            conn, tenant_id=principal.tenant_id, event_type=""
+        )
+    return {
+        "types": describe_event_types(),
+        "tenant_types": registered,
+        "other_types": "refused" if reject else "free JSON object",
+    }
+
+
+async def set_policy(pool: Pool, principal: Principal, *, reject_unregistered: bool) -> bool:
+    """Set whether the tenant refuses unregistered types."""
+    async with connection(pool, principal.tenant_id) as conn, conn.transaction():
+        return await type_store.set_reject_unregistered(
+            conn, tenant_id=principal.tenant_id, reject=reject_unregistered
+        )
