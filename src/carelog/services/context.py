@@ -1,4 +1,5 @@
-"""Build a patient's context for an agent: fetch the events, build (pure), audit the read."""
+"""Build a patient's context for an agent: fetch the events it can use (chosen in SQL, so
+only those are rendered and parsed), build it (pure), audit the read."""
 
 from __future__ import annotations
 
@@ -11,9 +12,6 @@ from carelog.errors import NotFound
 from carelog.storage import audit as audit_store
 from carelog.storage import events as event_store
 from carelog.storage.db import Pool, connection
-
-# The newest this many versions feed a context: a bound on work per request.
-HISTORY_CAP = 20_000
 
 
 async def get_context(
@@ -35,14 +33,12 @@ async def get_context(
     # ask for exactly the same context later (as_of replays what had been recorded by then).
     as_of = as_of or datetime.now(UTC)
     async with connection(pool, principal.tenant_id) as conn:
-        events = await event_store.patient_history(
-            conn,
-            tenant_id=principal.tenant_id,
-            patient_id=patient_id,
-            as_of=as_of,
-            cap=HISTORY_CAP,
+        events = await event_store.context_candidates(
+            conn, tenant_id=principal.tenant_id, patient_id=patient_id, as_of=as_of
         )
-        if not events:
+        if not events and not await event_store.patient_has_events(
+            conn, tenant_id=principal.tenant_id, patient_id=patient_id
+        ):
             raise NotFound("No events for that patient.")
         context = build_context(
             patient_id,

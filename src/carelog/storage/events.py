@@ -276,18 +276,13 @@ async def current_version(conn: AsyncConnection[Any], *, tenant_id: str, event_i
     return int(row[0])
 
 
-async def patient_history(
-    conn: AsyncConnection[Any],
-    *,
-    tenant_id: str,
-    patient_id: str,
-    as_of: datetime | None,
-    cap: int,
+async def context_candidates(
+    conn: AsyncConnection[Any], *, tenant_id: str, patient_id: str, as_of: datetime
 ) -> list[PatientEvent]:
-    """The newest ``cap`` versions of a patient's events recorded by ``as_of``."""
+    """The current events (as recorded by ``as_of``) a patient's context can use."""
     cur = await conn.execute(
-        load("patient_history"),
-        {"tenant_id": tenant_id, "patient_id": patient_id, "as_of": as_of, "cap": cap},
+        load("context_candidates"),
+        {"tenant_id": tenant_id, "patient_id": patient_id, "as_of": as_of},
     )
     return [PatientEvent.model_validate_json(doc) for (doc,) in await cur.fetchall()]
 
