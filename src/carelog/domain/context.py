@@ -126,12 +126,20 @@ def _tokens(context: PatientContext) -> int:
     return math.ceil(len(context.markdown()) / 4)
 
 
-def _latest_by(events: list[PatientEvent], event_type: str, key: str) -> dict[str, PatientEvent]:
+FACT_KEYS = ("loinc", "icd10", "snomed", "rxnorm", "substance", "test", "name")
+
+
+def fact_key(event: PatientEvent) -> str:
+    """What a coded event is about (its test, code, drug, allergen or name): the rule the
+    database also uses to pick a context's candidates (context_candidates.sql)."""
+    return str(_first(event.payload, list(FACT_KEYS)) or f"#{event.id}").lower()
+
+
+def _latest_by(events: list[PatientEvent], event_type: str) -> dict[str, PatientEvent]:
     latest: dict[str, PatientEvent] = {}
     for event in events:  # oldest first: later ones win
         if event.event_type == event_type:
-            name = str(_first(event.payload, key.split("|")) or f"#{event.id}").lower()
-            latest[name] = event
+            latest[fact_key(event)] = event
     return latest
 
 
@@ -141,7 +149,7 @@ def _first(payload: dict[str, Any], keys: list[str]) -> Any:
 
 def _allergies(events: list[PatientEvent]) -> list[Line]:
     lines = []
-    for event in _latest_by(events, "allergy", "substance").values():
+    for event in _latest_by(events, "allergy").values():
         p = event.payload
         detail = ", ".join(str(p[k]) for k in ("reaction", "severity") if p.get(k))
         text = f"{p.get('substance', 'unnamed substance')}" + (f": {detail}" if detail else "")
@@ -151,7 +159,7 @@ def _allergies(events: list[PatientEvent]) -> list[Line]:
 
 def _conditions(events: list[PatientEvent]) -> list[Line]:
     lines = []
-    for event in _latest_by(events, "condition", "icd10|snomed|name").values():
+    for event in _latest_by(events, "condition").values():
         p = event.payload
         if p.get("clinical_status") in INACTIVE_CONDITIONS:
             continue
@@ -168,7 +176,7 @@ def _conditions(events: list[PatientEvent]) -> list[Line]:
 
 def _medications(events: list[PatientEvent]) -> list[Line]:
     lines = []
-    for event in _latest_by(events, "medication", "rxnorm|name").values():
+    for event in _latest_by(events, "medication").values():
         p = event.payload
         if p.get("status") not in (None, "active", "intended"):
             continue
@@ -194,8 +202,7 @@ def _labs(events: list[PatientEvent]) -> list[Line]:
     series: dict[str, list[PatientEvent]] = {}
     for event in events:
         if event.event_type == "lab_result":
-            key = str(_first(event.payload, ["loinc", "test"]) or f"#{event.id}").lower()
-            series.setdefault(key, []).append(event)
+            series.setdefault(fact_key(event), []).append(event)
     lines = []
     for results in series.values():
         latest = results[-1]

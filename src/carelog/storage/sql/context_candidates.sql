@@ -1,10 +1,13 @@
 -- The events a patient's context can use, chosen here so that only they are rendered and sent:
--- the current versions (as recorded by as_of) of every allergy, condition and medication, the
--- two latest results of each lab test, the latest vitals and the ten latest notes. One pass
--- over the patient's rows (the timeline index); JSON only for the few picked.
+-- among the current versions (as recorded by as_of), the latest of each allergy, condition and
+-- medication and the two latest results of each lab test (grouped by what they are about, the
+-- same rule as fact_key in domain/context.py), the latest vitals and the ten latest notes.
+-- One pass over the patient's rows; JSON only for the few picked.
 WITH current_rows AS MATERIALIZED (
     SELECT e.id, e.event_type, e.occurred_at,
-           lower(COALESCE(e.payload ->> 'loinc', e.payload ->> 'test', '#' || e.id)) AS lab_key
+           lower(COALESCE(e.payload ->> 'loinc', e.payload ->> 'icd10', e.payload ->> 'snomed',
+                          e.payload ->> 'rxnorm', e.payload ->> 'substance',
+                          e.payload ->> 'test', e.payload ->> 'name', '#' || e.id)) AS fact
     FROM patient_events AS e
     WHERE e.tenant_id = %(tenant_id)s
       AND e.patient_id = %(patient_id)s
@@ -15,14 +18,13 @@ WITH current_rows AS MATERIALIZED (
           WHERE s.tenant_id = e.tenant_id AND s.supersedes = e.id
             AND s.supersedes IS NOT NULL AND s.recorded_at <= %(as_of)s)
 ), picked AS (
-    SELECT id FROM current_rows WHERE event_type IN ('allergy', 'condition', 'medication')
-    UNION ALL
     SELECT id FROM (
-        SELECT id, row_number() OVER (
-            PARTITION BY lab_key ORDER BY occurred_at DESC, id DESC) AS rank
-        FROM current_rows WHERE event_type = 'lab_result'
-    ) AS labs
-    WHERE rank <= 2
+        SELECT id, event_type, row_number() OVER (
+            PARTITION BY event_type, fact ORDER BY occurred_at DESC, id DESC) AS rank
+        FROM current_rows
+        WHERE event_type IN ('lab_result', 'allergy', 'condition', 'medication')
+    ) AS coded
+    WHERE rank <= CASE WHEN event_type = 'lab_result' THEN 2 ELSE 1 END
     UNION ALL
     (SELECT id FROM current_rows WHERE event_type = 'vital_signs'
      ORDER BY occurred_at DESC, id DESC LIMIT 1)
