@@ -90,3 +90,31 @@ async def test_registration_rules(client: httpx.AsyncClient, pool: Pool) -> None
         "/event-types/x", content=b"schema", headers={**admin, "Content-Type": "text/plain"}
     )
     assert wrong_type.status_code == 415
+
+
+async def test_corrections_of_registered_types_are_checked_too(
+    client: httpx.AsyncClient, pool: Pool
+) -> None:
+    tenant = new_tenant()
+    admin = bearer(await make_token(pool, tenant, "admin"))
+    writer = bearer(await make_token(pool, tenant))
+    await client.put("/event-types/prior_auth", json={"schema": PRIOR_AUTH}, headers=admin)
+    body = {
+        "patient_id": new_patient(),
+        "event_type": "prior_auth",
+        "payload": {"payer": "Acme Health", "status": "submitted"},
+    }
+    created = (await client.post("/patient-events", json=body, headers=writer)).json()
+    bad = await client.post(
+        f"/events/{created['id']}/corrections",
+        json={"payload": {"payer": "Acme Health", "status": "lost"}, "reason": "update"},
+        headers=writer,
+    )
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["field"] == "payload.status"
+    good = await client.post(
+        f"/events/{created['id']}/corrections",
+        json={"payload": {"payer": "Acme Health", "status": "approved"}, "reason": "update"},
+        headers=writer,
+    )
+    assert good.status_code == 200

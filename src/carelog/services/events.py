@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any
 
 from carelog.domain.audit import AuditAction, AuditContext, AuditOutcome
-from carelog.domain.clinical import check_payload
 from carelog.domain.events import EventDocument, EventQuery, PatientEventCreate
 from carelog.domain.principals import Principal
 from carelog.errors import Conflict, EventSuperseded, Forbidden, IdempotencyKeyReused, NotFound
@@ -186,7 +185,7 @@ async def revise_event(
         if target.status == RETRACTED:
             raise Conflict("That event is a retraction; it cannot be revised.")
         if payload is not None:
-            check_payload(target.event_type, payload)
+            await check_event(conn, principal, target.event_type, payload)
         revision = await event_store.insert_revision(
             conn,
             principal=principal,
