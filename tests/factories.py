@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import httpx
 from psycopg.rows import dict_row
 
 from carelog.domain.principals import ApiKeyCreate
@@ -53,3 +54,19 @@ async def audit_rows(pool: Pool, tenant: str) -> list[dict[str, Any]]:
             (tenant,),
         )
         return await cur.fetchall()
+
+
+async def record(
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    patient: str,
+    event_type: str,
+    payload: dict[str, Any],
+    **extra: Any,
+) -> int:
+    """POST one event over the API and return its id (the request must succeed)."""
+    body = {"patient_id": patient, "event_type": event_type, "payload": payload, **extra}
+    response = await client.post("/patient-events", json=body, headers=headers)
+    assert response.status_code == 200, response.text
+    event_id: int = response.json()["id"]
+    return event_id

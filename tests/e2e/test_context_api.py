@@ -4,37 +4,21 @@ time travel, sensitivity, tenancy and its audit row."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 import httpx
 import pytest
 
 from carelog.storage.db import Pool
-from tests.factories import audit_rows, bearer, make_token, new_patient, new_tenant
+from tests.factories import audit_rows, bearer, make_token, new_patient, new_tenant, record
 
 pytestmark = pytest.mark.e2e
-
-
-async def _post(
-    client: httpx.AsyncClient,
-    headers: dict[str, str],
-    patient: str,
-    event_type: str,
-    payload: dict[str, Any],
-    **extra: Any,
-) -> int:
-    body = {"patient_id": patient, "event_type": event_type, "payload": payload, **extra}
-    response = await client.post("/patient-events", json=body, headers=headers)
-    assert response.status_code == 200, response.text
-    event_id: int = response.json()["id"]
-    return event_id
 
 
 async def test_context_for_a_patient(client: httpx.AsyncClient, pool: Pool) -> None:
     tenant, patient = new_tenant(), new_patient()
     headers = bearer(await make_token(pool, tenant))
-    allergy = await _post(client, headers, patient, "allergy", {"substance": "penicillin"})
-    first = await _post(
+    allergy = await record(client, headers, patient, "allergy", {"substance": "penicillin"})
+    first = await record(
         client,
         headers,
         patient,
@@ -42,7 +26,7 @@ async def test_context_for_a_patient(client: httpx.AsyncClient, pool: Pool) -> N
         {"test": "HbA1c", "value": 9.1, "unit": "%"},
         occurred_at="2026-01-01T08:00:00Z",
     )
-    second = await _post(
+    second = await record(
         client,
         headers,
         patient,
@@ -50,8 +34,10 @@ async def test_context_for_a_patient(client: httpx.AsyncClient, pool: Pool) -> N
         {"test": "HbA1c", "value": 8.4, "unit": "%", "flag": "high"},
         occurred_at="2026-03-01T08:00:00Z",
     )
-    await _post(client, headers, patient, "triage_note", {"symptoms": ["fever"], "severity": "low"})
-    await _post(client, headers, patient, "condition", {"name": "depression"}, labels=["BH"])
+    await record(
+        client, headers, patient, "triage_note", {"symptoms": ["fever"], "severity": "low"}
+    )
+    await record(client, headers, patient, "condition", {"name": "depression"}, labels=["BH"])
     before_fix = datetime.now(UTC)
     fixed = await client.post(
         f"/events/{second}/corrections",
@@ -99,7 +85,7 @@ async def test_context_for_a_patient(client: httpx.AsyncClient, pool: Pool) -> N
 async def test_context_tenancy_and_bad_input(client: httpx.AsyncClient, pool: Pool) -> None:
     tenant, patient = new_tenant(), new_patient()
     headers = bearer(await make_token(pool, tenant))
-    await _post(client, headers, patient, "allergy", {"substance": "latex"})
+    await record(client, headers, patient, "allergy", {"substance": "latex"})
     other = bearer(await make_token(pool, new_tenant()))
     assert (await client.get(f"/patients/{patient}/context", headers=other)).status_code == 404
     assert (
@@ -115,10 +101,10 @@ async def test_a_decision_can_replay_the_context_it_used(
 ) -> None:
     tenant, patient = new_tenant(), new_patient()
     headers = bearer(await make_token(pool, tenant))
-    lab = await _post(client, headers, patient, "lab_result", {"test": "K", "value": 5.9})
+    lab = await record(client, headers, patient, "lab_result", {"test": "K", "value": 5.9})
     seen = (await client.get(f"/patients/{patient}/context", headers=headers)).json()
     assert seen["as_of"] is not None
-    decision = await _post(
+    decision = await record(
         client,
         headers,
         patient,
@@ -137,7 +123,7 @@ async def test_a_decision_can_replay_the_context_it_used(
         json={"payload": {"test": "K", "value": 4.1}, "reason": "haemolysed"},
         headers=headers,
     )
-    await _post(client, headers, patient, "lab_result", {"test": "K", "value": 4.0})
+    await record(client, headers, patient, "lab_result", {"test": "K", "value": 4.0})
     stored = (await client.get(f"/events/{decision}", headers=headers)).json()
     replay = await client.get(
         f"/patients/{patient}/context",

@@ -9,21 +9,21 @@ import httpx
 import pytest
 
 from carelog.storage.db import Pool
-from tests.factories import audit_rows, bearer, count_events, make_token, new_patient, new_tenant
+from tests.factories import (
+    audit_rows,
+    bearer,
+    count_events,
+    make_token,
+    new_patient,
+    new_tenant,
+    record,
+)
 
 pytestmark = pytest.mark.e2e
 
 
 async def _lab(client: httpx.AsyncClient, headers: dict[str, str], patient: str) -> int:
-    body = {
-        "patient_id": patient,
-        "event_type": "lab_result",
-        "payload": {"test": "HbA1c", "value": 8.4},
-    }
-    response = await client.post("/patient-events", json=body, headers=headers)
-    assert response.status_code == 200
-    event_id: int = response.json()["id"]
-    return event_id
+    return await record(client, headers, patient, "lab_result", {"test": "HbA1c", "value": 8.4})
 
 
 async def test_a_correction_supersedes_and_the_original_stays(

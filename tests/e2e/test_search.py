@@ -2,61 +2,44 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 import pytest
 
 from carelog.domain.audit import AuditContext
 from carelog.storage.db import Connection, Pool
 from carelog.storage.queries import load
-from tests.factories import audit_rows, bearer, make_token, new_patient, new_tenant
+from tests.factories import audit_rows, bearer, make_token, new_patient, new_tenant, record
 
 pytestmark = pytest.mark.e2e
-
-
-async def _post(
-    client: httpx.AsyncClient,
-    headers: dict[str, str],
-    patient: str,
-    event_type: str,
-    payload: dict[str, Any],
-    **extra: Any,
-) -> int:
-    body = {"patient_id": patient, "event_type": event_type, "payload": payload, **extra}
-    response = await client.post("/patient-events", json=body, headers=headers)
-    assert response.status_code == 200, response.text
-    event_id: int = response.json()["id"]
-    return event_id
 
 
 async def test_full_text_and_codes(client: httpx.AsyncClient, pool: Pool) -> None:
     tenant, alice, bob = new_tenant(), new_patient(), new_patient()
     headers = bearer(await make_token(pool, tenant))
-    pain = await _post(
+    pain = await record(
         client,
         headers,
         alice,
         "triage_note",
         {"text": "Crushing chest pain radiating to the left arm", "severity": "high"},
     )
-    doc = await _post(
+    doc = await record(
         client,
         headers,
         bob,
         "document",
         {"title": "ED note", "text": "Chest pains resolved after nitroglycerin"},
     )
-    await _post(client, headers, bob, "triage_note", {"text": "Mild headache"})
-    a1c = await _post(
+    await record(client, headers, bob, "triage_note", {"text": "Mild headache"})
+    a1c = await record(
         client, headers, alice, "lab_result", {"loinc": "4548-4", "test": "HbA1c", "value": 8.4}
     )
-    b1c = await _post(
+    b1c = await record(
         client, headers, bob, "lab_result", {"loinc": "4548-4", "test": "HbA1c", "value": 6.1}
     )
-    await _post(client, headers, bob, "lab_result", {"loinc": "2345-7", "test": "Glucose"})
+    await record(client, headers, bob, "lab_result", {"loinc": "2345-7", "test": "Glucose"})
     other = bearer(await make_token(pool, new_tenant()))
-    await _post(client, other, alice, "triage_note", {"text": "chest pain elsewhere"})
+    await record(client, other, alice, "triage_note", {"text": "chest pain elsewhere"})
 
     found = (await client.get("/search", params={"q": "chest pain"}, headers=headers)).json()
     assert [e["id"] for e in found] == [doc, pain]  # stemmed: "pains"; newest first
@@ -89,7 +72,7 @@ async def test_full_text_and_codes(client: httpx.AsyncClient, pool: Pool) -> Non
 async def test_search_respects_labels_and_limits(client: httpx.AsyncClient, pool: Pool) -> None:
     tenant, patient = new_tenant(), new_patient()
     writer = bearer(await make_token(pool, tenant))
-    await _post(client, writer, patient, "triage_note", {"text": "relapse risk"}, labels=["ETH"])
+    await record(client, writer, patient, "triage_note", {"text": "relapse risk"}, labels=["ETH"])
     reader = bearer(await make_token(pool, tenant, "events:read"))
     assert (await client.get("/search", params={"q": "relapse"}, headers=reader)).json() == []
     for params in [

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from datetime import datetime
+from typing import Annotated, Any, Literal
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 from pydantic import AwareDatetime, StringConstraints
 
-from carelog.api.deps import EventsRead, EventsWrite, audited
+from carelog.api.deps import Caller, EventsRead, EventsWrite, audited
 from carelog.api.problems import problem_responses
 from carelog.api.routing import JsonRoute
 from carelog.domain.audit import AuditAction
@@ -167,17 +168,13 @@ async def correct_event(
 ) -> Response:
     """Correct an event: a new version with the new payload supersedes it (409 naming the
     current version if it was already superseded)."""
-    revision = await event_service.revise_event(
-        caller.pool,
-        caller.principal,
+    return await _revise(
+        caller,
         event_id,
-        audit=caller.audit,
-        reason=correction.reason,
+        correction.reason,
         payload=correction.payload,
         occurred_at=correction.occurred_at,
-        visible_labels=caller.visible_labels,
     )
-    return _json(revision.json)
 
 
 @router.post(
@@ -192,12 +189,25 @@ async def retract_event(
     event_id: Annotated[int, Path(ge=1, le=MAX_EVENT_ID)],
 ) -> Response:
     """Mark an event entered-in-error: a retraction supersedes it; lists stop showing it."""
+    return await _revise(caller, event_id, retraction.reason)
+
+
+async def _revise(
+    caller: Caller,
+    event_id: int,
+    reason: str,
+    *,
+    payload: dict[str, Any] | None = None,
+    occurred_at: datetime | None = None,
+) -> Response:
     revision = await event_service.revise_event(
         caller.pool,
         caller.principal,
         event_id,
         audit=caller.audit,
-        reason=retraction.reason,
+        reason=reason,
+        payload=payload,
+        occurred_at=occurred_at,
         visible_labels=caller.visible_labels,
     )
     return _json(revision.json)
