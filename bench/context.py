@@ -18,9 +18,10 @@ From the repository root (wrk from Debian: ``apt-get install wrk``)::
 
 It starts ``carelog serve`` on a fresh embedded PostgreSQL (rate limit and access log off,
 as in ``bench/load.py``), preloads the background events with COPY, adds one patient with
-``--patient-events`` events (40 lab tests, conditions, medications, vitals, notes, a few
-corrections), then runs wrk at ``--connections`` for ``--duration`` seconds after a warm-up
-and prints requests/s, p50 and p99.
+``--patient-events`` events (60% lab results over 24 tests, 6 conditions, 3 medications,
+vitals, notes; its 50 newest lab results corrected or retracted, and 1% of the other events
+corrected), VACUUMs (as autovacuum would), then runs wrk at ``--connections`` for
+``--duration`` seconds after a warm-up and prints requests/s, p50 and p99.
 """
 
 from __future__ import annotations
@@ -40,8 +41,7 @@ from bench_tools import require_wrk, run_wrk
 
 PATIENT = "P-CONTEXT"
 
-# One patient's history, mixed like a chronic patient's record; the last statement corrects a
-# few lab results so that current-version filtering has work to do.
+# One patient's history, mixed like a chronic patient's record.
 PATIENT_SQL = """
 INSERT INTO patient_events (tenant_id, patient_id, event_type, payload, occurred_at, recorded_by)
 SELECT %(tenant)s, %(patient)s, kind,
@@ -61,6 +61,26 @@ FROM generate_series(1, %(count)s) AS g,
      LATERAL (SELECT (ARRAY['lab_result', 'lab_result', 'lab_result', 'lab_result',
                             'lab_result', 'lab_result', 'vital_signs', 'triage_note',
                             'condition', 'medication'])[1 + g %% 10] AS kind) AS k
+"""
+
+
+# Corrections, so that the current-version checks have work to do: the patient's 50 newest
+# lab results are corrected (every fifth retracted instead), and 1% of the other patients'
+# events are corrected, which fills the successor index the checks probe.
+CORRECTIONS_SQL = """
+INSERT INTO patient_events (tenant_id, patient_id, event_type, payload, occurred_at,
+                            recorded_by, status, supersedes)
+SELECT tenant_id, patient_id, event_type, payload, occurred_at, 'bench',
+       CASE WHEN rank %% 5 = 0 THEN 'entered-in-error' ELSE 'amended' END, id
+FROM (SELECT e.*, row_number() OVER (ORDER BY occurred_at DESC, id DESC) AS rank
+      FROM patient_events AS e
+      WHERE tenant_id = %(tenant)s AND patient_id = %(patient)s AND event_type = 'lab_result'
+      ORDER BY occurred_at DESC, id DESC LIMIT 50) AS newest
+UNION ALL
+SELECT tenant_id, patient_id, event_type, payload, occurred_at, 'bench', 'amended', id
+FROM patient_events
+WHERE tenant_id = %(tenant)s AND patient_id <> %(patient)s AND id %% 100 = 0
+  AND supersedes IS NULL
 """
 
 
@@ -99,11 +119,18 @@ def main() -> int:
         url = database_url(data_dir)
         top_up(url, args.events, args.patients, args.seed)
         with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(
-                PATIENT_SQL.encode(),
-                {"tenant": TENANT, "patient": PATIENT, "count": args.patient_events},
-            )
-            conn.execute("ANALYZE patient_events")
+            # A kept --data-dir already has the patient: add it once.
+            if not conn.execute(
+                "SELECT 1 FROM patient_events WHERE tenant_id = %s AND patient_id = %s LIMIT 1",
+                (TENANT, PATIENT),
+            ).fetchone():
+                conn.execute(
+                    PATIENT_SQL.encode(),
+                    {"tenant": TENANT, "patient": PATIENT, "count": args.patient_events},
+                )
+                conn.execute(CORRECTIONS_SQL.encode(), {"tenant": TENANT, "patient": PATIENT})
+            # The steady state autovacuum keeps: visibility map set, statistics current.
+            conn.execute("VACUUM (ANALYZE) patient_events")
             rows = conn.execute("SELECT count(*) FROM patient_events").fetchone()
         total = int(rows[0]) if rows else 0
         say(f"{total:,} rows; {PATIENT} has {args.patient_events:,} events")

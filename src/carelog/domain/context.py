@@ -11,8 +11,9 @@ named in ``omitted``. Tokens are estimated at four characters each (no model inv
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -27,6 +28,7 @@ INACTIVE_CONDITIONS = {"inactive", "remission", "resolved"}
 NOTE_TYPES = {"triage_note", "document", "encounter"}
 NOTE_CHARS = 280
 RETRACTED = "entered-in-error"
+NUMBER = (int, float)
 
 
 class Line(BaseModel):
@@ -103,14 +105,30 @@ def build_context(
         standing = [e for e in standing if e.occurred_at >= since]
     if types is not None:
         standing = [e for e in standing if e.event_type in types]
-    standing.sort(key=lambda e: (e.occurred_at, e.id))
+    standing.sort(key=_oldest_first)
+    of_type: dict[str, list[PatientEvent]] = {}
+    for event in standing:
+        of_type.setdefault(event.event_type, []).append(event)
+    notes = [e for e in standing if e.event_type in NOTE_TYPES]
     sections = [
-        Section(name="allergies", title="Allergies", lines=_allergies(standing)),
-        Section(name="conditions", title="Active conditions", lines=_conditions(standing)),
-        Section(name="medications", title="Active medications", lines=_medications(standing)),
-        Section(name="labs", title="Labs (latest, previous, trend)", lines=_labs(standing)),
-        Section(name="vitals", title="Latest vitals", lines=_vitals(standing)),
-        Section(name="notes", title="Recent notes", lines=_notes(standing)),
+        Section(name="allergies", title="Allergies", lines=_allergies(of_type.get("allergy"))),
+        Section(
+            name="conditions",
+            title="Active conditions",
+            lines=_conditions(of_type.get("condition")),
+        ),
+        Section(
+            name="medications",
+            title="Active medications",
+            lines=_medications(of_type.get("medication")),
+        ),
+        Section(
+            name="labs",
+            title="Labs (latest, previous, trend)",
+            lines=_labs(of_type.get("lab_result")),
+        ),
+        Section(name="vitals", title="Latest vitals", lines=_vitals(of_type.get("vital_signs"))),
+        Section(name="notes", title="Recent notes", lines=_notes(notes)),
     ]
     context = PatientContext(
         patient_id=patient_id, as_of=as_of, sections=sections, withheld=withheld
@@ -130,26 +148,41 @@ FACT_KEYS = ("loinc", "icd10", "snomed", "rxnorm", "substance", "test", "name")
 
 
 def fact_key(event: PatientEvent) -> str:
-    """What a coded event is about (its test, code, drug, allergen or name): the rule the
-    database also uses to pick a context's candidates (context_candidates.sql)."""
-    return str(_first(event.payload, list(FACT_KEYS)) or f"#{event.id}").lower()
+    """What a coded event is about (its code, allergen, test or name, lower-cased; ``#<id>``
+    when it names none): the rule of the stored ``fact_key`` column (migration 0012) that the
+    database uses to pick a context's candidates. Values that are not strings are taken as
+    their JSON text, as PostgreSQL's ``->>`` does."""
+    value = _first(event.payload, FACT_KEYS)
+    if value is None:
+        return f"#{event.id}"
+    return (value if isinstance(value, str) else json.dumps(value)).lower()
 
 
-def _latest_by(events: list[PatientEvent], event_type: str) -> dict[str, PatientEvent]:
+def _latest_by_fact(events: list[PatientEvent] | None) -> list[PatientEvent]:
+    """The latest of ``events`` (oldest first, one kind) for each fact, most recently occurred
+    first (an order that depends only on those latest events, not on the history before)."""
     latest: dict[str, PatientEvent] = {}
-    for event in events:  # oldest first: later ones win
-        if event.event_type == event_type:
-            latest[fact_key(event)] = event
-    return latest
+    for event in events or ():  # oldest first: later ones win
+        latest[fact_key(event)] = event
+    return sorted(latest.values(), key=_newest_first)
 
 
-def _first(payload: dict[str, Any], keys: list[str]) -> Any:
+def _oldest_first(event: PatientEvent) -> tuple[float, int]:
+    # A float per event: comparing aware datetimes would ask both for their offsets each time.
+    return (event.occurred_at.timestamp(), event.id)
+
+
+def _newest_first(event: PatientEvent) -> tuple[float, int]:
+    return (-event.occurred_at.timestamp(), -event.id)
+
+
+def _first(payload: dict[str, Any], keys: Sequence[str]) -> Any:
     return next((payload[k] for k in keys if payload.get(k) not in (None, "")), None)
 
 
-def _allergies(events: list[PatientEvent]) -> list[Line]:
+def _allergies(events: list[PatientEvent] | None) -> list[Line]:
     lines = []
-    for event in _latest_by(events, "allergy").values():
+    for event in _latest_by_fact(events):
         p = event.payload
         detail = ", ".join(str(p[k]) for k in ("reaction", "severity") if p.get(k))
         text = f"{p.get('substance', 'unnamed substance')}" + (f": {detail}" if detail else "")
@@ -157,9 +190,9 @@ def _allergies(events: list[PatientEvent]) -> list[Line]:
     return lines
 
 
-def _conditions(events: list[PatientEvent]) -> list[Line]:
+def _conditions(events: list[PatientEvent] | None) -> list[Line]:
     lines = []
-    for event in _latest_by(events, "condition").values():
+    for event in _latest_by_fact(events):
         p = event.payload
         if p.get("clinical_status") in INACTIVE_CONDITIONS:
             continue
@@ -174,9 +207,9 @@ def _conditions(events: list[PatientEvent]) -> list[Line]:
     return lines
 
 
-def _medications(events: list[PatientEvent]) -> list[Line]:
+def _medications(events: list[PatientEvent] | None) -> list[Line]:
     lines = []
-    for event in _latest_by(events, "medication").values():
+    for event in _latest_by_fact(events):
         p = event.payload
         if p.get("status") not in (None, "active", "intended"):
             continue
@@ -190,21 +223,18 @@ def _abnormal(payload: dict[str, Any]) -> bool:
     if payload.get("flag") in ABNORMAL_FLAGS:
         return True
     value, bounds = payload.get("value"), payload.get("reference_range") or {}
-    if not isinstance(value, int | float) or not isinstance(bounds, dict):
+    if not isinstance(value, NUMBER) or not isinstance(bounds, dict):
         return False
     low, high = bounds.get("low"), bounds.get("high")
-    return (isinstance(low, int | float) and value < low) or (
-        isinstance(high, int | float) and value > high
-    )
+    return (isinstance(low, NUMBER) and value < low) or (isinstance(high, NUMBER) and value > high)
 
 
-def _labs(events: list[PatientEvent]) -> list[Line]:
+def _labs(events: list[PatientEvent] | None) -> list[Line]:
     series: dict[str, list[PatientEvent]] = {}
-    for event in events:
-        if event.event_type == "lab_result":
-            series.setdefault(fact_key(event), []).append(event)
+    for event in events or ():
+        series.setdefault(fact_key(event), []).append(event)
     lines = []
-    for results in series.values():
+    for results in sorted(series.values(), key=lambda r: _newest_first(r[-1])):
         latest = results[-1]
         p = latest.payload
         name = p.get("test") or f"LOINC {p.get('loinc')}"
@@ -217,15 +247,14 @@ def _labs(events: list[PatientEvent]) -> list[Line]:
             previous = results[-2]
             before, now = previous.payload.get("value"), p.get("value")
             text += f"; previous {before} ({previous.occurred_at.date().isoformat()})"
-            if isinstance(before, int | float) and isinstance(now, int | float):
+            if isinstance(before, NUMBER) and isinstance(now, NUMBER):
                 text += ", trend " + ("up" if now > before else "down" if now < before else "flat")
             cites.append(previous.id)
         lines.append(Line(text=text, cites=cites))
     return lines
 
 
-def _vitals(events: list[PatientEvent]) -> list[Line]:
-    vitals = [e for e in events if e.event_type == "vital_signs"]
+def _vitals(vitals: list[PatientEvent] | None) -> list[Line]:
     if not vitals:
         return []
     latest = vitals[-1]
@@ -239,9 +268,9 @@ def _vitals(events: list[PatientEvent]) -> list[Line]:
     return [Line(text=f"{text} ({latest.occurred_at.isoformat()})", cites=[latest.id])]
 
 
-def _notes(events: list[PatientEvent]) -> list[Line]:
+def _notes(notes: list[PatientEvent]) -> list[Line]:
     lines = []
-    for event in reversed([e for e in events if e.event_type in NOTE_TYPES][-10:]):
+    for event in reversed(notes[-10:]):
         p = event.payload
         body = _first(p, ["summary", "text", "title", "reason"]) or ""
         if event.event_type == "triage_note" and p.get("symptoms"):

@@ -1,38 +1,62 @@
--- The events a patient's context can use, chosen here so that only they are rendered and sent:
+-- The events a patient's context can use, chosen here so that only they are read and sent:
 -- among the current versions (as recorded by as_of), the latest of each allergy, condition and
--- medication and the two latest results of each lab test (grouped by what they are about, the
--- same rule as fact_key in domain/context.py), the latest vitals and the ten latest notes.
--- One pass over the patient's rows; JSON only for the few picked.
-WITH current_rows AS MATERIALIZED (
-    SELECT e.id, e.event_type, e.occurred_at,
-           lower(COALESCE(e.payload ->> 'loinc', e.payload ->> 'icd10', e.payload ->> 'snomed',
-                          e.payload ->> 'rxnorm', e.payload ->> 'substance',
-                          e.payload ->> 'test', e.payload ->> 'name', '#' || e.id)) AS fact
-    FROM patient_events AS e
-    WHERE e.tenant_id = %(tenant_id)s
-      AND e.patient_id = %(patient_id)s
-      AND e.recorded_at <= %(as_of)s
-      AND e.status <> 'entered-in-error'
+-- medication and the two latest results of each lab test (grouped by fact_key, the rule of
+-- fact_key() in domain/context.py), the latest vitals and the ten latest notes.
+--
+-- The work grows with what is shown, not with the patient's history: `facts` walks the
+-- distinct (kind, fact_key) pairs with one index probe each (a loose index scan on
+-- patient_events_facts), then each fact's newest current rows are read from the same index.
+WITH RECURSIVE facts (event_type, fact) AS (
+    SELECT k.event_type, f.fact
+    FROM (VALUES ('allergy'), ('condition'), ('lab_result'), ('medication')) AS k (event_type)
+    CROSS JOIN LATERAL (
+        SELECT e.fact_key AS fact FROM patient_events AS e
+        WHERE e.tenant_id = %(tenant_id)s AND e.patient_id = %(patient_id)s
+          AND e.event_type = k.event_type AND e.fact_key IS NOT NULL
+        ORDER BY e.fact_key LIMIT 1
+    ) AS f
+    UNION ALL
+    SELECT facts.event_type, f.fact
+    FROM facts
+    CROSS JOIN LATERAL (
+        SELECT e.fact_key AS fact FROM patient_events AS e
+        WHERE e.tenant_id = %(tenant_id)s AND e.patient_id = %(patient_id)s
+          AND e.event_type = facts.event_type AND e.fact_key > facts.fact
+        ORDER BY e.fact_key LIMIT 1
+    ) AS f
+), current_events AS NOT MATERIALIZED (
+    -- Recorded by as_of, not a retraction, no successor recorded by as_of.
+    SELECT e.* FROM patient_events AS e
+    WHERE e.tenant_id = %(tenant_id)s AND e.patient_id = %(patient_id)s
+      AND e.recorded_at <= %(as_of)s AND e.status <> 'entered-in-error'
       AND NOT EXISTS (
           SELECT 1 FROM patient_events AS s
           WHERE s.tenant_id = e.tenant_id AND s.supersedes = e.id
             AND s.supersedes IS NOT NULL AND s.recorded_at <= %(as_of)s)
 ), picked AS (
-    SELECT id FROM (
-        SELECT id, event_type, row_number() OVER (
-            PARTITION BY event_type, fact ORDER BY occurred_at DESC, id DESC) AS rank
-        FROM current_rows
-        WHERE event_type IN ('lab_result', 'allergy', 'condition', 'medication')
-    ) AS coded
-    WHERE rank <= CASE WHEN event_type = 'lab_result' THEN 2 ELSE 1 END
+    SELECT c.* FROM facts
+    CROSS JOIN LATERAL (
+        SELECT * FROM current_events AS e
+        WHERE e.event_type = facts.event_type AND e.fact_key = facts.fact
+        ORDER BY e.occurred_at DESC, e.id DESC
+        LIMIT CASE WHEN facts.event_type = 'lab_result' THEN 2 ELSE 1 END
+    ) AS c
     UNION ALL
-    (SELECT id FROM current_rows WHERE event_type = 'vital_signs'
-     ORDER BY occurred_at DESC, id DESC LIMIT 1)
+    (SELECT * FROM current_events AS e WHERE e.event_type = 'vital_signs'
+     ORDER BY e.occurred_at DESC, e.id DESC LIMIT 1)
     UNION ALL
-    (SELECT id FROM current_rows WHERE event_type IN ('triage_note', 'document', 'encounter')
-     ORDER BY occurred_at DESC, id DESC LIMIT 10)
+    -- The ten latest notes: the ten latest of each kind, each an ordered index range (the
+    -- kinds spelt out so that the planner sees each one's own statistics), then merged.
+    (SELECT * FROM (
+        (SELECT * FROM current_events AS e WHERE e.event_type = 'triage_note'
+         ORDER BY e.occurred_at DESC, e.id DESC LIMIT 10)
+        UNION ALL
+        (SELECT * FROM current_events AS e WHERE e.event_type = 'document'
+         ORDER BY e.occurred_at DESC, e.id DESC LIMIT 10)
+        UNION ALL
+        (SELECT * FROM current_events AS e WHERE e.event_type = 'encounter'
+         ORDER BY e.occurred_at DESC, e.id DESC LIMIT 10)
+     ) AS n
+     ORDER BY n.occurred_at DESC, n.id DESC LIMIT 10)
 )
-SELECT carelog_event_json(e)
-FROM patient_events AS e
-JOIN picked ON picked.id = e.id
-WHERE e.tenant_id = %(tenant_id)s AND e.patient_id = %(patient_id)s
+SELECT carelog_event_json(picked::patient_events) FROM picked
