@@ -60,6 +60,11 @@ class Settings(BaseSettings):
         description="Requests per second per principal and process; 0: off.",
     )
     rate_limit_burst: int = Field(default=200, ge=1, description="Bucket size per principal.")
+    context_cache_size: int = Field(
+        default=512,
+        ge=0,
+        description="Patients whose context candidates each process keeps (0: no cache).",
+    )
     access_log: bool = Field(default=True, description="Log one line per request (no PHI).")
     log_level: str = Field(default="info")
 

@@ -16,6 +16,7 @@ from carelog.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from carelog.api.problems import install_problem_handlers, install_problem_schema
 from carelog.api.routes import audit, catalog, context, events, health, search
 from carelog.errors import ServiceUnavailable
+from carelog.services.context_cache import ContextCache
 from carelog.services.key_use import KeyUseTracker
 from carelog.services.oidc import OidcVerifier
 from carelog.services.principal_cache import KEYS_CHANNEL, PrincipalCache
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.pool = pool
             app.state.principal_cache = cache
             app.state.key_use = key_use
+            app.state.context_cache = ContextCache(settings.context_cache_size)
             app.state.oidc = OidcVerifier(settings) if settings.oidc_issuer else None
             app.state.rate_limiter = (
                 TokenBucketLimiter(

@@ -56,11 +56,19 @@ class PatientContext(BaseModel):
     withheld: int = Field(default=0, description="Events left out for their sensitivity labels")
     estimated_tokens: int = 0
 
+    def cited(self) -> list[int]:
+        """The ids of every event a line cites, ascending."""
+        return sorted(
+            {c for section in self.sections for line in section.lines for c in line.cites}
+        )
+
     def markdown(self) -> str:
         """The context as Markdown, ready to paste into a prompt."""
         out = [f"# Patient {self.patient_id}"]
         if self.as_of is not None:
-            out.append(f"_As recorded at {self.as_of.isoformat()}._")
+            # Fixed width (microseconds always shown): the token estimate, and so what a
+            # budget keeps, must not depend on the time a context is pinned to.
+            out.append(f"_As recorded at {self.as_of.isoformat(timespec='microseconds')}._")
         for section in self.sections:
             out.append(f"\n## {section.title}")
             if not section.lines:

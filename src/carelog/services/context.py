@@ -1,17 +1,20 @@
 """Build a patient's context for an agent: fetch the events it can use (chosen in SQL, so
-only those are rendered and parsed), build it (pure), audit the read."""
+only those are rendered and parsed), build it (pure), audit the read. Repeat reads of an
+unchanged patient are served from the per-process cache (services/context_cache.py): the
+statement that writes their audit row also confirms the patient's version."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 from carelog.domain.audit import AuditAction, AuditContext, AuditOutcome
-from carelog.domain.context import PatientContext, build_context
+from carelog.domain.context import PatientContext
 from carelog.domain.principals import Principal
 from carelog.errors import NotFound
+from carelog.services.context_cache import Built, Candidates, ContextCache, ContextOptions
 from carelog.storage import audit as audit_store
 from carelog.storage import events as event_store
-from carelog.storage.db import Pool, connection
+from carelog.storage.db import Connection, Pool, connection
 
 
 async def get_context(
@@ -20,44 +23,68 @@ async def get_context(
     patient_id: str,
     *,
     audit: AuditContext,
-    visible_labels: frozenset[str] | None,
+    options: ContextOptions,
     as_of: datetime | None = None,
-    since: datetime | None = None,
-    types: frozenset[str] | None = None,
-    max_tokens: int | None = None,
+    cache: ContextCache | None = None,
 ) -> PatientContext:
     """The patient's context; the audit row names every event the context cites."""
     if not principal.may_reach(patient_id):
         raise NotFound("No events for that patient.")
+    tenant_id = principal.tenant_id
+    async with connection(pool, tenant_id) as conn:
+        cached = cache.get(tenant_id, patient_id) if cache is not None and as_of is None else None
+        if cache is not None and cached is not None:
+            built = cached.context(options, as_of=datetime.now(UTC))
+            if await _audit(conn, audit, patient_id, built, if_version=cached.version):
+                cache.hits += 1
+                return built.context
+        built = await _build(conn, tenant_id, patient_id, options, as_of, cache)
+        await _audit(conn, audit, patient_id, built)
+    return built.context
+
+
+async def _audit(
+    conn: Connection,
+    audit: AuditContext,
+    patient_id: str,
+    built: Built,
+    *,
+    if_version: int | None = None,
+) -> bool:
+    written = await audit_store.insert_audit_event(
+        conn,
+        audit=audit,
+        action=AuditAction.READ,
+        outcome=AuditOutcome.SUCCESS,
+        patient_id=patient_id,
+        event_ids=built.cited,
+        result_count=len(built.cited),
+        if_version=if_version,
+    )
+    audit.written = audit.written or written
+    return written
+
+
+async def _build(
+    conn: Connection,
+    tenant_id: str,
+    patient_id: str,
+    options: ContextOptions,
+    as_of: datetime | None,
+    cache: ContextCache | None,
+) -> Built:
     # Always pinned to a time, so an agent can store it with its decision and a reviewer can
     # ask for exactly the same context later (as_of replays what had been recorded by then).
-    as_of = as_of or datetime.now(UTC)
-    async with connection(pool, principal.tenant_id) as conn:
-        events = await event_store.context_candidates(
-            conn, tenant_id=principal.tenant_id, patient_id=patient_id, as_of=as_of
-        )
-        if not events and not await event_store.patient_has_events(
-            conn, tenant_id=principal.tenant_id, patient_id=patient_id
-        ):
-            raise NotFound("No events for that patient.")
-        context = build_context(
-            patient_id,
-            events,
-            as_of=as_of,
-            visible_labels=visible_labels,
-            since=since,
-            types=types,
-            max_tokens=max_tokens,
-        )
-        cited = sorted({c for s in context.sections for line in s.lines for c in line.cites})
-        await audit_store.insert_audit_event(
-            conn,
-            audit=audit,
-            action=AuditAction.READ,
-            outcome=AuditOutcome.SUCCESS,
-            patient_id=patient_id,
-            event_ids=cited,
-            result_count=len(cited),
-        )
-        audit.written = True
-    return context
+    pinned = as_of or datetime.now(UTC)
+    found = await event_store.context_candidates(
+        conn, tenant_id=tenant_id, patient_id=patient_id, as_of=pinned
+    )
+    if found.version is None:
+        raise NotFound("No events for that patient.")
+    candidates = Candidates(patient_id, found.version, pinned, found.events)
+    if cache is not None and as_of is None:
+        cache.misses += 1
+        # Reusable for later times only if nothing in the snapshot was recorded after pinned.
+        if found.changed_at is not None and found.changed_at <= pinned:
+            cache.put(tenant_id, patient_id, candidates)
+    return candidates.context(options, as_of=pinned)

@@ -23,9 +23,11 @@ async def insert_audit_event(
     patient_id: str | None = None,
     event_ids: list[int] | None = None,
     result_count: int | None = None,
-) -> None:
-    """Append one audit row for ``audit``'s request."""
-    await conn.execute(
+    if_version: int | None = None,
+) -> bool:
+    """Append one audit row for ``audit``'s request. With ``if_version``, only if
+    ``patient_id``'s version is still that one; whether the row was written."""
+    cur = await conn.execute(
         load("insert_audit_event"),
         {
             "tenant_id": audit.tenant_id,
@@ -35,9 +37,11 @@ async def insert_audit_event(
             "patient_id": patient_id,
             "event_ids": event_ids or [],
             "result_count": result_count,
+            "if_version": if_version,
             **audit.params(),
         },
     )
+    return cur.rowcount == 1
 
 
 def _audit_event(row: dict[str, Any]) -> AuditEvent:

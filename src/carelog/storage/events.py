@@ -9,6 +9,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
+from pydantic import TypeAdapter
 
 from carelog.domain.audit import AuditContext
 from carelog.domain.events import EventDocument, EventQuery, PatientEvent, PatientEventCreate
@@ -276,15 +277,46 @@ async def current_version(conn: AsyncConnection[Any], *, tenant_id: str, event_i
     return int(row[0])
 
 
+@dataclass(frozen=True, slots=True)
+class ContextCandidates:
+    """What a context is built from, read in one snapshot: the patient's version (``None``:
+    no events at all), the newest time any of its events was recorded, and the events."""
+
+    version: int | None
+    changed_at: datetime | None
+    events: list[PatientEvent]
+
+
+_EVENT_LIST = TypeAdapter(list[PatientEvent])
+
+
 async def context_candidates(
     conn: AsyncConnection[Any], *, tenant_id: str, patient_id: str, as_of: datetime
-) -> list[PatientEvent]:
+) -> ContextCandidates:
     """The current events (as recorded by ``as_of``) a patient's context can use."""
     cur = await conn.execute(
         load("context_candidates"),
         {"tenant_id": tenant_id, "patient_id": patient_id, "as_of": as_of},
     )
-    return [PatientEvent.model_validate_json(doc) for (doc,) in await cur.fetchall()]
+    row = await cur.fetchone()
+    assert row is not None  # one row always
+    version, changed_at, events = row
+    return ContextCandidates(
+        version=version,
+        changed_at=changed_at,
+        events=_EVENT_LIST.validate_json(events) if events else [],
+    )
+
+
+async def patient_version(
+    conn: AsyncConnection[Any], *, tenant_id: str, patient_id: str
+) -> int | None:
+    """The patient's change counter: it moves whenever an event is recorded for it."""
+    cur = await conn.execute(
+        load("patient_version"), {"tenant_id": tenant_id, "patient_id": patient_id}
+    )
+    row = await cur.fetchone()
+    return None if row is None else int(row[0])
 
 
 async def search_events(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import AwareDatetime
 
 from carelog.api.deps import EventsRead, audited
@@ -14,6 +14,7 @@ from carelog.domain.audit import AuditAction
 from carelog.domain.context import PatientContext
 from carelog.domain.limits import PATIENT_ID_PATTERN
 from carelog.services import context as context_service
+from carelog.services.context_cache import ContextOptions
 
 router = APIRouter(tags=["context"], responses=problem_responses(401, 403, 404, 422, 500, 503))
 
@@ -26,6 +27,7 @@ router = APIRouter(tags=["context"], responses=problem_responses(401, 403, 404, 
 @audited(AuditAction.READ)
 async def patient_context(
     caller: EventsRead,
+    request: Request,
     patient_id: Annotated[str, Path(pattern=PATIENT_ID_PATTERN)],
     format: Literal["json", "markdown"] = "json",
     max_tokens: Annotated[int | None, Query(ge=50, le=200_000)] = None,
@@ -41,11 +43,14 @@ async def patient_context(
         caller.principal,
         patient_id,
         audit=caller.audit,
-        visible_labels=caller.visible_labels,
+        options=ContextOptions(
+            visible_labels=caller.visible_labels,
+            since=since,
+            types=frozenset(types) if types else None,
+            max_tokens=max_tokens,
+        ),
         as_of=as_of,
-        since=since,
-        types=frozenset(types) if types else None,
-        max_tokens=max_tokens,
+        cache=request.app.state.context_cache,
     )
     headers = {WITHHELD_HEADER: str(context.withheld)} if context.withheld else None
     if format == "markdown":

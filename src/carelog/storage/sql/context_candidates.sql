@@ -59,4 +59,12 @@ WITH RECURSIVE facts (event_type, fact) AS (
      ) AS n
      ORDER BY n.occurred_at DESC, n.id DESC LIMIT 10)
 )
-SELECT carelog_event_json(picked::patient_events) FROM picked
+-- One row: the patient's version and newest recorded time (no row in patient_heads: no
+-- events at all), read in the same snapshot as the candidates, and the candidates as one JSON
+-- array (parsed in one call).
+SELECT h.version, h.changed_at,
+       (SELECT '[' || string_agg(carelog_event_json(picked::patient_events), ',') || ']'
+        FROM picked)
+FROM (VALUES (1)) AS one
+LEFT JOIN patient_heads AS h
+       ON h.tenant_id = %(tenant_id)s AND h.patient_id = %(patient_id)s

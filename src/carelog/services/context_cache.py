@@ -1,0 +1,107 @@
+"""A per-process cache of patients' contexts, validated by the database on every read.
+
+An agent loop reads the same patient's context again and again between writes. Choosing the
+candidates and building the context costs several times a list page; checking that nothing
+changed costs one primary-key lookup. An entry holds the candidates read in one snapshot
+together with the patient's version (``patient_heads``, bumped in the writer's transaction by
+every statement that records events for the patient, whatever its path), and the contexts
+built from them for each set of options asked for. A read uses an entry only if the
+patient's version in the database is still the entry's, so a cached context is always the
+context a fresh build would give (tests hold the two equal).
+
+Only reads of "now" are cached, and only when every event the snapshot held had been recorded
+by the time the context was pinned to, so that the same candidates stand for any later time
+while the version holds; time-travel reads (``as_of``) always build. Entries are per tenant
+and patient; least recently used ones are dropped beyond ``size`` (0 turns the cache off).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from carelog.domain.context import PatientContext, build_context
+from carelog.domain.events import PatientEvent
+
+BUILT_PER_ENTRY = 8  # option sets remembered per patient (labels, since, types, budget)
+
+
+@dataclass(frozen=True, slots=True)
+class ContextOptions:
+    """What, besides the events, a context depends on."""
+
+    visible_labels: frozenset[str] | None = None
+    since: datetime | None = None
+    types: frozenset[str] | None = None
+    max_tokens: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Built:
+    """A context and the ids of the events it cites (what its read's audit row names)."""
+
+    context: PatientContext
+    cited: list[int]
+
+
+@dataclass(slots=True)
+class Candidates:
+    """A patient's context candidates, read in one snapshot at ``version``, and what was
+    built from them. ``as_of``: the time it was pinned to (every event recorded by then)."""
+
+    patient_id: str
+    version: int
+    as_of: datetime
+    events: list[PatientEvent]
+    built: OrderedDict[ContextOptions, Built] = field(default_factory=OrderedDict)
+
+    def context(self, options: ContextOptions, *, as_of: datetime) -> Built:
+        """The context for ``options``, pinned to ``as_of`` (same events: same context)."""
+        built = self.built.get(options)
+        if built is None:
+            context = build_context(
+                self.patient_id,
+                self.events,
+                as_of=self.as_of,
+                visible_labels=options.visible_labels,
+                since=options.since,
+                types=options.types,
+                max_tokens=options.max_tokens,
+            )
+            built = Built(context, context.cited())
+            self.built[options] = built
+            if len(self.built) > BUILT_PER_ENTRY:
+                self.built.popitem(last=False)
+        if as_of == self.as_of:
+            return built
+        return Built(built.context.model_copy(update={"as_of": as_of}), built.cited)
+
+
+class ContextCache:
+    """Candidates by (tenant, patient), least recently used dropped beyond ``size``."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.hits = 0
+        self.misses = 0
+        self._entries: OrderedDict[tuple[str, str], Candidates] = OrderedDict()
+
+    def get(self, tenant_id: str, patient_id: str) -> Candidates | None:
+        """The entry, if any (still to be checked against the patient's version)."""
+        entry = self._entries.get((tenant_id, patient_id))
+        if entry is not None:
+            self._entries.move_to_end((tenant_id, patient_id))
+        return entry
+
+    def put(self, tenant_id: str, patient_id: str, entry: Candidates) -> None:
+        """Remember ``entry``, replacing an older one of the patient."""
+        if self.size <= 0:
+            return
+        self._entries[(tenant_id, patient_id)] = entry
+        self._entries.move_to_end((tenant_id, patient_id))
+        while len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._entries)

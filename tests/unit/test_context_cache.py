@@ -1,0 +1,80 @@
+"""The context cache on its own (no database): least recently used entries go first, size 0
+keeps nothing, built contexts are remembered per option set and re-pinned to the read's time."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from carelog.domain.context import build_context
+from carelog.domain.events import PatientEvent
+from carelog.services.context_cache import (
+    BUILT_PER_ENTRY,
+    Candidates,
+    ContextCache,
+    ContextOptions,
+)
+
+T1 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+
+
+def _event(event_id: int, event_type: str, **payload: object) -> PatientEvent:
+    return PatientEvent(
+        id=event_id,
+        patient_id="P-1",
+        event_type=event_type,
+        payload=dict(payload),
+        occurred_at=T1 - timedelta(hours=event_id),
+        created_at=T1 - timedelta(minutes=event_id),
+        recorded_by="test",
+        labels=["BH"] if event_type == "condition" else [],
+    )
+
+
+def _candidates(version: int = 1) -> Candidates:
+    events = [
+        _event(1, "allergy", substance="latex"),
+        _event(2, "condition", name="depression"),
+        _event(3, "lab_result", test="K", value=4.0),
+    ]
+    return Candidates("P-1", version, T1, events)
+
+
+def test_least_recently_used_entries_go_first() -> None:
+    cache = ContextCache(size=2)
+    cache.put("t", "P-1", _candidates())
+    cache.put("t", "P-2", _candidates())
+    assert cache.get("t", "P-1") is not None  # P-1 is now the most recently used
+    cache.put("t", "P-3", _candidates())
+    assert cache.get("t", "P-2") is None
+    assert cache.get("t", "P-1") is not None
+    assert cache.get("other-tenant", "P-1") is None
+    assert len(cache) == 2
+
+
+def test_size_zero_keeps_nothing() -> None:
+    cache = ContextCache(size=0)
+    cache.put("t", "P-1", _candidates())
+    assert cache.get("t", "P-1") is None
+
+
+def test_built_contexts_are_per_options_and_repinned() -> None:
+    entry = _candidates()
+    later = T1 + timedelta(minutes=5)
+    everything = entry.context(ContextOptions(), as_of=later).context
+    assert everything.as_of == later
+    assert everything.model_dump(exclude={"as_of"}) == build_context(
+        "P-1", entry.events, as_of=later
+    ).model_dump(exclude={"as_of"})
+    plain = entry.context(ContextOptions(visible_labels=frozenset()), as_of=later).context
+    assert plain.withheld == 1
+    assert "depression" not in plain.markdown()
+    assert "depression" in entry.context(ContextOptions(), as_of=T1).context.markdown()
+    assert entry.context(ContextOptions(), as_of=later).cited == [1, 2, 3]
+    assert entry.context(ContextOptions(visible_labels=frozenset()), as_of=T1).cited == [1, 3]
+    # The estimate does not depend on the time pinned to (fixed-width as_of in the markdown).
+    on_the_second = build_context("P-1", entry.events, as_of=T1 + timedelta(seconds=1))
+    in_between = build_context("P-1", entry.events, as_of=T1 + timedelta(microseconds=123_456))
+    assert on_the_second.estimated_tokens == in_between.estimated_tokens
+    for minutes in range(BUILT_PER_ENTRY + 3):
+        entry.context(ContextOptions(since=T1 - timedelta(minutes=minutes)), as_of=later)
+    assert len(entry.built) == BUILT_PER_ENTRY
