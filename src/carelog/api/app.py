@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -90,6 +91,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 if settings.rate_limit_per_second > 0
                 else None
             )
+            # What start-up made (modules, routes, schemas, validators) lives as long as the
+            # process: frozen, it is left out of every later collection. A full collection
+            # walking it paused a worker for tens of milliseconds, which was most of the p99
+            # of reads (docs/benchmarks.md, "The tail was the garbage collector").
+            gc.collect()
+            gc.freeze()
             yield
         finally:
             for task in background:
