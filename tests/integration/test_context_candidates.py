@@ -242,6 +242,9 @@ async def test_choosing_the_candidates_reads_what_is_shown_not_the_history(
         dba, tenant_id=tenant, patient_id=patient, as_of=datetime.now(UTC)
     )
     assert len(found.events) == 30 * 2 + 10 + 1 + 10  # labs x2, conditions, vitals, notes
+    # It forced the generic plan for itself only: the pooled connection is as it was.
+    cur = await dba.execute("SHOW plan_cache_mode")
+    assert await cur.fetchone() == ("auto",)
     cur = await dba.execute(
         b"EXPLAIN (ANALYZE, FORMAT JSON) " + load("context_candidates"),
         {"tenant_id": tenant, "patient_id": patient, "as_of": datetime.now(UTC)},
