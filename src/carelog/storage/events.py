@@ -313,17 +313,6 @@ async def context_candidates(
     )
 
 
-async def patient_version(
-    conn: AsyncConnection[Any], *, tenant_id: str, patient_id: str
-) -> int | None:
-    """The patient's change counter: it moves whenever an event is recorded for it."""
-    cur = await conn.execute(
-        load("patient_version"), {"tenant_id": tenant_id, "patient_id": patient_id}
-    )
-    row = await cur.fetchone()
-    return None if row is None else int(row[0])
-
-
 async def search_events(
     conn: AsyncConnection[Any],
     *,
