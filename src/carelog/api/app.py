@@ -51,7 +51,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         embedded: EmbeddedPostgres | None = None
         url = settings.database_url
         if url is None:
-            embedded = EmbeddedPostgres(settings.data_dir)
+            # The app is the long-running service: it owns (and stops) the server it uses.
+            embedded = EmbeddedPostgres(settings.data_dir, serving=True)
             url = embedded.start()
         # Migrate as the login user (the owner) before any pooled connection takes the
         # carelog_app role, which the migrations create.

@@ -24,16 +24,19 @@ async def apply_migrations(url: str) -> list[Migration]:
 
 
 @contextmanager
-def database_url(settings: Settings, *, announce: bool = False) -> Iterator[str]:
+def database_url(
+    settings: Settings, *, announce: bool = False, serving: bool = False
+) -> Iterator[str]:
     """A migrated database's URL for the block.
 
-    Starts the embedded PostgreSQL (and stops it after, if this process started it) when no
-    ``DATABASE_URL`` is configured.
+    Starts the embedded PostgreSQL when no ``DATABASE_URL`` is configured, and stops it after
+    if this process owns it (see ``carelog.storage.embedded``). ``serving`` is for ``carelog
+    serve``, which also adopts a server that its owner left running.
     """
     embedded: EmbeddedPostgres | None = None
     url = settings.database_url
     if url is None:
-        embedded = EmbeddedPostgres(settings.data_dir)
+        embedded = EmbeddedPostgres(settings.data_dir, serving=serving)
         url = embedded.start()
         if announce:
             typer.echo(

@@ -34,7 +34,7 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes.", min=1, max=64)] = 1,
 ) -> None:
-    """Start the API. Without DATABASE_URL it starts (and later stops) an embedded PostgreSQL.
+    """Start the API. Without DATABASE_URL it runs an embedded PostgreSQL and stops it on exit.
 
     Migrations are applied first. On a database with no API key yet, an admin key is created
     and printed once.
@@ -44,7 +44,7 @@ def serve(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
     logging.getLogger("pgserver").setLevel(logging.WARNING)
-    with database_url(settings, announce=True) as url:
+    with database_url(settings, announce=True, serving=True) as url:
         issued = asyncio.run(_bootstrap(url))
         if issued is not None:
             typer.echo(
@@ -55,7 +55,10 @@ def serve(
                 "Make narrower keys with 'carelog keys create'."
             )
         # Workers are separate processes: they find the database through the environment.
+        # With one worker the app runs in this process: it must read the URL too, not the
+        # cached settings (and start a second handle on the embedded server).
         os.environ["DATABASE_URL"] = url
+        get_settings.cache_clear()
         signal.signal(signal.SIGTERM, _exit_quietly)
         signal.signal(signal.SIGINT, _exit_quietly)
         typer.echo(f"Carelog listening on http://{host}:{port} (docs at /docs)")
