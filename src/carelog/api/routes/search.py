@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from carelog.api.deps import EventsRead, audited
 from carelog.api.problems import problem_responses
-from carelog.api.routes.events import invalid_parameter, next_link
+from carelog.api.routes.events import event_json, invalid_parameter, next_link
 from carelog.domain.audit import AuditAction
 from carelog.domain.cursor import decode_cursor, encode_cursor
 from carelog.domain.events import PatientEvent
@@ -62,5 +62,4 @@ async def search(
     headers = {}
     if page.next_after is not None:
         headers["Link"] = next_link(request, encode_cursor(*page.next_after))
-    body = "[" + ",".join(doc.json for doc in page.events) + "]"
-    return Response(body, media_type="application/json", headers=headers)
+    return event_json("[" + ",".join(doc.json for doc in page.events) + "]", headers)
