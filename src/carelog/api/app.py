@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 from carelog import __version__
 from carelog.api.deps import assert_protected
+from carelog.api.docs import install_docs
 from carelog.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from carelog.api.problems import install_problem_handlers, install_problem_schema
 from carelog.api.routes import audit, catalog, context, events, health, search
@@ -115,13 +116,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         summary="Durable, auditable patient memory and workflow API for healthcare AI agents.",
         lifespan=lifespan,
+        docs_url=None,  # served by install_docs, without a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     install_problem_handlers(app)
     install_problem_schema(app)
-    # Authenticated by default: health is the one public router; every route of the others
-    # must demand a scope, or the app refuses to start.
+    # Authenticated by default: health and the docs are the public routers; every route of
+    # the others must demand a scope, or the app refuses to start.
     app.include_router(health.router)
+    install_docs(app)
     for router in PROTECTED_ROUTERS:
         assert_protected(router)
         app.include_router(router)
