@@ -4,6 +4,7 @@ time travel, sensitivity, tenancy and its audit row."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
@@ -131,3 +132,127 @@ async def test_a_decision_can_replay_the_context_it_used(
         headers=headers,
     )
     assert replay.json()["sections"] == seen["sections"]
+
+
+def _lines(response: httpx.Response, name: str) -> list[dict[str, Any]]:
+    assert response.status_code == 200, response.text
+    lines: list[dict[str, Any]] = next(
+        s["lines"] for s in response.json()["sections"] if s["name"] == name
+    )
+    return lines
+
+
+async def test_every_section_is_the_newest_of_what_the_reader_may_see_and_asked_for(
+    client: httpx.AsyncClient, pool: Pool
+) -> None:
+    """Twelve newer triage notes, six of them labelled, and one older document and one older
+    unlabelled note: `types=document` finds the document, and a reader without the label
+    sees every note it may see, not the labelled ones' places left empty."""
+    tenant, patient = new_tenant(), new_patient()
+    writer = bearer(await make_token(pool, tenant))
+    document = await record(
+        client,
+        writer,
+        patient,
+        "document",
+        {"title": "discharge letter", "text": "synthetic"},
+        occurred_at="2026-01-01T08:00:00Z",
+    )
+    visible = await record(
+        client,
+        writer,
+        patient,
+        "triage_note",
+        {"text": "seen by nurse"},
+        occurred_at="2026-01-02T08:00:00Z",
+    )
+    for day in range(10, 22):
+        await record(
+            client,
+            writer,
+            patient,
+            "triage_note",
+            {"text": f"note {day}"},
+            occurred_at=f"2026-01-{day}T08:00:00Z",
+            labels=["BH"] if day % 2 else [],
+        )
+    admin = bearer(await make_token(pool, tenant, "admin"))
+    only_documents = await client.get(
+        f"/patients/{patient}/context", params={"types": "document"}, headers=admin
+    )
+    assert [line["cites"] for line in _lines(only_documents, "notes")] == [[document]]
+
+    reader = bearer(await make_token(pool, tenant, "events:read"))
+    seen = await client.get(f"/patients/{patient}/context", headers=reader)
+    notes = _lines(seen, "notes")
+    assert len(notes) == 8  # the six unlabelled new ones, the older note and the document
+    assert [visible] in [line["cites"] for line in notes]
+    assert seen.json()["withheld"] == 6
+    listed = await client.get(f"/patient-events/{patient}", headers=reader)
+    assert visible in [e["id"] for e in listed.json()]
+
+
+async def test_until_bounds_clinical_time_and_statuses_are_checked(
+    client: httpx.AsyncClient, pool: Pool
+) -> None:
+    tenant, patient = new_tenant(), new_patient()
+    headers = bearer(await make_token(pool, tenant))
+    started = await record(
+        client,
+        headers,
+        patient,
+        "medication",
+        {"rxnorm": "860975", "name": "metformin", "status": "active"},
+        occurred_at="2026-01-05T08:00:00Z",
+    )
+    await record(
+        client,
+        headers,
+        patient,
+        "medication",
+        {"name": "Metformin", "status": "stopped"},  # the stop, recorded by name only
+        occurred_at="2026-03-01T08:00:00Z",
+    )
+    allergy = await record(
+        client,
+        headers,
+        patient,
+        "allergy",
+        {"substance": "sulfa", "verification_status": "unconfirmed"},
+        occurred_at="2026-01-05T08:00:00Z",
+    )
+    on_february_1 = await client.get(
+        f"/patients/{patient}/context", params={"until": "2026-02-02T00:00:00Z"}, headers=headers
+    )
+    assert [line["cites"] for line in _lines(on_february_1, "medications")] == [[started]]
+    assert on_february_1.json()["until"] == "2026-02-02T00:00:00Z"
+    assert (
+        _lines(await client.get(f"/patients/{patient}/context", headers=headers), "medications")
+        == []
+    )
+    refuted = await client.post(
+        f"/events/{allergy}/corrections",
+        json={
+            "payload": {"substance": "sulfa", "verification_status": "refuted"},
+            "reason": "tolerated a challenge dose",
+        },
+        headers=headers,
+    )
+    assert refuted.status_code == 200, refuted.text
+    now = await client.get(f"/patients/{patient}/context", headers=headers)
+    assert _lines(now, "allergies") == []
+    for payload in (
+        {"substance": "sulfa", "verification_status": "maybe"},
+        {"substance": "sulfa", "clinical_status": "gone"},
+        {"substance": "sulfa", "criticality": "extreme"},
+    ):
+        bad = await client.post(
+            "/patient-events",
+            json={"patient_id": patient, "event_type": "allergy", "payload": payload},
+            headers=headers,
+        )
+        assert bad.status_code == 422, payload
+        assert bad.json()["code"] == "validation-failed"
+    for query in ("until=yesterday", "until=2026-02-02T00:00:00"):  # a timezone is required
+        response = await client.get(f"/patients/{patient}/context?{query}", headers=headers)
+        assert response.status_code == 422, query

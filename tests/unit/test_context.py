@@ -87,9 +87,10 @@ def test_sections_and_citations() -> None:
     assert "ABNORMAL high" in lab.text
     assert "previous 9.1" in lab.text
     assert "trend down" in lab.text
-    [vitals] = _section(context, "vitals")
-    assert "BP 142/91" in vitals.text
-    assert vitals.cites == [8]
+    bp, pulse = _section(context, "vitals")
+    assert "BP 142/91" in bp.text
+    assert "heart rate 88 /min" in pulse.text
+    assert bp.cites == pulse.cites == [8]
     [note] = _section(context, "notes")
     assert "fever, cough" in note.text
     markdown = context.markdown()

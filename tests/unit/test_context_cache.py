@@ -36,25 +36,41 @@ def _candidates(version: int = 1) -> Candidates:
         _event(2, "condition", name="depression"),
         _event(3, "lab_result", test="K", value=4.0),
     ]
-    return Candidates("P-1", version, T1, events)
+    return Candidates("P-1", version, T1, 0, events)
+
+
+ALL = ContextOptions()
 
 
 def test_least_recently_used_entries_go_first() -> None:
     cache = ContextCache(size=2)
-    cache.put("t", "P-1", _candidates())
-    cache.put("t", "P-2", _candidates())
-    assert cache.get("t", "P-1") is not None  # P-1 is now the most recently used
-    cache.put("t", "P-3", _candidates())
-    assert cache.get("t", "P-2") is None
-    assert cache.get("t", "P-1") is not None
-    assert cache.get("other-tenant", "P-1") is None
+    cache.put("t", "P-1", ALL, _candidates())
+    cache.put("t", "P-2", ALL, _candidates())
+    assert cache.get("t", "P-1", ALL) is not None  # P-1 is now the most recently used
+    cache.put("t", "P-3", ALL, _candidates())
+    assert cache.get("t", "P-2", ALL) is None
+    assert cache.get("t", "P-1", ALL) is not None
+    assert cache.get("other-tenant", "P-1", ALL) is None
     assert len(cache) == 2
+
+
+def test_entries_are_per_selection_but_not_per_budget() -> None:
+    """The database picks the candidates after the labels, window and types, so each of
+    those is its own entry; a budget only cuts what was built from the same candidates."""
+    cache = ContextCache(size=8)
+    plain = ContextOptions(visible_labels=frozenset())
+    cache.put("t", "P-1", ALL, _candidates())
+    assert cache.get("t", "P-1", plain) is None
+    assert cache.get("t", "P-1", ContextOptions(since=T1)) is None
+    assert cache.get("t", "P-1", ContextOptions(until=T1)) is None
+    assert cache.get("t", "P-1", ContextOptions(types=frozenset({"allergy"}))) is None
+    assert cache.get("t", "P-1", ContextOptions(max_tokens=100)) is not None
 
 
 def test_size_zero_keeps_nothing() -> None:
     cache = ContextCache(size=0)
-    cache.put("t", "P-1", _candidates())
-    assert cache.get("t", "P-1") is None
+    cache.put("t", "P-1", ALL, _candidates())
+    assert cache.get("t", "P-1", ALL) is None
 
 
 def test_built_contexts_are_per_options_and_repinned() -> None:

@@ -13,7 +13,14 @@ from typing import Annotated, Any, Literal
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 
 from carelog.errors import ValidationFailed
 
@@ -23,6 +30,7 @@ Loinc = Annotated[str, StringConstraints(pattern=r"^\d{1,7}-\d$")]
 RxNorm = Annotated[str, StringConstraints(pattern=r"^\d{1,10}$")]
 Icd10 = Annotated[str, StringConstraints(pattern=r"^[A-TV-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$")]
 Snomed = Annotated[str, StringConstraints(pattern=r"^\d{6,18}$")]
+MAX_EXTRA_SIGNS = 32
 Ucum = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=r"^[^\s]+$")]
 
 
@@ -77,6 +85,15 @@ class VitalSigns(_Payload):
     spo2: Quantity | None = Field(default=None, description="oxygen saturation, %")
     respiratory_rate: Quantity | None = Field(default=None, description="breaths per minute")
     weight: Quantity | None = Field(default=None, description="kg or [lb_av]")
+    height: Quantity | None = Field(default=None, description="cm or [in_i]")
+
+    @model_validator(mode="after")
+    def _few_measurements(self) -> VitalSigns:
+        # Each measurement is indexed for the context (migration 0014): bound them.
+        extra = self.model_extra or {}
+        if len(extra) > MAX_EXTRA_SIGNS:
+            raise ValueError(f"at most {MAX_EXTRA_SIGNS} fields besides the named signs")
+        return self
 
 
 class TriageNote(_Payload):
@@ -99,8 +116,20 @@ class Medication(_Payload):
     status: Literal["active", "stopped", "completed", "on-hold", "intended"] | None = None
 
 
+VerificationStatus = Literal[
+    "unconfirmed",
+    "presumed",
+    "provisional",
+    "differential",
+    "confirmed",
+    "refuted",
+    "entered-in-error",
+]
+
+
 class Condition(_Payload):
-    """A problem or diagnosis, coded in ICD-10-CM and/or SNOMED CT."""
+    """A problem or diagnosis, coded in ICD-10-CM and/or SNOMED CT. A refuted one (or one
+    whose clinical status is inactive, in remission or resolved) is not listed as active."""
 
     icd10: Icd10 | None = Field(default=None, description="ICD-10-CM, e.g. E11.9")
     snomed: Snomed | None = Field(default=None, description="SNOMED CT concept id")
@@ -108,14 +137,27 @@ class Condition(_Payload):
     clinical_status: (
         Literal["active", "recurrence", "relapse", "inactive", "remission", "resolved"] | None
     ) = None
+    verification_status: VerificationStatus | None = Field(
+        default=None, description="FHIR Condition.verificationStatus"
+    )
 
 
 class Allergy(_Payload):
-    """An allergy or intolerance."""
+    """An allergy or intolerance. As FHIR AllergyIntolerance: a clinical status (an inactive
+    or resolved one is no longer listed) and a verification status (a refuted one is not
+    listed; unconfirmed and presumed ones say so), so that one can be resolved or refuted
+    without being called an error."""
 
     substance: Short | None = None
+    rxnorm: RxNorm | None = Field(default=None, description="RxNorm of a drug allergen")
+    snomed: Snomed | None = Field(default=None, description="SNOMED CT of the allergen")
     reaction: Short | None = None
     severity: Literal["mild", "moderate", "severe"] | None = None
+    clinical_status: Literal["active", "inactive", "resolved"] | None = None
+    verification_status: (
+        Literal["unconfirmed", "presumed", "confirmed", "refuted", "entered-in-error"] | None
+    ) = None
+    criticality: Literal["low", "high", "unable-to-assess"] | None = None
 
 
 class Encounter(_Payload):

@@ -32,7 +32,11 @@ async def get_context(
         raise NotFound("No events for that patient.")
     tenant_id = principal.tenant_id
     async with connection(pool, tenant_id) as conn:
-        cached = cache.get(tenant_id, patient_id) if cache is not None and as_of is None else None
+        cached = (
+            cache.get(tenant_id, patient_id, options)
+            if cache is not None and as_of is None
+            else None
+        )
         if cache is not None and cached is not None:
             built = cached.context(options, as_of=datetime.now(UTC))
             if await _audit(conn, audit, patient_id, built, if_version=cached.version):
@@ -77,14 +81,21 @@ async def _build(
     # ask for exactly the same context later (as_of replays what had been recorded by then).
     pinned = as_of or datetime.now(UTC)
     found = await event_store.context_candidates(
-        conn, tenant_id=tenant_id, patient_id=patient_id, as_of=pinned
+        conn,
+        tenant_id=tenant_id,
+        patient_id=patient_id,
+        as_of=pinned,
+        since=options.since,
+        until=options.until,
+        types=options.types,
+        visible_labels=options.visible_labels,
     )
     if found.version is None:
         raise NotFound("No events for that patient.")
-    candidates = Candidates(patient_id, found.version, pinned, found.events)
+    candidates = Candidates(patient_id, found.version, pinned, found.withheld, found.events)
     if cache is not None and as_of is None:
         cache.misses += 1
         # Reusable for later times only if nothing in the snapshot was recorded after pinned.
         if found.changed_at is not None and found.changed_at <= pinned:
-            cache.put(tenant_id, patient_id, candidates)
+            cache.put(tenant_id, patient_id, options, candidates)
     return candidates.context(options, as_of=pinned)

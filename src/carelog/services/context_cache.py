@@ -11,14 +11,16 @@ context a fresh build would give (tests hold the two equal).
 
 Only reads of "now" are cached, and only when every event the snapshot held had been recorded
 by the time the context was pinned to, so that the same candidates stand for any later time
-while the version holds; time-travel reads (``as_of``) always build. Entries are per tenant
-and patient; least recently used ones are dropped beyond ``size`` (0 turns the cache off).
+while the version holds; time-travel reads (``as_of``) always build. The database picks the
+candidates after the reader's filters (labels, time window, types), so entries are per
+tenant, patient and those filters; least recently used ones are dropped beyond ``size`` (0
+turns the cache off).
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from carelog.domain.context import PatientContext, build_context
@@ -33,8 +35,13 @@ class ContextOptions:
 
     visible_labels: frozenset[str] | None = None
     since: datetime | None = None
+    until: datetime | None = None
     types: frozenset[str] | None = None
     max_tokens: int | None = None
+
+    def selection(self) -> ContextOptions:
+        """What the candidates depend on (all but the budget)."""
+        return replace(self, max_tokens=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,12 +54,14 @@ class Built:
 
 @dataclass(slots=True)
 class Candidates:
-    """A patient's context candidates, read in one snapshot at ``version``, and what was
-    built from them. ``as_of``: the time it was pinned to (every event recorded by then)."""
+    """A patient's context candidates for one selection, read in one snapshot at ``version``,
+    and what was built from them. ``as_of``: the time it was pinned to (every event recorded
+    by then); ``withheld``: what the labels hid from the selection."""
 
     patient_id: str
     version: int
     as_of: datetime
+    withheld: int
     events: list[PatientEvent]
     built: OrderedDict[ContextOptions, Built] = field(default_factory=OrderedDict)
 
@@ -66,8 +75,10 @@ class Candidates:
                 as_of=self.as_of,
                 visible_labels=options.visible_labels,
                 since=options.since,
+                until=options.until,
                 types=options.types,
                 max_tokens=options.max_tokens,
+                withheld=self.withheld,
             )
             built = Built(context, context.cited())
             self.built[options] = built
@@ -78,28 +89,36 @@ class Candidates:
         return Built(built.context.model_copy(update={"as_of": as_of}), built.cited)
 
 
+Key = tuple[str, str, ContextOptions]
+
+
 class ContextCache:
-    """Candidates by (tenant, patient), least recently used dropped beyond ``size``."""
+    """Candidates by (tenant, patient, selection), least recently used dropped beyond
+    ``size``."""
 
     def __init__(self, size: int) -> None:
         self.size = size
         self.hits = 0
         self.misses = 0
-        self._entries: OrderedDict[tuple[str, str], Candidates] = OrderedDict()
+        self._entries: OrderedDict[Key, Candidates] = OrderedDict()
 
-    def get(self, tenant_id: str, patient_id: str) -> Candidates | None:
+    def get(self, tenant_id: str, patient_id: str, options: ContextOptions) -> Candidates | None:
         """The entry, if any (still to be checked against the patient's version)."""
-        entry = self._entries.get((tenant_id, patient_id))
+        key = (tenant_id, patient_id, options.selection())
+        entry = self._entries.get(key)
         if entry is not None:
-            self._entries.move_to_end((tenant_id, patient_id))
+            self._entries.move_to_end(key)
         return entry
 
-    def put(self, tenant_id: str, patient_id: str, entry: Candidates) -> None:
-        """Remember ``entry``, replacing an older one of the patient."""
+    def put(
+        self, tenant_id: str, patient_id: str, options: ContextOptions, entry: Candidates
+    ) -> None:
+        """Remember ``entry``, replacing an older one of the patient and selection."""
         if self.size <= 0:
             return
-        self._entries[(tenant_id, patient_id)] = entry
-        self._entries.move_to_end((tenant_id, patient_id))
+        key = (tenant_id, patient_id, options.selection())
+        self._entries[key] = entry
+        self._entries.move_to_end(key)
         while len(self._entries) > self.size:
             self._entries.popitem(last=False)
 

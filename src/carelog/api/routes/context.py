@@ -32,12 +32,18 @@ async def patient_context(
     format: Literal["json", "markdown"] = "json",
     max_tokens: Annotated[int | None, Query(ge=50, le=200_000)] = None,
     since: Annotated[AwareDatetime | None, Query(description="occurred_at >= since")] = None,
+    until: Annotated[
+        AwareDatetime | None,
+        Query(description="occurred_at < until: the record as it stood at that clinical time"),
+    ] = None,
     types: Annotated[list[EventTypeParam] | None, Query(max_length=20)] = None,
     as_of: Annotated[AwareDatetime | None, Query(description="as recorded at that time")] = None,
 ) -> Response:
     """The patient's allergies, active conditions and medications, labs with trends, latest
     vitals and recent notes, each line citing its events; deterministic, no model involved.
-    ``max_tokens`` drops the lowest-priority sections first and names them."""
+    ``since``/``until`` bound clinical time (what was active on a day: ``until`` the day
+    after), ``as_of`` recorded time. ``max_tokens`` drops the lowest-priority sections first
+    and names them."""
     context = await context_service.get_context(
         caller.pool,
         caller.principal,
@@ -46,6 +52,7 @@ async def patient_context(
         options=ContextOptions(
             visible_labels=caller.visible_labels,
             since=since,
+            until=until,
             types=frozenset(types) if types else None,
             max_tokens=max_tokens,
         ),
