@@ -96,7 +96,10 @@ class Service:
         """Start the service and wait for /readyz."""
         self.db_was_running = postmaster_pid(self.pgdata) is not None
         if self.db_was_running:
-            say(f"note: a PostgreSQL already runs on {self.pgdata}; it will be left running")
+            say(
+                f"note: a PostgreSQL already runs on {self.pgdata}: the service adopts (and "
+                "later stops) it unless a live 'carelog serve' owns it"
+            )
         command = [
             carelog_executable(),
             "serve",
