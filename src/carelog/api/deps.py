@@ -7,12 +7,14 @@ hand-off per request for what is an attribute read.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Security
+from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
 from fastapi.routing import APIRoute
+from fastapi.security.base import SecurityBase
 
 from carelog.domain.audit import PURPOSES_OF_USE, AuditAction, AuditContext
 from carelog.domain.principals import Principal
@@ -24,6 +26,16 @@ from carelog.settings import Settings
 from carelog.storage.db import Pool
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="carelog"'}
+
+# The security scheme's name in the OpenAPI document.
+BEARER_SCHEME = "bearer"
+BEARER_DESCRIPTION = (
+    "A Carelog API key (`clk_...`, from the first start or `carelog keys create`) or, when "
+    "the service is configured for one, an access token (JWT) from your OpenID Connect "
+    "issuer. Each operation lists the permission it needs (`events:read`, `events:write`, "
+    "`audit:read` or `admin`); `admin` grants them all, and SMART on FHIR scopes such as "
+    "`patient/*.rs` grant `events:read` and `events:write`."
+)
 
 
 async def get_pool(request: Request) -> Pool:
@@ -156,22 +168,32 @@ def _limit(request: Request, principal: Principal) -> None:
         )
 
 
-def require(permission: Permission) -> Callable[[Request], Awaitable[Caller]]:
-    """A dependency that authenticates the request and checks that it holds ``permission``.
+class ScopeCheck(SecurityBase):
+    """A dependency that authenticates the request and checks that it holds a permission.
 
     One dependency node that takes only the request: FastAPI's per-request cost grows with
-    every node and parameter it resolves, and this sits on every protected route.
+    every node and parameter it resolves, and this sits on every protected route. Being a
+    ``SecurityBase``, FastAPI lists it in OpenAPI as the bearer scheme, with the scopes of
+    the ``Security`` marker that uses it (see :func:`require`).
     """
 
-    async def check(request: Request) -> Caller:
+    def __init__(self, permission: Permission) -> None:
+        self.required_permission = permission  # read by required_permissions
+        self.model = HTTPBearerModel(description=BEARER_DESCRIPTION)
+        self.scheme_name = BEARER_SCHEME
+
+    async def __call__(self, request: Request) -> Caller:
         caller = await authenticate_request(request)
         _limit(request, caller.principal)
-        if not caller.principal.has(permission):
-            raise Forbidden(f"This key's scopes do not grant '{permission.value}'.")
+        if not caller.principal.has(self.required_permission):
+            raise Forbidden(f"This key's scopes do not grant '{self.required_permission.value}'.")
         return caller
 
-    check.required_permission = permission  # type: ignore[attr-defined]  # see assert_protected
-    return check
+
+def require(permission: Permission) -> Any:
+    """The ``Security`` marker of a route that needs ``permission``: it authenticates the
+    request, checks the permission, and states both in the route's OpenAPI ``security``."""
+    return Security(ScopeCheck(permission), scopes=[permission.value])
 
 
 def required_permissions(route: APIRoute) -> set[Permission]:
@@ -195,10 +217,10 @@ def assert_protected(router: APIRouter) -> None:
             raise RuntimeError(f"route {path} has no scope dependency")
 
 
-EventsRead = Annotated[Caller, Depends(require(Permission.EVENTS_READ))]
-EventsWrite = Annotated[Caller, Depends(require(Permission.EVENTS_WRITE))]
-AuditRead = Annotated[Caller, Depends(require(Permission.AUDIT_READ))]
-Admin = Annotated[Caller, Depends(require(Permission.ADMIN))]
+EventsRead = Annotated[Caller, require(Permission.EVENTS_READ)]
+EventsWrite = Annotated[Caller, require(Permission.EVENTS_WRITE)]
+AuditRead = Annotated[Caller, require(Permission.AUDIT_READ)]
+Admin = Annotated[Caller, require(Permission.ADMIN)]
 
 
 F = TypeVar("F", bound=Callable[..., Any])
