@@ -17,7 +17,7 @@ from carelog.domain.context.sections import is_measurement
 from carelog.domain.events import PatientEvent
 from carelog.storage import events as event_store
 from carelog.storage.db import Pool, connection
-from carelog.storage.queries import load
+from carelog.storage.queries import load_positional
 from tests.factories import new_patient, new_tenant
 
 Connection = AsyncConnection[Any]
@@ -273,19 +273,18 @@ async def _plan(dba: Connection, params: dict[str, Any]) -> dict[str, Any]:
     """The plan production runs: the generic one, under the settings that
     storage.events.context_candidates runs it with, of the query prepared with the
     parameters as $1, $2, ... and run with ``params``."""
-    query = load("context_candidates").decode()
-    for number, name in enumerate(PARAMS, start=1):
-        query = query.replace(f"%({name})s", f"${number}")
-    query = query.replace("%%", "%")
+    positional, names = load_positional("context_candidates")
+    query = positional.decode()
     name = f"ctx_{uuid.uuid4().hex[:8]}"
-    await dba.execute(f"PREPARE {name} ({', '.join(PARAMS.values())}) AS {query}".encode())
+    kinds = ", ".join(PARAMS[n] for n in names)
+    await dba.execute(f"PREPARE {name} ({kinds}) AS {query}".encode())
     try:
         async with dba.transaction():
             await dba.execute(event_store.CONTEXT_PLAN_SETTINGS)
             # Literal arguments: EXECUTE's own parameters cannot be bound.
             arguments = sql.SQL(", ").join(
                 sql.SQL("{}::{}").format(sql.Literal(params[key]), sql.SQL(kind))
-                for key, kind in PARAMS.items()
+                for key, kind in ((n, PARAMS[n]) for n in names)
             )
             cur = await dba.execute(
                 sql.SQL("EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE {} ({})").format(

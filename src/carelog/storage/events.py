@@ -7,14 +7,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, AsyncRawCursor
 from psycopg.types.json import Jsonb
 from pydantic import TypeAdapter
 
 from carelog.domain.audit import AuditContext
 from carelog.domain.events import EventDocument, EventQuery, PatientEvent, PatientEventCreate
 from carelog.domain.principals import Principal
-from carelog.storage.queries import load
+from carelog.storage.queries import load, load_positional
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,10 +298,13 @@ _EVENT_LIST = TypeAdapter(list[PatientEvent])
 #   filter", which an ordered index scan answers after N rows. A generic plan knows neither
 #   the window nor the labels, guesses that few rows pass, and then (on some statistics)
 #   prefers reading the whole range with a bitmap scan and sorting it: every note, every
-#   reading of a sign. Sorts and bitmap scans are made the last resort.
+#   reading of a sign. Sorts and bitmap scans are made the last resort;
+# - no parallel workers: every part reads a few index rows, and starting workers (which the
+#   withheld count then chose, with bitmap scans off) cost more than the whole query.
 CONTEXT_PLAN_SETTINGS = (
     "SELECT set_config('plan_cache_mode', 'force_generic_plan', true),"
-    " set_config('enable_sort', 'off', true), set_config('enable_bitmapscan', 'off', true)"
+    " set_config('enable_sort', 'off', true), set_config('enable_bitmapscan', 'off', true),"
+    " set_config('max_parallel_workers_per_gather', '0', true)"
 )
 
 
@@ -327,10 +330,12 @@ async def context_candidates(
         "types": None if types is None else sorted(types),
         "visible_labels": _labels(visible_labels),
     }
+    query, names = load_positional("context_candidates")
     async with conn.pipeline():
         async with conn.transaction():
             await conn.execute(CONTEXT_PLAN_SETTINGS)
-            cur = await conn.execute(load("context_candidates"), params)
+            cur = AsyncRawCursor(conn)
+            await cur.execute(query, [params[name] for name in names])
         row = await cur.fetchone()
     assert row is not None  # one row always
     version, changed_at, withheld, events = row

@@ -24,7 +24,7 @@ The rule, in two steps (docs: README, "Context"):
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,8 +72,8 @@ def facts(events: Iterable[PatientEvent], *, per_key: int = 1) -> list[Fact]:
         if len(kept) < per_key:
             kept.append(event)
     groups = [_Group(key, kept) for key, kept in sorted(by_key.items())]
-    coded = _join([g for g in groups if g.codes], lambda a, b: not a.codes.isdisjoint(b.codes))
-    named = _join([g for g in groups if not g.codes and g.names], lambda a, b: a.names == b.names)
+    coded = _join([g for g in groups if g.codes], lambda g: g.codes)
+    named = _join([g for g in groups if not g.codes and g.names], lambda g: g.names)
     result = [Fact(g.events) for g in groups if not g.codes and not g.names]
     coded_facts = [Fact(g.events) for g in coded]
     ambiguous: list[tuple[_Group, list[int]]] = []
@@ -102,40 +102,60 @@ class _Group:
     key: str
     events: list[PatientEvent]
     codes: frozenset[tuple[str, str]] = frozenset()
-    names: frozenset[str] = frozenset()
     loincs: frozenset[str] = frozenset()
+    _names: frozenset[str] | None = None  # (computed when asked: most contexts never ask)
+    _denoted: frozenset[str] | None = None
 
     def __post_init__(self) -> None:
         self.codes = frozenset(c for e in self.events for c in _codes(e.payload))
-        self.names = frozenset(n for e in self.events for n in _names(e.payload))
         self.loincs = frozenset(code for system, code in self.codes if system == "loinc")
+
+    @property
+    def names(self) -> frozenset[str]:
+        """The normalised names its events carry."""
+        if self._names is None:
+            self._names = frozenset(n for e in self.events for n in _names(e.payload))
+        return self._names
+
+    @property
+    def denoted(self) -> frozenset[str]:
+        """The LOINC codes its names denote in the analyte table."""
+        if self._denoted is None:
+            self._denoted = frozenset(code for name in self.names for code in analyte_loincs(name))
+        return self._denoted
 
     def absorb(self, other: _Group) -> None:
         self.events = sorted([*self.events, *other.events], key=newest_first)
         self.codes |= other.codes
-        self.names |= other.names
         self.loincs |= other.loincs
+        self._names = self._denoted = None
 
     def matches(self, coded: _Group) -> bool:
         """Whether this name-only group may be about ``coded``."""
-        if not self.names.isdisjoint(coded.names):
-            return True
-        denoted = {code for name in self.names for code in analyte_loincs(name)}
-        return not coded.loincs.isdisjoint(denoted)
+        return not (self.names.isdisjoint(coded.names) and self.denoted.isdisjoint(coded.loincs))
 
 
-def _join(groups: list[_Group], same: Any) -> list[_Group]:
-    """Groups joined wherever ``same`` links two of them (transitively), in a stable order."""
+def _join(groups: list[_Group], links: Callable[[_Group], frozenset[Hashable]]) -> list[_Group]:
+    """Groups joined wherever two share a link (transitively), in a stable order."""
     joined: list[_Group] = []
+    owner: dict[Hashable, _Group] = {}
     for group in groups:
-        linked = [j for j in joined if same(j, group)]
-        for j in linked[1:]:
-            linked[0].absorb(j)
-            joined.remove(j)
-        if linked:
-            linked[0].absorb(group)
+        targets: list[_Group] = []
+        for link in links(group):
+            found = owner.get(link)
+            if found is not None and all(found is not t for t in targets):
+                targets.append(found)
+        if not targets:
+            joined.append(group)
+            target = group
         else:
-            joined.append(_Group(group.key, list(group.events)))
+            target = targets[0]
+            for other in targets[1:]:
+                target.absorb(other)
+                joined.remove(other)
+            target.absorb(group)
+        for link in links(target):
+            owner[link] = target
     return joined
 
 

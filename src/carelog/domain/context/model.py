@@ -33,10 +33,9 @@ _FOLDED_CATEGORIES = {"Cc", "Cf", "Zl", "Zp", "Zs"}
 def one_line(text: str, limit: int = LINE_CHARS) -> str:
     """``text`` on one line: what breaks or hides text becomes a space, runs of spaces one
     space, and the end is cut at ``limit`` characters (with an ellipsis)."""
-    folded = "".join(
-        " " if unicodedata.category(c) in _FOLDED_CATEGORIES else c for c in text
-    ).split()
-    flat = " ".join(folded)
+    if not (text.isascii() and text.isprintable()):  # (else nothing to fold: C speed)
+        text = "".join(" " if unicodedata.category(c) in _FOLDED_CATEGORIES else c for c in text)
+    flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 

@@ -1,0 +1,44 @@
+"""Named queries as they are sent: short enough for psycopg to cache their conversion."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+
+import psycopg._queries
+import pytest
+
+from carelog.storage.queries import CACHED_QUERY_BYTES, load, load_positional
+
+pytestmark = pytest.mark.unit
+
+NAMES = sorted(
+    p.name.removesuffix(".sql")
+    for p in files("carelog.storage").joinpath("sql").iterdir()
+    if p.name.endswith(".sql")
+)
+
+
+def test_the_limit_is_psycopgs() -> None:
+    assert psycopg._queries.MAX_CACHED_STATEMENT_LENGTH == CACHED_QUERY_BYTES
+
+
+# Run with $n placeholders through a raw cursor (storage.events.context_candidates).
+POSITIONAL = {"context_candidates"}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_query_is_sent_without_comments_and_within_the_cached_length(name: str) -> None:
+    query = load(name)
+    if name not in POSITIONAL:
+        assert len(query) <= CACHED_QUERY_BYTES, (name, len(query))
+    assert not any(line.lstrip().startswith(b"--") for line in query.splitlines())
+    assert query.strip()
+
+
+def test_positional_queries_number_each_name_once() -> None:
+    query, names = load_positional("context_candidates")
+    assert names[:3] == ("tenant_id", "patient_id", "types")
+    assert len(names) == len(set(names)) == 7
+    assert b"%(" not in query
+    assert b"$7" in query
+    assert b"$8" not in query
