@@ -1,13 +1,17 @@
-"""Plain factory functions for tests: tenants, patients, keys, and direct row counts."""
+"""Plain factory functions for tests: tenants, patients, keys, events (stored and as the
+domain sees them), and direct row counts."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import httpx
 from psycopg.rows import dict_row
 
+from carelog.domain.events import PatientEvent
 from carelog.domain.principals import ApiKeyCreate
 from carelog.services.keys import issue_key
 from carelog.storage.db import Pool, connection
@@ -16,6 +20,33 @@ from carelog.storage.db import Pool, connection
 def new_tenant() -> str:
     """A tenant id no other test uses."""
     return f"t-{uuid.uuid4().hex[:10]}"
+
+
+def patient_event(
+    event_id: int,
+    event_type: str,
+    payload: dict[str, Any],
+    *,
+    occurred_at: datetime,
+    recorded_at: datetime | None = None,
+    supersedes: int | None = None,
+    status: str = "final",
+    labels: Sequence[str] = (),
+) -> PatientEvent:
+    """An event of patient P-1 as the domain sees it (for the pure context builder), recorded
+    when it occurred unless ``recorded_at`` says otherwise."""
+    return PatientEvent(
+        id=event_id,
+        patient_id="P-1",
+        event_type=event_type,
+        payload=payload,
+        occurred_at=occurred_at,
+        created_at=recorded_at or occurred_at,
+        recorded_by="key:test",
+        supersedes=supersedes,
+        status=status,
+        labels=list(labels),
+    )
 
 
 def new_patient() -> str:

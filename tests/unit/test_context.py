@@ -9,6 +9,7 @@ import pytest
 
 from carelog.domain.context import build_context, current_events
 from carelog.domain.events import PatientEvent
+from tests.factories import patient_event
 
 pytestmark = pytest.mark.unit
 
@@ -26,17 +27,15 @@ def ev(
     status: str = "final",
     labels: list[str] | None = None,
 ) -> PatientEvent:
-    return PatientEvent(
-        id=event_id,
-        patient_id="P-1",
-        event_type=event_type,
-        payload=payload,
+    return patient_event(
+        event_id,
+        event_type,
+        payload,
         occurred_at=T0 + timedelta(days=day),
-        created_at=T0 + timedelta(days=day if recorded_day is None else recorded_day),
-        recorded_by="key:test",
+        recorded_at=T0 + timedelta(days=day if recorded_day is None else recorded_day),
         supersedes=supersedes,
         status=status,
-        labels=labels or [],
+        labels=labels or (),
     )
 
 

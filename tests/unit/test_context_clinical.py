@@ -11,6 +11,7 @@ import pytest
 
 from carelog.domain.context import PatientContext, build_context
 from carelog.domain.events import PatientEvent
+from tests.factories import patient_event
 
 pytestmark = pytest.mark.unit
 
@@ -18,15 +19,7 @@ T0 = datetime(2026, 1, 1, 8, 0, tzinfo=UTC)
 
 
 def ev(event_id: int, event_type: str, payload: dict[str, Any], *, day: float = 0) -> PatientEvent:
-    return PatientEvent(
-        id=event_id,
-        patient_id="P-1",
-        event_type=event_type,
-        payload=payload,
-        occurred_at=T0 + timedelta(days=day),
-        created_at=T0 + timedelta(days=day),
-        recorded_by="key:test",
-    )
+    return patient_event(event_id, event_type, payload, occurred_at=T0 + timedelta(days=day))
 
 
 def lines(context: PatientContext, name: str) -> list[tuple[str, list[int]]]:

@@ -11,6 +11,7 @@ import pytest
 
 from carelog.domain.context import build_context
 from carelog.domain.events import PatientEvent
+from tests.factories import patient_event
 
 pytestmark = pytest.mark.unit
 
@@ -43,14 +44,8 @@ HOSTILE = [
 
 def _events(text: str) -> list[PatientEvent]:
     def ev(event_id: int, event_type: str, payload: dict[str, Any]) -> PatientEvent:
-        return PatientEvent(
-            id=event_id,
-            patient_id="P-1",
-            event_type=event_type,
-            payload=payload,
-            occurred_at=T0 + timedelta(hours=event_id),
-            created_at=T0 + timedelta(hours=event_id),
-            recorded_by="key:test",
+        return patient_event(
+            event_id, event_type, payload, occurred_at=T0 + timedelta(hours=event_id)
         )
 
     return [
