@@ -11,6 +11,7 @@ import orjson
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from carelog.domain.limits import (
+    ClientText,
     ClinicalTime,
     EventType,
     PatientId,
@@ -116,7 +117,7 @@ class EventQuery(BaseModel):
     as_of: datetime | None = None
 
 
-Reason = Annotated[str, StringConstraints(min_length=1, max_length=500)]
+Reason = Annotated[ClientText, StringConstraints(min_length=1, max_length=500)]
 
 
 class CorrectionCreate(BaseModel):

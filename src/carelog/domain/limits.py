@@ -59,6 +59,18 @@ def _check_string(value: str) -> None:
         raise ValueError("strings must be valid Unicode (no lone surrogates)") from None
 
 
+def check_text(value: str) -> str:
+    """``value`` if PostgreSQL can store and compare it as text: no NUL, no lone surrogates,
+    at most MAX_STRING_CHARS; else ``ValueError`` (a 422 naming the field)."""
+    _check_string(value)
+    return value
+
+
+# The one rule for every string a client sends that reaches the database (reasons, search
+# words, filters, descriptions): length and shape rules of each field come on top of it.
+ClientText = Annotated[str, AfterValidator(check_text)]
+
+
 def check_json_value(value: Any, *, max_depth: int = MAX_PAYLOAD_DEPTH) -> None:
     """Raise ``ValueError`` unless ``value`` is JSON that PostgreSQL's jsonb can store as is.
 

@@ -14,7 +14,7 @@ from carelog.api.routes.events import invalid_parameter, next_link
 from carelog.domain.audit import AuditAction, AuditEvent, AuditOutcome, ChainReport
 from carelog.domain.audit_fhir import to_bundle, to_fhir
 from carelog.domain.cursor import decode_audit_cursor, encode_audit_cursor
-from carelog.domain.limits import PATIENT_ID_PATTERN
+from carelog.domain.limits import PATIENT_ID_PATTERN, ClientText
 from carelog.services import audit as audit_service
 
 router = APIRouter(tags=["audit"], responses=problem_responses(401, 403, 422, 500, 503))
@@ -41,7 +41,7 @@ async def list_audit_events(
     request: Request,
     caller: AuditRead,
     patient_id: Annotated[str | None, Query(pattern=PATIENT_ID_PATTERN)] = None,
-    principal_id: Annotated[str | None, Query(max_length=256)] = None,
+    principal_id: Annotated[ClientText | None, Query(max_length=256)] = None,
     action: AuditAction | None = None,
     outcome: AuditOutcome | None = None,
     break_glass: bool | None = None,
@@ -51,7 +51,8 @@ async def list_audit_events(
     cursor: Annotated[str | None, Query(max_length=128)] = None,
     format: Literal["json", "fhir", "ndjson"] = "json",
 ) -> Response:
-    """The caller's tenant's audit rows, newest first (``audit:read``). Reading is audited."""
+    """The caller's tenant's audit rows, newest first (``audit:read``). Reading is audited.
+    A key limited to some patients sees only their rows (and its own rows naming none)."""
     after = None
     if cursor is not None:
         try:
@@ -68,7 +69,7 @@ async def list_audit_events(
         "until": until,
     }
     page = await audit_service.search(
-        caller.pool, caller.audit, filters=filters, after=after, limit=limit
+        caller.pool, caller.principal, caller.audit, filters=filters, after=after, limit=limit
     )
     headers = {}
     if page.next_after is not None:

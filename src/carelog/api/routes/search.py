@@ -12,7 +12,7 @@ from carelog.api.routes.events import event_json, invalid_parameter, next_link
 from carelog.domain.audit import AuditAction
 from carelog.domain.cursor import decode_cursor, encode_cursor
 from carelog.domain.events import PatientEvent
-from carelog.domain.limits import PATIENT_ID_PATTERN
+from carelog.domain.limits import PATIENT_ID_PATTERN, ClientText
 from carelog.services import events as event_service
 
 router = APIRouter(tags=["search"], responses=problem_responses(401, 403, 422, 500, 503))
@@ -26,7 +26,7 @@ async def search(
     request: Request,
     caller: EventsRead,
     q: Annotated[
-        str | None,
+        ClientText | None,
         Query(min_length=1, max_length=200, description="Words in notes and documents"),
     ] = None,
     code: Annotated[
