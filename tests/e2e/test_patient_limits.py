@@ -77,3 +77,45 @@ async def test_smart_scopes_on_the_event_routes(
     assert write.status_code == (200 if can_write else 403)
     assert read.status_code == (200 if can_read else 403)
     assert single.status_code == (200 if can_read else 403)
+
+
+async def test_a_patient_limited_audit_reader_sees_only_its_patients_rows(
+    client: httpx.AsyncClient, pool: Pool
+) -> None:
+    tenant = new_tenant()
+    mine, other = new_patient(), new_patient()
+    full = bearer(await make_token(pool, tenant))
+    for patient in (mine, other):
+        assert (await client.post("/patient-events", json=_event(patient), headers=full)).is_success
+    assert (await client.get("/event-types", headers=full)).is_success  # a row naming no patient
+    limited = await issue_key(
+        pool,
+        ApiKeyCreate(
+            tenant_id=tenant, scopes=frozenset({"audit:read"}), patients=frozenset({mine})
+        ),
+    )
+    headers = bearer(limited.token)
+
+    asked = await client.get(f"/audit-events?patient_id={other}", headers=headers)
+    assert asked.status_code == 200
+    assert asked.json() == []
+    assert (await client.get("/audit-events?limit=1", headers=headers)).is_success
+    everything = await client.get("/audit-events?limit=500", headers=headers)
+    rows = everything.json()
+    assert rows
+    assert {row["patient_id"] for row in rows} <= {mine, None}
+    # Rows naming no patient: only the reader's own (here, its earlier searches naming none).
+    assert {row["principal_id"] for row in rows if row["patient_id"] is None} == {
+        f"key:{limited.key.key_id}"
+    }
+    for form in ("fhir", "ndjson"):
+        exported = await client.get(f"/audit-events?format={form}&limit=500", headers=headers)
+        assert exported.status_code == 200
+        assert other not in exported.text
+        assert mine in exported.text
+    verified = await client.get("/audit-events/verify", headers=headers)
+    assert verified.status_code == 200
+    assert set(verified.json()) == {"tenant_id", "ok", "rows", "lanes", "first_break"}
+    # The unlimited reader of the same tenant still sees the other patient's rows.
+    auditor = bearer(await make_token(pool, tenant, "audit:read"))
+    assert (await client.get(f"/audit-events?patient_id={other}", headers=auditor)).json()

@@ -14,6 +14,7 @@ from carelog.domain.audit import (
     ChainReport,
     check_chain,
 )
+from carelog.domain.principals import Principal
 from carelog.errors import ServiceUnavailable
 from carelog.storage import audit as audit_store
 from carelog.storage.db import Pool, connection
@@ -70,17 +71,29 @@ class AuditPage:
 
 async def search(
     pool: Pool,
+    principal: Principal,
     audit: AuditContext,
     *,
     filters: dict[str, object],
     after: tuple[datetime, int, int] | None,
     limit: int,
 ) -> AuditPage:
-    """A page of the caller's tenant's audit rows; reading the trail is audited too."""
+    """A page of the caller's tenant's audit rows; reading the trail is audited too.
+
+    A patient-limited principal sees only the rows of its own patients (with their event
+    ids), and of the rows naming no patient only its own: asking for another patient gives
+    an empty page, as for a patient with no rows, so the answer tells nothing about them.
+    """
     patient = filters.get("patient_id")
     async with connection(pool, audit.tenant_id) as conn:
         rows = await audit_store.list_audit_events(
-            conn, tenant_id=audit.tenant_id, filters=filters, after=after, limit=limit + 1
+            conn,
+            tenant_id=audit.tenant_id,
+            filters=filters,
+            after=after,
+            limit=limit + 1,
+            patients=principal.patients,
+            reader=principal.name,
         )
         page = rows[:limit]
         await audit_store.insert_audit_event(

@@ -55,11 +55,16 @@ async def list_audit_events(
     filters: dict[str, Any],
     after: tuple[datetime, int, int] | None,
     limit: int,
+    patients: frozenset[str] | None = None,
+    reader: str | None = None,
 ) -> list[AuditEvent]:
-    """A tenant's audit rows, newest first, matching ``filters``."""
+    """A tenant's audit rows, newest first, matching ``filters``. With ``patients``, only
+    rows of those patients, and rows naming no patient that ``reader`` wrote itself."""
     after_at, after_lane, after_seq = after or (None, None, None)
     params = {
         "tenant_id": tenant_id,
+        "patients": None if patients is None else sorted(patients),
+        "reader": reader,
         "after_at": after_at,
         "after_lane": after_lane,
         "after_seq": after_seq,

@@ -6,7 +6,6 @@ from typing import Annotated, Literal
 
 import orjson
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import AwareDatetime
 
 from carelog.api.deps import AuditRead, audited
 from carelog.api.problems import problem_responses
@@ -14,7 +13,7 @@ from carelog.api.routes.events import invalid_parameter, next_link
 from carelog.domain.audit import AuditAction, AuditEvent, AuditOutcome, ChainReport
 from carelog.domain.audit_fhir import to_bundle, to_fhir
 from carelog.domain.cursor import decode_audit_cursor, encode_audit_cursor
-from carelog.domain.limits import PATIENT_ID_PATTERN, ClientText
+from carelog.domain.limits import PATIENT_ID_PATTERN, ClientText, Timestamp
 from carelog.services import audit as audit_service
 
 router = APIRouter(tags=["audit"], responses=problem_responses(401, 403, 422, 500, 503))
@@ -45,8 +44,8 @@ async def list_audit_events(
     action: AuditAction | None = None,
     outcome: AuditOutcome | None = None,
     break_glass: bool | None = None,
-    since: Annotated[AwareDatetime | None, Query(description="recorded_at >= since")] = None,
-    until: Annotated[AwareDatetime | None, Query(description="recorded_at < until")] = None,
+    since: Annotated[Timestamp | None, Query(description="recorded_at >= since")] = None,
+    until: Annotated[Timestamp | None, Query(description="recorded_at < until")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
     cursor: Annotated[str | None, Query(max_length=128)] = None,
     format: Literal["json", "fhir", "ndjson"] = "json",

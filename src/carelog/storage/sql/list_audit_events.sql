@@ -1,10 +1,14 @@
 -- A tenant's audit rows, newest first, filtered, resuming after a (recorded_at, lane, seq).
+-- A patient-limited reader (patients not NULL) sees its patients' rows, and of the rows naming
+-- no patient only those it wrote itself (reader = its principal name).
 SELECT tenant_id, lane, seq, recorded_at, principal_kind, principal_id, agent_name, action, outcome,
        status, route, patient_id, event_ids, result_count, purpose_of_use, break_glass, break_glass_reason,
        request_id, client_address
 FROM audit_events
 WHERE tenant_id = %(tenant_id)s
   AND (%(patient_id)s::text IS NULL OR patient_id = %(patient_id)s)
+  AND (%(patients)s::text[] IS NULL OR patient_id = ANY(%(patients)s)
+       OR (patient_id IS NULL AND principal_id = %(reader)s))
   AND (%(principal_id)s::text IS NULL OR principal_id = %(principal_id)s)
   AND (%(action)s::text IS NULL OR action = %(action)s)
   AND (%(outcome)s::text IS NULL OR outcome = %(outcome)s)
