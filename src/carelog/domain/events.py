@@ -8,7 +8,14 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 
 from carelog.domain.limits import (
     ClientText,
@@ -17,6 +24,7 @@ from carelog.domain.limits import (
     PatientId,
     Source,
     check_json_value,
+    no_duplicates,
 )
 from carelog.domain.scopes import SensitivityLabel
 
@@ -43,7 +51,7 @@ class PatientEventCreate(BaseModel):
         default=None, description="Clinical time (timezone required); defaults to now."
     )
     source: Source | None = Field(default=None, description="Agent or system that produced it.")
-    labels: frozenset[SensitivityLabel] = Field(
+    labels: Annotated[frozenset[SensitivityLabel], BeforeValidator(no_duplicates)] = Field(
         default=frozenset(),
         description="Sensitivity labels (BH, ETH, HIV, STD, GDIS, SEX): readers need the "
         "matching sensitive:<label> permission.",

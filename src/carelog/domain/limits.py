@@ -7,7 +7,7 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, StringConstraints
 
 PATIENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$"
 EVENT_TYPE_PATTERN = r"^[A-Za-z][A-Za-z0-9_.:\-]{0,63}$"
@@ -44,7 +44,24 @@ def _check_clinical_time(value: datetime) -> datetime:
     return value
 
 
-ClinicalTime = Annotated[AwareDatetime, AfterValidator(_check_clinical_time)]
+# RFC 3339 as clients send it: a date, "T" (or a space), a time and an offset. pydantic would
+# also take a number (or a numeric string) as seconds since 1970, so `since=0.5` or
+# `"occurred_at": 0` became 1970: refused instead.
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+
+
+def _rfc3339_only(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _RFC3339.match(value):
+        raise ValueError("must be an RFC 3339 date-time with a timezone, e.g. 2026-01-05T08:00:00Z")
+    return value
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339_only)]
+"""A date-time with its offset, given as RFC 3339 text (never a number)."""
+
+ClinicalTime = Annotated[Timestamp, AfterValidator(_check_clinical_time)]
 
 
 def _check_string(value: str) -> None:
@@ -57,6 +74,13 @@ def _check_string(value: str) -> None:
         value.encode("utf-8")
     except UnicodeEncodeError:
         raise ValueError("strings must be valid Unicode (no lone surrogates)") from None
+
+
+def no_duplicates(value: Any) -> Any:
+    """A list as given, unless an item repeats (a set field must not fold repeats away)."""
+    if isinstance(value, list) and len({repr(v) for v in value}) != len(value):
+        raise ValueError("items must not repeat")
+    return value
 
 
 def check_text(value: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from carelog.api.deps import Admin, EventsRead, audited
 from carelog.api.problems import problem_responses
@@ -35,7 +35,7 @@ class EventTypePolicy(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    reject_unregistered: bool
+    reject_unregistered: StrictBool
 
 
 @router.get("/event-types")

@@ -5,14 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from pydantic import AwareDatetime
 
 from carelog.api.deps import EventsRead, audited
 from carelog.api.problems import problem_responses
 from carelog.api.routes.events import WITHHELD_HEADER, EventTypeParam
 from carelog.domain.audit import AuditAction
 from carelog.domain.context import PatientContext
-from carelog.domain.limits import PATIENT_ID_PATTERN
+from carelog.domain.limits import PATIENT_ID_PATTERN, Timestamp
 from carelog.services import context as context_service
 from carelog.services.context_cache import ContextOptions
 
@@ -31,13 +30,13 @@ async def patient_context(
     patient_id: Annotated[str, Path(pattern=PATIENT_ID_PATTERN)],
     format: Literal["json", "markdown"] = "json",
     max_tokens: Annotated[int | None, Query(ge=50, le=200_000)] = None,
-    since: Annotated[AwareDatetime | None, Query(description="occurred_at >= since")] = None,
+    since: Annotated[Timestamp | None, Query(description="occurred_at >= since")] = None,
     until: Annotated[
-        AwareDatetime | None,
+        Timestamp | None,
         Query(description="occurred_at < until: the record as it stood at that clinical time"),
     ] = None,
     types: Annotated[list[EventTypeParam] | None, Query(max_length=20)] = None,
-    as_of: Annotated[AwareDatetime | None, Query(description="as recorded at that time")] = None,
+    as_of: Annotated[Timestamp | None, Query(description="as recorded at that time")] = None,
 ) -> Response:
     """The patient's allergies, active conditions and medications, labs with trends, latest
     vitals and recent notes, each line citing its events; deterministic, no model involved.

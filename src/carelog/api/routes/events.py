@@ -8,7 +8,7 @@ from urllib.parse import quote, urlencode
 
 import orjson
 from fastapi import APIRouter, Header, Path, Query, Request, Response
-from pydantic import AwareDatetime, StringConstraints
+from pydantic import StringConstraints
 
 from carelog.api.deps import Caller, EventsRead, EventsWrite, audited
 from carelog.api.problems import problem_responses
@@ -26,6 +26,7 @@ from carelog.domain.limits import (
     EVENT_TYPE_PATTERN,
     IDEMPOTENCY_KEY_PATTERN,
     PATIENT_ID_PATTERN,
+    Timestamp,
 )
 from carelog.errors import ValidationFailed
 from carelog.services import events as event_service
@@ -93,8 +94,8 @@ async def list_patient_events(
     event_type: Annotated[
         list[EventTypeParam] | None, Query(max_length=20, description="Repeatable.")
     ] = None,
-    since: Annotated[AwareDatetime | None, Query(description="occurred_at >= since")] = None,
-    until: Annotated[AwareDatetime | None, Query(description="occurred_at < until")] = None,
+    since: Annotated[Timestamp | None, Query(description="occurred_at >= since")] = None,
+    until: Annotated[Timestamp | None, Query(description="occurred_at < until")] = None,
     limit: Annotated[int | None, Query(ge=1, description="Default 20, at most 500.")] = None,
     cursor: Annotated[str | None, Query(max_length=128)] = None,
     include: Annotated[
@@ -102,7 +103,7 @@ async def list_patient_events(
         Query(description="history: every version, corrected and retracted ones too"),
     ] = None,
     as_of: Annotated[
-        AwareDatetime | None,
+        Timestamp | None,
         Query(description="What the record said then: only what was recorded by that time"),
     ] = None,
 ) -> Response:
