@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from threading import Thread
+from typing import Any
+
 import httpx
 import pytest
+from psycopg.types.json import Jsonb
 
-from carelog.storage.db import Pool
+from carelog.storage.db import Connection, Pool
 from tests.factories import bearer, count_events, make_token, new_patient, new_tenant
 
 pytestmark = pytest.mark.e2e
@@ -118,3 +126,133 @@ async def test_corrections_of_registered_types_are_checked_too(
         headers=writer,
     )
     assert good.status_code == 200
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    """Counts every request; a fetched schema would be the open-to-anything one."""
+
+    hits: list[str] = []  # noqa: RUF012 -- shared with the test on purpose
+
+    def do_GET(self) -> None:
+        self.hits.append(self.path)
+        body = b'{"type": "string"}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/schema+json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+@pytest.fixture
+def listener() -> Iterator[tuple[str, list[str]]]:
+    """A tiny local HTTP server standing in for an internal address; yields its URL and hits."""
+    _Recorder.hits = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    thread = Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", _Recorder.hits
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _field(response: httpx.Response) -> str:
+    assert response.status_code == 422, response.text
+    body = response.json()
+    assert body["code"]
+    field: str = body["errors"][0]["field"]
+    return field
+
+
+async def test_references_resolve_inside_the_schema_and_nothing_is_fetched(
+    client: httpx.AsyncClient, pool: Pool, listener: tuple[str, list[str]]
+) -> None:
+    url, hits = listener
+    admin = bearer(await make_token(pool, new_tenant(), "admin"))
+    remote = {"type": "object", "properties": {"payer": {"$ref": f"{url}/x"}}}
+    refused = await client.put("/event-types/pa", json={"schema": remote}, headers=admin)
+    assert _field(refused) == "schema.properties.payer.$ref"
+    missing = {"properties": {"payer": {"$ref": "#/$defs/missing"}}, "$defs": {}}
+    refused = await client.put("/event-types/pa", json={"schema": missing}, headers=admin)
+    assert _field(refused) == "schema.properties.payer.$ref"
+    dynamic = {"$dynamicRef": f"{url}/y#meta"}
+    refused = await client.put("/event-types/pa", json={"schema": dynamic}, headers=admin)
+    assert _field(refused) == "schema.$dynamicRef"
+    local = {"properties": {"payer": {"$ref": "#/$defs/name"}}, "$defs": {"name": {}}}
+    accepted = await client.put("/event-types/pa", json={"schema": local}, headers=admin)
+    assert accepted.status_code == 200, accepted.text
+    await asyncio.sleep(0.05)
+    assert hits == []
+
+
+async def test_patterns_run_in_linear_time_and_unsafe_ones_are_refused(
+    client: httpx.AsyncClient, pool: Pool
+) -> None:
+    tenant = new_tenant()
+    admin = bearer(await make_token(pool, tenant, "admin"))
+    writer = bearer(await make_token(pool, tenant))
+    redos = {"type": "object", "properties": {"code": {"type": "string", "pattern": "^(a+)+$"}}}
+    assert (
+        await client.put("/event-types/coded", json={"schema": redos}, headers=admin)
+    ).status_code == 200
+    body = {"patient_id": new_patient(), "event_type": "coded", "payload": {"code": "a" * 64 + "!"}}
+    started = time.perf_counter()
+    crafted = await client.post("/patient-events", json=body, headers=writer)
+    assert time.perf_counter() - started < 1
+    assert _field(crafted) == "payload.code"
+    body["payload"] = {"code": "aaaa"}
+    assert (await client.post("/patient-events", json=body, headers=writer)).status_code == 200
+
+    for schema, field in [
+        ({"properties": {"a": {"pattern": "(a)\\1"}}}, "schema.properties.a.pattern"),
+        ({"patternProperties": {"^(?=x)": {}}}, "schema.patternProperties.^(?=x)"),
+        ({"properties": {"a": {"pattern": "(?<!x)y"}}}, "schema.properties.a.pattern"),
+        ({"pattern": "a" * 2000}, "schema.pattern"),
+        ({"$schema": "http://json-schema.org/draft-04/schema#"}, "schema.$schema"),
+    ]:
+        response = await client.put("/event-types/bad", json={"schema": schema}, headers=admin)
+        assert _field(response) == field, schema
+
+
+async def test_schema_size_and_depth_are_bounded(client: httpx.AsyncClient, pool: Pool) -> None:
+    admin = bearer(await make_token(pool, new_tenant(), "admin"))
+    deep: dict[str, Any] = {"type": "object"}
+    for _ in range(40):
+        deep = {"properties": {"a": deep}}
+    big = {"properties": {f"p{i}": {"description": "x" * 100} for i in range(1000)}}
+    for schema in (deep, big):
+        response = await client.put("/event-types/huge", json={"schema": schema}, headers=admin)
+        assert _field(response) == "schema"
+
+
+async def test_bad_schemas_stored_before_the_checks_are_a_problem_not_a_500(
+    client: httpx.AsyncClient, pool: Pool, dba: Connection, listener: tuple[str, list[str]]
+) -> None:
+    url, hits = listener
+    tenant = new_tenant()
+    writer = bearer(await make_token(pool, tenant))
+    stored = {
+        "missing_ref": {"properties": {"a": {"$ref": "#/$defs/missing"}}},
+        "remote_ref": {"$ref": f"{url}/x"},
+        "backreference": {"properties": {"a": {"pattern": "(a)\\1"}}},
+        "unknown_type": {"type": "nonsense"},
+    }
+    for name, schema in stored.items():
+        await dba.execute(
+            "INSERT INTO tenant_event_types (tenant_id, event_type, description, schema)"
+            " VALUES (%s, %s, '', %s)",
+            (tenant, name, Jsonb(schema)),
+        )
+    await dba.commit()
+    patient = new_patient()
+    for name in stored:
+        body = {"patient_id": patient, "event_type": name, "payload": {"a": "aa"}}
+        response = await client.post("/patient-events", json=body, headers=writer)
+        assert _field(response) == "event_type", name
+        assert response.json()["errors"][0]["type"] == "invalid_registered_schema"
+    assert await count_events(pool, tenant) == 0
+    assert hits == []

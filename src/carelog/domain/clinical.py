@@ -3,7 +3,8 @@
 Every field is optional (agents often know only part of a fact) and unknown fields are kept,
 but a field that is present must have the right shape: codes match their systems' formats
 (LOINC, RxNorm, ICD-10-CM, SNOMED CT), numbers are numbers, statuses come from their value
-sets. Event types not listed here stay free JSON (the seed's contract).
+sets. Event types not listed here stay free JSON (the seed's contract), or follow the JSON
+Schema their tenant registered (``tenant_schemas``).
 """
 
 from __future__ import annotations
@@ -11,8 +12,6 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -239,41 +238,3 @@ def describe_event_types() -> list[dict[str, Any]]:
         {"event_type": name, "description": model.__doc__, "schema": model.model_json_schema()}
         for name, model in EVENT_TYPES.items()
     ]
-
-
-def check_schema(schema: dict[str, Any]) -> None:
-    """Refuse a JSON Schema that is not valid Draft 2020-12 (422 naming ``schema``)."""
-    try:
-        Draft202012Validator.check_schema(schema)
-    except SchemaError as exc:
-        raise ValidationFailed(
-            "Not a valid JSON Schema (Draft 2020-12).",
-            errors=[
-                {
-                    "field": ".".join(["schema", *(str(p) for p in exc.path)]),
-                    "location": "body",
-                    "message": exc.message[:300],
-                    "type": "schema_error",
-                }
-            ],
-        ) from None
-
-
-def check_against_schema(event_type: str, schema: dict[str, Any], payload: dict[str, Any]) -> None:
-    """Check a payload against a tenant-registered type's JSON Schema; 422 per failing path."""
-    validator = Draft202012Validator(schema)
-    failures = sorted(validator.iter_errors(payload), key=lambda e: list(e.absolute_path))
-    if not failures:
-        return
-    errors = [
-        {
-            "field": ".".join(["payload", *(str(p) for p in failure.absolute_path)]),
-            "location": "body",
-            # The validator's message can quote the value: say only which rule failed.
-            "message": f"fails the schema's '{failure.validator}' rule",
-            "type": "schema_violation",
-        }
-        for failure in failures[:20]
-    ]
-    names = ", ".join(e["field"] for e in errors)
-    raise ValidationFailed(f"Invalid {event_type} payload: {names}.", errors=errors)

@@ -4,14 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from carelog.domain.clinical import (
-    EVENT_TYPES,
-    check_against_schema,
-    check_payload,
-    check_schema,
-    describe_event_types,
-)
+from carelog.domain.clinical import EVENT_TYPES, check_payload, describe_event_types
 from carelog.domain.principals import Principal
+from carelog.domain.tenant_schemas import check_against_schema, check_schema
 from carelog.errors import Conflict, ValidationFailed
 from carelog.storage import event_types as type_store
 from carelog.storage.db import Connection, Pool, connection
@@ -48,7 +43,8 @@ async def check_event(
 async def register(
     pool: Pool, principal: Principal, event_type: str, description: str, schema: dict[str, Any]
 ) -> dict[str, Any]:
-    """Register (or replace) one of the tenant's event types."""
+    """Register (or replace) one of the tenant's event types, once its schema passes every
+    check a write will rely on (see ``tenant_schemas``): a bad one is 422 here, not later."""
     if event_type in EVENT_TYPES:
         raise Conflict(f"'{event_type}' is a built-in type; choose another name.")
     check_schema(schema)
