@@ -68,7 +68,18 @@ def create_pool(
     without it (the operator's CLI) as the login user, the tables' owner.
     """
     configure_json()
-    return AsyncConnectionPool(
+
+    async def check(conn: AsyncConnection[Any]) -> None:
+        try:
+            await AsyncConnectionPool.check_connection(conn)
+        except psycopg.Error:
+            # One dead connection means the server restarted and took the others with it:
+            # replace them all now, or each request would draw the next dead one after a
+            # growing back-off (1, 2, 4 s) and run out of time.
+            await pool.check()
+            raise
+
+    pool: Pool = AsyncConnectionPool(
         url,
         min_size=min_size,
         max_size=max_size,
@@ -77,8 +88,13 @@ def create_pool(
         open=False,
         kwargs={"autocommit": True, "application_name": "carelog"},
         configure=_configure_app_connection if as_app else _configure_connection,
+        # Each connection is checked (one empty query) as it is handed out: after the
+        # database restarted, the dead ones are dropped there and replaced, instead of
+        # failing the requests that draw them.
+        check=check,
         reconnect_timeout=3600,
     )
+    return pool
 
 
 @asynccontextmanager
@@ -88,8 +104,8 @@ async def connection(
     """A pooled connection, speaking for ``tenant_id`` under row-level security; an
     unreachable database surfaces as :class:`ServiceUnavailable`.
 
-    The pool drops a broken connection when it comes back, so once the database is up again
-    the next requests get fresh connections: the service recovers without a restart.
+    The pool checks each connection as it hands it out and replaces a dead one, so once the
+    database is up again no request draws a connection that died with the old server.
     """
     try:
         async with pool.connection() as conn:
