@@ -69,13 +69,16 @@ def _issued(result: subprocess.CompletedProcess[str]) -> tuple[str, str]:
 class Service:
     """A ``carelog serve`` process and everything it printed."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, *args: str, database_url: str | None = None) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.lines: list[str] = []
+        env = _env(data_dir)
+        if database_url is not None:
+            env["DATABASE_URL"] = database_url
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "carelog", "serve", "--port", str(self.port)],
-            env=_env(data_dir),
+            [sys.executable, "-m", "carelog", "serve", "--port", str(self.port), *args],
+            env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import logging
+import logging.config
 import os
 import signal
 from types import FrameType
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import uvicorn
@@ -21,6 +21,35 @@ from carelog.settings import get_settings
 async def _bootstrap(url: str) -> IssuedApiKey | None:
     async with small_pool(url) as pool:
         return await bootstrap_admin_key(pool)
+
+
+def log_config(level: str) -> dict[str, Any]:
+    """The one logging set-up of the service, for :func:`logging.config.dictConfig`.
+
+    uvicorn applies it in every process it runs the app in: worker processes are spawned
+    afresh and would inherit nothing configured here, so with ``--workers 2`` the access log
+    (INFO) went nowhere and warnings reached stderr bare, without timestamp or level.
+    """
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "formatter": "plain",
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "root": {"level": level.upper(), "handlers": ["stderr"]},
+        "loggers": {
+            # uvicorn's own lines go through the same handler and format as ours.
+            "uvicorn": {"handlers": [], "propagate": True},
+            "uvicorn.error": {"handlers": [], "propagate": True},
+            "uvicorn.access": {"handlers": [], "propagate": True},
+            "pgserver": {"level": "WARNING"},
+        },
+    }
 
 
 def _exit_quietly(signum: int, frame: FrameType | None) -> None:
@@ -40,10 +69,8 @@ def serve(
     and printed once.
     """
     settings = get_settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
-    logging.getLogger("pgserver").setLevel(logging.WARNING)
+    logging_config = log_config(settings.log_level)
+    logging.config.dictConfig(logging_config)
     with database_url(settings, announce=True, serving=True) as url:
         issued = asyncio.run(_bootstrap(url))
         if issued is not None:
@@ -70,7 +97,8 @@ def serve(
             workers=workers,
             loop="uvloop",
             http="httptools",
-            access_log=False,
+            access_log=False,  # carelog.access logs each request, by route template
+            log_config=logging_config,
             log_level=settings.log_level.lower(),
             server_header=False,
         )
