@@ -170,6 +170,21 @@ class ServiceUnavailable(CarelogError):
         super().__init__(detail, headers={"Retry-After": str(retry_after)})
 
 
+class ServiceBusy(ServiceUnavailable):
+    """Every database connection is in use, or a statement ran over its time limit
+    (``CARELOG_STATEMENT_TIMEOUT_MS``): the database is up but overloaded; retry shortly.
+
+    A subclass of :class:`ServiceUnavailable`, so that code which tolerates an unreachable
+    database tolerates a busy one too.
+    """
+
+    code = "service-busy"
+    title = "Service busy"
+
+    def __init__(self, detail: str | None = None, *, retry_after: int = 1) -> None:
+        super().__init__(detail, retry_after=retry_after)
+
+
 class MigrationError(CarelogError):
     """The database schema is not in a state this version can work with."""
 

@@ -28,6 +28,12 @@ class Settings(BaseSettings):
     pool_timeout: float = Field(
         default=5.0, gt=0, description="Seconds to wait for a database connection before 503."
     )
+    statement_timeout_ms: int = Field(
+        default=30_000,
+        ge=0,
+        description="Milliseconds a statement may run before PostgreSQL cancels it "
+        "(503 service-busy); 0: no limit.",
+    )
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_header_bytes: int = Field(default=32 * 1024, ge=4096)
     max_json_depth: int = Field(default=32, ge=2, le=512)

@@ -64,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             min_size=settings.pool_min_size,
             max_size=settings.pool_max_size,
             timeout=settings.pool_timeout,
+            statement_timeout_ms=settings.statement_timeout_ms,
         )
         await pool.open(wait=True, timeout=30)
         cache = PrincipalCache()

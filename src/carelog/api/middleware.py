@@ -1,7 +1,9 @@
-"""Pure ASGI middleware: request ids, the PHI-free access log, and the request body limit."""
+"""Pure ASGI middleware: request ids, the PHI-free access log, cancelling the work of a
+client that went away, and the request body limit."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -34,13 +36,62 @@ async def send_problem(send: Send, error: CarelogError, request_id: str | None) 
     await send({"type": "http.response.body", "body": orjson.dumps(body)})
 
 
+# The status logged and audited for a request whose client went away before the answer
+# (nginx's "client closed request"); no response is sent.
+CLIENT_CLOSED = 499
+
+
+async def run_until_disconnect(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> bool:
+    """Run ``app`` on the request, and cancel it if the client disconnects before the
+    response is complete; return whether it was cancelled so.
+
+    Cancelling the task cancels the statement it awaits: psycopg sends PostgreSQL a cancel
+    request when an async execute is cancelled, and the pooled connection is free at once
+    instead of when the abandoned statement would have ended.
+    """
+    inbox: asyncio.Queue[Message] = asyncio.Queue()
+    completed = False
+
+    async def send_tracked(message: Message) -> None:
+        nonlocal completed
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            completed = True
+        await send(message)
+
+    handler = asyncio.ensure_future(app(scope, inbox.get, send_tracked))
+
+    async def watch() -> None:
+        # Everything the server receives goes on to the app, which may still be reading it.
+        while True:
+            message = await receive()
+            inbox.put_nowait(message)
+            if message["type"] == "http.disconnect":
+                if not completed:
+                    handler.cancel()
+                return
+
+    watcher = asyncio.ensure_future(watch())
+    try:
+        await asyncio.wait((handler,))
+    finally:
+        watcher.cancel()
+        if not handler.done():  # this task itself was cancelled (the server shuts down)
+            handler.cancel()
+    if handler.cancelled():
+        return True
+    handler.result()  # the app's exception, if any
+    return False
+
+
 class RequestContextMiddleware:
     """Gives each request an id (``X-Request-ID``, echoed or made) and logs one line for it.
 
     The log line names the route *template* (``/patient-events/{patient_id}``), never the
-    path, so no patient identifier reaches the log. An unexpected exception becomes a bare
-    500 problem here, logged by type and stack frames only: its message could quote SQL or
-    a client's values, and letting it escape would have the server log it in full.
+    path, so no patient identifier reaches the log. A request whose client goes away is
+    cancelled (see :func:`run_until_disconnect`) and logged with status 499. An unexpected
+    exception becomes a bare 500 problem here, logged by type and stack frames only: its
+    message could quote SQL or a client's values, and letting it escape would have the
+    server log it in full.
     """
 
     def __init__(
@@ -94,7 +145,8 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            if await run_until_disconnect(self.app, scope, receive, send_with_id):
+                status = CLIENT_CLOSED
         except Exception as exc:
             route = scope.get("route")
             _errors.error(

@@ -10,11 +10,12 @@ from typing import Any
 
 import orjson
 import psycopg
+import psycopg.errors
 from psycopg import AsyncConnection
 from psycopg.types.json import set_json_dumps, set_json_loads
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from carelog.errors import ServiceUnavailable
+from carelog.errors import ServiceBusy, ServiceUnavailable
 
 _log = logging.getLogger("carelog.db")
 
@@ -40,15 +41,14 @@ APP_ROLE = "carelog_app"
 _stated_tenant: weakref.WeakKeyDictionary[AsyncConnection[Any], str] = weakref.WeakKeyDictionary()
 
 
+# Connections of each pool handed out and not yet back: when the pool times out with all of
+# them out, the database is busy, not unreachable.
+_in_use: weakref.WeakKeyDictionary[Pool, int] = weakref.WeakKeyDictionary()
+
+
 async def _configure_connection(conn: AsyncConnection[Any]) -> None:
     # Times on the wire are UTC whatever the server's default is.
     await conn.execute("SET TIME ZONE 'UTC'")
-
-
-async def _configure_app_connection(conn: AsyncConnection[Any]) -> None:
-    await _configure_connection(conn)
-    # Row-level security applies to carelog_app, not to the owner the URL logs in as.
-    await conn.execute(f"SET ROLE {APP_ROLE}")
 
 
 def create_pool(
@@ -59,15 +59,24 @@ def create_pool(
     timeout: float = 5.0,
     name: str = "carelog",
     as_app: bool = True,
+    statement_timeout_ms: int = 0,
 ) -> Pool:
     """An autocommit pool, not yet open: open it with ``await pool.open()`` in a lifespan.
 
     Autocommit means a single statement is its own transaction (one round trip); services
     that write more than one statement open ``conn.transaction()`` explicitly. With
     ``as_app`` (the service) every connection acts as carelog_app, under row-level security;
-    without it (the operator's CLI) as the login user, the tables' owner.
+    without it (the operator's CLI) as the login user, the tables' owner. PostgreSQL
+    cancels any statement of theirs that runs over ``statement_timeout_ms`` (0: no limit).
     """
     configure_json()
+
+    async def configure(conn: AsyncConnection[Any]) -> None:
+        await _configure_connection(conn)
+        await conn.execute(f"SET statement_timeout = {int(statement_timeout_ms)}")
+        if as_app:
+            # Row-level security applies to carelog_app, not to the owner the URL logs in as.
+            await conn.execute(f"SET ROLE {APP_ROLE}")
 
     async def check(conn: AsyncConnection[Any]) -> None:
         try:
@@ -87,7 +96,7 @@ def create_pool(
         name=name,
         open=False,
         kwargs={"autocommit": True, "application_name": "carelog"},
-        configure=_configure_app_connection if as_app else _configure_connection,
+        configure=configure,
         # Each connection is checked (one empty query) as it is handed out: after the
         # database restarted, the dead ones are dropped there and replaced, instead of
         # failing the requests that draw them.
@@ -101,21 +110,36 @@ def create_pool(
 async def connection(
     pool: Pool, tenant_id: str | None = None
 ) -> AsyncIterator[AsyncConnection[Any]]:
-    """A pooled connection, speaking for ``tenant_id`` under row-level security; an
-    unreachable database surfaces as :class:`ServiceUnavailable`.
+    """A pooled connection, speaking for ``tenant_id`` under row-level security.
 
-    The pool checks each connection as it hands it out and replaces a dead one, so once the
-    database is up again no request draws a connection that died with the old server.
+    An unreachable database surfaces as :class:`ServiceUnavailable`; a busy one (every
+    connection in use until the pool's timeout, or a statement over its time limit) as
+    :class:`ServiceBusy`. The pool checks each connection as it hands it out and replaces a
+    dead one, so once the database is up again no request draws a connection that died with
+    the old server.
     """
     try:
         async with pool.connection() as conn:
-            if tenant_id is not None and _stated_tenant.get(conn) != tenant_id:
-                await conn.execute(
-                    "SELECT set_config('carelog.tenant_id', %s, false)", (tenant_id,)
-                )
-                _stated_tenant[conn] = tenant_id
-            yield conn
-    except (psycopg.OperationalError, PoolTimeout) as exc:
+            _in_use[pool] = _in_use.get(pool, 0) + 1
+            try:
+                if tenant_id is not None and _stated_tenant.get(conn) != tenant_id:
+                    await conn.execute(
+                        "SELECT set_config('carelog.tenant_id', %s, false)", (tenant_id,)
+                    )
+                    _stated_tenant[conn] = tenant_id
+                yield conn
+            finally:
+                _in_use[pool] -= 1
+    except psycopg.errors.QueryCanceled:
+        _log.warning("database statement cancelled: over statement_timeout")
+        raise ServiceBusy("A database statement took too long; retry shortly.") from None
+    except PoolTimeout:
+        if _in_use.get(pool, 0) >= pool.max_size:
+            _log.warning("database busy: all %d connections in use", pool.max_size)
+            raise ServiceBusy("Every database connection is in use; retry shortly.") from None
+        _log.warning("database unavailable: PoolTimeout")
+        raise ServiceUnavailable("The database is unavailable; retry shortly.") from None
+    except psycopg.OperationalError as exc:
         _log.warning("database unavailable: %s", type(exc).__name__)
         raise ServiceUnavailable("The database is unavailable; retry shortly.") from None
 
