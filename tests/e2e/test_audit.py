@@ -70,11 +70,11 @@ async def test_denied_and_failed_attempts_are_audited(
     assert [(r["action"], r["outcome"], r["status"]) for r in rows] == [
         ("create", "denied", 403),
         ("search", "failed", 422),
-        ("search", "success", None),
+        ("search", "failed", 404),  # what the client was answered (issue 9, item 10)
     ]
     assert rows[0]["patient_id"] is None  # not read from an unparsed body
     assert rows[1]["patient_id"] == patient
-    assert rows[2]["result_count"] == 0
+    assert rows[2]["patient_id"] == patient
 
 
 async def test_anonymous_attempts_are_audited_without_a_tenant(

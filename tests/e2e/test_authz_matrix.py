@@ -68,8 +68,8 @@ EXPECTED: dict[str, dict[str, tuple[int, str, str]]] = {
     "anonymous": {r: (401, "", "denied") for r in ROUTES},
     "wrong tenant": {
         "create": (200, "create", "success"),  # into its own tenant
-        "list": (404, "search", "success"),  # searched, found nothing
-        "read": (404, "read", "success"),
+        "list": (404, "search", "failed"),  # a 404 is a failed 404 on every route
+        "read": (404, "read", "failed"),
         "audit search": (200, "search", "success"),
         "audit verify": (200, "execute", "success"),
     },
@@ -83,7 +83,7 @@ EXPECTED: dict[str, dict[str, tuple[int, str, str]]] = {
     "patient-limited": {
         "create": (403, "create", "denied"),
         "list": (404, "search", "failed"),
-        "read": (404, "read", "success"),
+        "read": (404, "read", "failed"),
         "audit search": (403, "search", "denied"),
         "audit verify": (403, "execute", "denied"),
     },

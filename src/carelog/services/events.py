@@ -150,7 +150,18 @@ async def list_events(
             if not filtered or not await event_store.patient_has_events(
                 conn, tenant_id=principal.tenant_id, patient_id=query.patient_id
             ):
-                raise NotFound("No events for that patient.")
+                raise NotFound("No events for that patient.")  # (audited as a failed 404)
+        if not rows:  # an empty answer, audited as one
+            await audit_store.insert_audit_event(
+                conn,
+                audit=audit,
+                action=AuditAction.SEARCH,
+                outcome=AuditOutcome.SUCCESS,
+                patient_id=query.patient_id,
+                event_ids=[],
+                result_count=0,
+            )
+            audit.written = True
     if len(rows) <= query.limit:
         return EventPage(rows, next_after=None, withheld=withheld)
     page = rows[: query.limit]

@@ -110,7 +110,7 @@ async def get_event(
     visible_labels: frozenset[str] | None = None,
 ) -> EventDocument | None:
     """One event of the tenant by id (of one of ``patients``, if given), or ``None``; the
-    read is audited either way."""
+    read is audited if it found the event (``None`` is the caller's 404 to audit)."""
     params = {
         "tenant_id": tenant_id,
         "id": event_id,
@@ -120,8 +120,9 @@ async def get_event(
     }
     async with conn.cursor(row_factory=_documents) as cur:
         await cur.execute(load("get_event"), params)
-        audit.written = True
-        return await cur.fetchone()
+        found = await cur.fetchone()
+        audit.written = found is not None  # (audited only when found: see the query)
+        return found
 
 
 async def list_events(
@@ -158,8 +159,8 @@ async def list_events(
     params["event_types"] = list(query.event_types) or None
     name = "list_events_by_type" if query.event_types else "list_events"
     cur = await conn.execute(load(name), params)
-    audit.written = True
     rows = await cur.fetchall()
+    audit.written = bool(rows)  # (an empty page is not audited here: see the query)
     if not rows:
         return [], None
     return [EventDocument(event_id, at, doc) for event_id, at, doc, _ in rows], int(rows[0][3])

@@ -1,6 +1,7 @@
 -- One event by id, only if it belongs to the tenant (and to one of the principal's patients,
 -- when it is limited to some, and only if its sensitivity labels are all visible to the
--- principal), and the audit row of the read, found or not.
+-- principal), and the audit row of the read if it was found (not found, the service answers
+-- 404 and the route's failure audit records that, as for every other 404).
 WITH found AS (
     SELECT e.id, e.occurred_at, carelog_event_json(e) AS doc, e.patient_id
     FROM patient_events AS e
@@ -19,5 +20,6 @@ WITH found AS (
            %(audit_purpose)s, %(audit_break_glass)s, %(audit_break_glass_reason)s, %(audit_request_id)s,
            %(audit_client_address)s
     FROM found AS f
+    HAVING count(f.id) > 0
 )
 SELECT id, occurred_at, doc FROM found

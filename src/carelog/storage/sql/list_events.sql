@@ -1,5 +1,7 @@
 -- One page of a patient's events, newest first, resuming strictly after the cursor position,
--- and the audit row of the search (the ids of the page returned, not the look-ahead row).
+-- and the audit row of the search (the ids of the page returned, not the look-ahead row) when
+-- the page has any: an empty page is either a 404 or an empty answer, which the service
+-- decides and audits.
 -- A range scan on patient_events_timeline: O(page), whatever the patient's history.
 -- (labels = '{}' in the label filter is for the planner: its statistics know most events
 -- carry no label, where a bare labels <@ ... looks selective and invites scan-and-sort.)
@@ -32,6 +34,7 @@ WITH page AS (
            LEAST(count(p.id), %(page_size)s), %(audit_purpose)s, %(audit_break_glass)s, %(audit_break_glass_reason)s,
            %(audit_request_id)s, %(audit_client_address)s
     FROM page AS p
+    HAVING count(p.id) > 0
 ), withheld AS (
     -- What the principal may not see, as a count: the labelled-events index only.
     SELECT count(*) AS n

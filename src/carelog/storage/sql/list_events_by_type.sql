@@ -36,6 +36,7 @@ WITH page AS (
            LEAST(count(p.id), %(page_size)s), %(audit_purpose)s, %(audit_break_glass)s, %(audit_break_glass_reason)s,
            %(audit_request_id)s, %(audit_client_address)s
     FROM page AS p
+    HAVING count(p.id) > 0  -- (an empty page: the service decides and audits)
 ), withheld AS (
     -- What the principal may not see, as a count: the labelled-events index only.
     SELECT count(*) AS n
