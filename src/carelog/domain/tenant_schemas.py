@@ -5,12 +5,15 @@ to what cannot hurt the other tenants:
 
 - it is valid Draft 2020-12, at most :data:`MAX_SCHEMA_CHARS` long and
   :data:`~carelog.domain.limits.MAX_PAYLOAD_DEPTH` deep;
-- every ``$ref`` / ``$dynamicRef`` resolves inside the document (or to the bundled
-  meta-schemas): references are looked up in a registry that never retrieves, so no URL is
-  ever fetched, at registration or on a write;
-- ``pattern`` and ``patternProperties`` run on RE2 (linear time, no backtracking), so no
-  crafted value can make a pattern take exponential time; a pattern RE2 cannot compile
-  (backreferences, lookaround) is refused at registration.
+- every ``$ref`` / ``$dynamicRef`` resolves inside the document: references are looked up in
+  a registry that never retrieves, so no URL is ever fetched, at registration or on a write;
+  a nested ``$id`` (a second base URI, against which the check would resolve wrongly) is
+  refused;
+- ``pattern``, ``patternProperties`` and the ``additionalProperties`` that depends on them
+  run on RE2 (linear time, no backtracking), so no crafted value can make a pattern take
+  exponential time; a pattern RE2 cannot compile (backreferences, lookaround) is refused at
+  registration, and so is ``unevaluatedProperties`` beside ``patternProperties`` (jsonschema
+  would run those patterns with Python's backtracking engine).
 
 A bad schema is a 422 naming ``schema.<path>`` at registration; one stored before these checks
 makes writes of its type a 422 naming ``event_type``, never a 500 and never a fetch.
@@ -37,7 +40,7 @@ from carelog.errors import ValidationFailed
 
 MAX_SCHEMA_CHARS = 64_000
 MAX_PATTERN_CHARS = 1_000
-_RE2_MAX_MEM = 1 << 20  # bytes per compiled pattern: a huge automaton is refused, not built
+_RE2_MAX_MEM = 1 << 18  # bytes per compiled pattern: a huge automaton is refused, not built
 _DIALECT = "https://json-schema.org/draft/2020-12/schema"
 # Never retrieves: a reference outside the document (and the bundled meta-schemas) is
 # unresolvable, and nothing is fetched.
@@ -51,7 +54,7 @@ def _options() -> re2.Options:
     return options
 
 
-@lru_cache(maxsize=1024)
+@lru_cache(maxsize=256)  # (at most 256 x _RE2_MAX_MEM held per process)
 def _compiled(pattern: str) -> re2._Regexp[str]:
     return re2.compile(pattern, options=_options())
 
@@ -73,10 +76,32 @@ def _pattern_properties(
                 yield from validator.descend(value, subschema, path=key, schema_path=pattern)
 
 
+def _additional_properties(
+    validator: Any, additional: Any, instance: Any, schema: Any
+) -> Iterator[Any]:
+    # jsonschema's own finds the extra keys with Python's re over patternProperties.
+    if not validator.is_type(instance, "object"):
+        return
+    named = schema.get("properties", {})
+    patterns = [_compiled(p) for p in schema.get("patternProperties", {})]
+    extras = [
+        key for key in instance if key not in named and not any(r.search(key) for r in patterns)
+    ]
+    if validator.is_type(additional, "object"):
+        for extra in extras:
+            yield from validator.descend(instance[extra], additional, path=extra)
+    elif additional is False and extras:
+        yield SchemaViolation("has properties the schema does not allow")
+
+
 # jsonschema's extend() is untyped; the class it returns is a Draft 2020-12 validator.
 _SafeValidator: Any = validators.extend(  # type: ignore[no-untyped-call]
     Draft202012Validator,
-    validators={"pattern": _pattern, "patternProperties": _pattern_properties},
+    validators={
+        "pattern": _pattern,
+        "patternProperties": _pattern_properties,
+        "additionalProperties": _additional_properties,
+    },
 )
 
 
@@ -132,7 +157,13 @@ def check_schema(schema: dict[str, Any]) -> None:
     except SchemaError as exc:
         raise _problem(list(exc.path), exc.message, "schema_error") from None
     resolver = _NO_RETRIEVAL.resolver_with_root(DRAFT202012.create_resource(schema))
+    unevaluated: list[str | int] | None = None
+    with_patterns = False
     for path, key, value in _walk(schema):
+        if key == "$id" and path and isinstance(value, str):
+            raise _problem([*path, key], "only the schema's root may set $id", "nested_id")
+        if key == "unevaluatedProperties":
+            unevaluated = [*path, key]
         if key in ("$ref", "$dynamicRef") and isinstance(value, str):
             try:
                 resolver.lookup(value)
@@ -146,8 +177,16 @@ def check_schema(schema: dict[str, Any]) -> None:
         elif key == "pattern" and isinstance(value, str):
             _check_pattern([*path, key], value)
         elif key == "patternProperties" and isinstance(value, dict):
+            with_patterns = True
             for pattern in value:
                 _check_pattern([*path, key, pattern], pattern)
+    if unevaluated is not None and with_patterns:
+        raise _problem(
+            unevaluated,
+            "unevaluatedProperties cannot be combined with patternProperties here "
+            "(its patterns would run on a backtracking engine); use additionalProperties",
+            "unsafe_pattern",
+        )
 
 
 @lru_cache(maxsize=256)
