@@ -62,13 +62,20 @@ async def run_until_disconnect(app: ASGIApp, scope: Scope, receive: Receive, sen
 
     async def watch() -> None:
         # Everything the server receives goes on to the app, which may still be reading it.
-        while True:
-            message = await receive()
-            inbox.put_nowait(message)
-            if message["type"] == "http.disconnect":
-                if not completed:
-                    handler.cancel()
-                return
+        try:
+            while True:
+                message = await receive()
+                inbox.put_nowait(message)
+                if message["type"] == "http.disconnect":
+                    if not completed:
+                        handler.cancel()
+                    return
+        except Exception:
+            # The server's receive failed: to the app, the client is gone (it must not wait
+            # for a body that will never come).
+            inbox.put_nowait({"type": "http.disconnect"})
+            if not completed:
+                handler.cancel()
 
     watcher = asyncio.ensure_future(watch())
     try:
@@ -77,6 +84,8 @@ async def run_until_disconnect(app: ASGIApp, scope: Scope, receive: Receive, sen
         watcher.cancel()
         if not handler.done():  # this task itself was cancelled (the server shuts down)
             handler.cancel()
+            # Let it unwind (and give back its pooled connection) before this one goes on.
+            await asyncio.wait((handler,))
     if handler.cancelled():
         return True
     handler.result()  # the app's exception, if any
