@@ -17,7 +17,7 @@ from carelog.domain.context.sections import is_measurement
 from carelog.domain.events import PatientEvent
 from carelog.storage import events as event_store
 from carelog.storage.db import Pool, connection
-from carelog.storage.queries import load_positional
+from carelog.storage.queries import load, load_positional
 from tests.factories import new_patient, new_tenant
 
 Connection = AsyncConnection[Any]
@@ -280,7 +280,7 @@ async def _plan(dba: Connection, params: dict[str, Any]) -> dict[str, Any]:
     await dba.execute(f"PREPARE {name} ({kinds}) AS {query}".encode())
     try:
         async with dba.transaction():
-            await dba.execute(event_store.CONTEXT_PLAN_SETTINGS)
+            await dba.execute(load("context_plan_settings"))
             # Literal arguments: EXECUTE's own parameters cannot be bound.
             arguments = sql.SQL(", ").join(
                 sql.SQL("{}::{}").format(sql.Literal(params[key]), sql.SQL(kind))
