@@ -75,8 +75,15 @@ def _scope(method: str, path: str, token: str, body: bytes) -> dict[str, Any]:
 
 async def _call(app: Any, scope: dict[str, Any], body: bytes) -> int:
     sent: list[Message] = []
+    delivered = False
 
     async def receive() -> Message:
+        # What a server does: the body once, then nothing until the client goes away (it
+        # stays connected here, and the app's disconnect watcher is cancelled at the end).
+        nonlocal delivered
+        if delivered:
+            await asyncio.Event().wait()
+        delivered = True
         return {"type": "http.request", "body": body, "more_body": False}
 
     async def send(message: Message) -> None:
