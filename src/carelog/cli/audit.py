@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from carelog.cli import inputs
 from carelog.cli.database import run_with_pool
 from carelog.domain.audit import ChainReport
 from carelog.services import audit as audit_service
@@ -16,7 +17,8 @@ app = typer.Typer(help="Check the audit trail.", no_args_is_help=True)
 @app.command("verify")
 def verify(
     tenant: Annotated[
-        str | None, typer.Option(help="Only this tenant (default: every one).")
+        str | None,
+        typer.Option(help="Only this tenant (default: every one).", callback=inputs.tenant_id),
     ] = None,
 ) -> None:
     """Walk every audit chain and report the first broken link; exit 1 if any is broken."""

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
+from carelog.cli import inputs
 from carelog.cli.database import run_with_pool
 from carelog.domain.principals import ApiKey, ApiKeyCreate, IssuedApiKey, PrincipalKind
 from carelog.services import keys as key_service
@@ -92,7 +93,9 @@ def create(
 
 @app.command("rotate")
 def rotate(
-    key_id: Annotated[str, typer.Argument(help="The key id shown by 'keys list'.")],
+    key_id: Annotated[
+        str, typer.Argument(help="The key id shown by 'keys list'.", callback=inputs.key_id)
+    ],
     grace: Annotated[
         str, typer.Option(help="How long the old key keeps working, e.g. 24h or 0s.")
     ] = "24h",
@@ -105,7 +108,9 @@ def rotate(
 
 @app.command("list")
 def list_(
-    tenant: Annotated[str | None, typer.Option(help="Only this tenant's keys.")] = None,
+    tenant: Annotated[
+        str | None, typer.Option(help="Only this tenant's keys.", callback=inputs.tenant_id)
+    ] = None,
 ) -> None:
     """List keys (never their tokens) with their kind, status, expiry and last use."""
     keys: list[ApiKey] = run_with_pool(lambda pool: key_service.list_keys(pool, tenant_id=tenant))
@@ -130,7 +135,11 @@ def list_(
 
 
 @app.command("revoke")
-def revoke(key_id: Annotated[str, typer.Argument(help="The key id shown by 'keys list'.")]) -> None:
+def revoke(
+    key_id: Annotated[
+        str, typer.Argument(help="The key id shown by 'keys list'.", callback=inputs.key_id)
+    ],
+) -> None:
     """Revoke a key: the next request made with it gets 401."""
     key = run_with_pool(lambda pool: key_service.revoke_key(pool, key_id))
     typer.echo(f"revoked {key.key_id} (tenant {key.tenant_id})")

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 import uvicorn
 
+from carelog.cli import inputs
 from carelog.cli.database import database_url, small_pool
 from carelog.domain.principals import IssuedApiKey
 from carelog.services.keys import bootstrap_admin_key
@@ -59,7 +60,9 @@ def _exit_quietly(signum: int, frame: FrameType | None) -> None:
 
 
 def serve(
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option(help="Address to listen on.", callback=inputs.host)
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes.", min=1, max=64)] = 1,
 ) -> None:

@@ -17,7 +17,7 @@ from pydantic import (
 )
 
 from carelog.domain.audit import PURPOSES_OF_USE
-from carelog.domain.limits import PatientId
+from carelog.domain.limits import ClientText, PatientId
 from carelog.domain.scopes import Permission, SensitivityLabel, needs_patient_list, parse_scope
 
 TENANT_ID_PATTERN = r"^[a-z0-9][a-z0-9_\-]{0,62}$"
@@ -39,6 +39,9 @@ class PrincipalKind(StrEnum):
     USER = "user"
     SERVICE = "service"
 
+
+# Key ids are made by the service (hex today); the rule only keeps out what no id can hold.
+KeyId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_\-]{1,64}$")]
 
 AgentName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._:/@+\-]{0,127}$")]
 
@@ -90,7 +93,7 @@ class ApiKeyCreate(BaseModel):
 
     tenant_id: TenantId
     scopes: frozenset[ScopeString] = Field(min_length=1, max_length=32)
-    name: Annotated[str, StringConstraints(max_length=200)] = ""
+    name: Annotated[ClientText, StringConstraints(max_length=200)] = ""
     kind: PrincipalKind = PrincipalKind.SERVICE
     agent_name: AgentName | None = None
     expires_at: AwareDatetime | None = None

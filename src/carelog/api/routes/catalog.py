@@ -12,6 +12,7 @@ from carelog.api.problems import problem_responses
 from carelog.api.routes.events import EventTypeParam
 from carelog.api.routing import JsonRoute
 from carelog.domain.audit import AuditAction
+from carelog.domain.limits import ClientText
 from carelog.services import event_types as type_service
 
 router = APIRouter(
@@ -27,7 +28,7 @@ class EventTypeRegistration(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     schema_: dict[str, Any] = Field(alias="schema")
-    description: Annotated[str, Field(max_length=500)] = ""
+    description: Annotated[ClientText, Field(max_length=500)] = ""
 
 
 class EventTypePolicy(BaseModel):
