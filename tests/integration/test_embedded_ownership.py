@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from carelog.storage.embedded import (
@@ -132,3 +133,26 @@ def test_no_record_is_an_orphan_and_force_stops_without_a_start(data_dir: Path) 
     EmbeddedPostgres(data_dir).stop(force=True)
     assert not _running(data_dir)
     assert read_owner(data_dir) is None
+
+
+def test_a_stale_lock_file_naming_a_live_stranger_does_not_stop_a_start(data_dir: Path) -> None:
+    """After a crash and a reboot (or a container restart), postmaster.pid can name a pid
+    that a different process now has. That process is not the server: the start goes on."""
+    lock = data_dir / "pgdata" / "postmaster.pid"
+    EmbeddedPostgres(data_dir).start()
+    left_behind = lock.read_text().split("\n", 1)[1]
+    EmbeddedPostgres(data_dir).stop(force=True)
+    stranger = subprocess.Popen(["sleep", "60"])
+    try:
+        lock.write_text(f"{stranger.pid}\n{left_behind}")
+        assert not _running(data_dir)
+        server = EmbeddedPostgres(data_dir)
+        url = server.start()
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+        assert _running(data_dir)
+        assert int(lock.read_text().split("\n", 1)[0]) != stranger.pid
+        server.stop()
+    finally:
+        stranger.kill()
+        stranger.wait()

@@ -105,6 +105,22 @@ class Owner:
         return process_identity(self.pid) == self.started
 
 
+def serves(pid: int, pgdata: Path) -> bool:
+    """Whether ``pid`` is a live server on ``pgdata``: PostgreSQL works in its data folder,
+    which a process that merely reuses a stale pid does not (Linux; elsewhere only
+    liveness is known). Another user's process, whose folder cannot be read, counts."""
+    if process_identity(pid) is None:
+        return False
+    if not _proc():
+        return True
+    try:
+        return Path(os.readlink(f"/proc/{pid}/cwd")) == pgdata.resolve()
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+
+
 def read_owner(data_dir: Path) -> Owner | None:
     """The recorded owner of the server in ``data_dir``, alive or not; None if none is."""
     try:
@@ -165,7 +181,18 @@ class EmbeddedPostgres:
 
     def _running(self) -> bool:
         pid = self._postmaster_pid()
-        return pid is not None and process_identity(pid) is not None
+        return pid is not None and serves(pid, self.pgdata)
+
+    def _remove_stale_lock(self) -> None:
+        # A server killed with -9 (or lost with the machine) leaves postmaster.pid behind,
+        # naming a pid that another process may have by now. Neither pgserver nor pg_ctl
+        # would start past it. (PostgreSQL still refuses to start while any of the old
+        # server's processes hold its shared memory.)
+        lock = self.pgdata / "postmaster.pid"
+        pid = self._postmaster_pid()
+        if pid is not None and not serves(pid, self.pgdata):
+            _log.warning("removed a stale %s naming process %d", lock, pid)
+            lock.unlink(missing_ok=True)
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -195,6 +222,7 @@ class EmbeddedPostgres:
             if self._server is None:
                 self._server = pgserver.get_server(self.pgdata, cleanup_mode=None)
             if not self._running():
+                self._remove_stale_lock()
                 # A handle pgserver cached in this process does not restart a stopped server.
                 with self._server._lock:
                     self._server.ensure_postgres_running()
