@@ -53,14 +53,16 @@ EXAMPLES: dict[tuple[str, ...], list[str]] = {
 }
 
 
-def _commands(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+def commands(command: Any, path: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
+    """Every command under ``command`` by its path of names, e.g. ``("keys", "create")``."""
     # (Typer carries its own copy of click: the tree is walked by duck typing.)
-    if hasattr(command, "list_commands"):
-        context = typer.Context(command)
-        for name in command.list_commands(context):
-            yield from _commands(command.get_command(context, name), (*path, name))
-    else:
-        yield path, command
+    if not hasattr(command, "list_commands"):
+        return {path: command}
+    found: dict[tuple[str, ...], Any] = {}
+    context = typer.Context(command)
+    for name in command.list_commands(context):
+        found.update(commands(command.get_command(context, name), (*path, name)))
+    return found
 
 
 def _with_nul(arguments: list[str], parameter: Any) -> list[str]:
@@ -84,7 +86,7 @@ def _unreachable_database(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def test_a_nul_in_any_parameter_is_a_usage_error() -> None:
-    found = dict(_commands(typer.main.get_command(app)))
+    found = commands(typer.main.get_command(app))
     assert set(found) == set(EXAMPLES), "give each new command a valid example here"
     failures = []
     swept = 0

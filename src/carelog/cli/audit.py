@@ -7,14 +7,14 @@ from typing import Annotated
 import typer
 
 from carelog.cli import inputs
-from carelog.cli.database import run_with_pool
+from carelog.cli.extras import needs
 from carelog.domain.audit import ChainReport
-from carelog.services import audit as audit_service
 
 app = typer.Typer(help="Check the audit trail.", no_args_is_help=True)
 
 
 @app.command("verify")
+@needs("server")
 def verify(
     tenant: Annotated[
         str | None,
@@ -22,6 +22,9 @@ def verify(
     ] = None,
 ) -> None:
     """Walk every audit chain and report the first broken link; exit 1 if any is broken."""
+    from carelog.cli.database import run_with_pool  # (the server extra)
+    from carelog.services import audit as audit_service
+
     if tenant is None:
         reports = run_with_pool(audit_service.verify_all)
     else:

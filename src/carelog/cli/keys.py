@@ -10,9 +10,8 @@ import typer
 from pydantic import ValidationError
 
 from carelog.cli import inputs
-from carelog.cli.database import run_with_pool
+from carelog.cli.extras import needs
 from carelog.domain.principals import ApiKey, ApiKeyCreate, IssuedApiKey, PrincipalKind
-from carelog.services import keys as key_service
 
 app = typer.Typer(help="Issue, list, rotate and revoke API keys.", no_args_is_help=True)
 
@@ -43,6 +42,7 @@ def _show(issued: IssuedApiKey) -> None:
 
 
 @app.command("create")
+@needs("server")
 def create(
     tenant: Annotated[str, typer.Option(help="Tenant the key belongs to (created if new).")],
     scope: Annotated[
@@ -88,10 +88,14 @@ def create(
         )
     except ValidationError as exc:
         raise typer.BadParameter(exc.errors()[0]["msg"]) from None
+    from carelog.cli.database import run_with_pool  # (the server extra)
+    from carelog.services import keys as key_service
+
     _show(run_with_pool(lambda pool: key_service.issue_key(pool, request)))
 
 
 @app.command("rotate")
+@needs("server")
 def rotate(
     key_id: Annotated[
         str, typer.Argument(help="The key id shown by 'keys list'.", callback=inputs.key_id)
@@ -102,17 +106,24 @@ def rotate(
 ) -> None:
     """Issue a replacement key; the old one keeps working for the grace period, then expires."""
     period = parse_duration(grace)
+    from carelog.cli.database import run_with_pool  # (the server extra)
+    from carelog.services import keys as key_service
+
     _show(run_with_pool(lambda pool: key_service.rotate_key(pool, key_id, grace=period)))
     typer.echo(f"{key_id} stays valid for {grace}, then expires.", err=True)
 
 
 @app.command("list")
+@needs("server")
 def list_(
     tenant: Annotated[
         str | None, typer.Option(help="Only this tenant's keys.", callback=inputs.tenant_id)
     ] = None,
 ) -> None:
     """List keys (never their tokens) with their kind, status, expiry and last use."""
+    from carelog.cli.database import run_with_pool  # (the server extra)
+    from carelog.services import keys as key_service
+
     keys: list[ApiKey] = run_with_pool(lambda pool: key_service.list_keys(pool, tenant_id=tenant))
     now = datetime.now(UTC)
 
@@ -135,11 +146,15 @@ def list_(
 
 
 @app.command("revoke")
+@needs("server")
 def revoke(
     key_id: Annotated[
         str, typer.Argument(help="The key id shown by 'keys list'.", callback=inputs.key_id)
     ],
 ) -> None:
     """Revoke a key: the next request made with it gets 401."""
+    from carelog.cli.database import run_with_pool  # (the server extra)
+    from carelog.services import keys as key_service
+
     key = run_with_pool(lambda pool: key_service.revoke_key(pool, key_id))
     typer.echo(f"revoked {key.key_id} (tenant {key.tenant_id})")

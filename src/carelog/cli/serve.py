@@ -10,16 +10,16 @@ from types import FrameType
 from typing import Annotated, Any
 
 import typer
-import uvicorn
 
 from carelog.cli import inputs
-from carelog.cli.database import database_url, small_pool
+from carelog.cli.extras import needs
 from carelog.domain.principals import IssuedApiKey
-from carelog.services.keys import bootstrap_admin_key
-from carelog.settings import get_settings
 
 
 async def _bootstrap(url: str) -> IssuedApiKey | None:
+    from carelog.cli.database import small_pool
+    from carelog.services.keys import bootstrap_admin_key
+
     async with small_pool(url) as pool:
         return await bootstrap_admin_key(pool)
 
@@ -59,6 +59,7 @@ def _exit_quietly(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(0)
 
 
+@needs("server")
 def serve(
     host: Annotated[
         str, typer.Option(help="Address to listen on.", callback=inputs.host)
@@ -71,6 +72,11 @@ def serve(
     Migrations are applied first. On a database with no API key yet, an admin key is created
     and printed once.
     """
+    import uvicorn  # (the server extra)
+
+    from carelog.cli.database import database_url
+    from carelog.settings import get_settings
+
     settings = get_settings()
     logging_config = log_config(settings.log_level)
     logging.config.dictConfig(logging_config)
