@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import select
+import time
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,7 +13,7 @@ from typing import Any
 import orjson
 import psycopg
 import psycopg.errors
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, pq
 from psycopg.types.json import set_json_dumps, set_json_loads
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
@@ -45,6 +47,24 @@ _stated_tenant: weakref.WeakKeyDictionary[AsyncConnection[Any], str] = weakref.W
 # them out, the database is busy, not unreachable.
 _in_use: weakref.WeakKeyDictionary[Pool, int] = weakref.WeakKeyDictionary()
 
+# When each pooled connection was last given back (time.monotonic()).
+_given_back: weakref.WeakKeyDictionary[AsyncConnection[Any], float] = weakref.WeakKeyDictionary()
+
+# A connection given back less than this many seconds ago is checked only for a sign of
+# death, not with a round trip (see create_pool).
+CHECK_IDLE_AFTER = 2.0
+
+
+def _shows_no_sign_of_death(conn: AsyncConnection[Any]) -> bool:
+    """Whether an idle connection is open with nothing to read. A server process that ends
+    (a restart, pg_terminate_backend) sends a FATAL message and closes its socket, so the
+    socket turns readable; an idle autocommit session is sent nothing otherwise."""
+    if conn.closed or conn.pgconn.status != pq.ConnStatus.OK:
+        return False
+    poller = select.poll()
+    poller.register(conn.pgconn.socket, select.POLLIN)
+    return not poller.poll(0)
+
 
 async def _configure_connection(conn: AsyncConnection[Any]) -> None:
     # Times on the wire are UTC whatever the server's default is.
@@ -60,6 +80,7 @@ def create_pool(
     name: str = "carelog",
     as_app: bool = True,
     statement_timeout_ms: int = 0,
+    check_idle_after: float = CHECK_IDLE_AFTER,
 ) -> Pool:
     """An autocommit pool, not yet open: open it with ``await pool.open()`` in a lifespan.
 
@@ -68,6 +89,11 @@ def create_pool(
     ``as_app`` (the service) every connection acts as carelog_app, under row-level security;
     without it (the operator's CLI) as the login user, the tables' owner. PostgreSQL
     cancels any statement of theirs that runs over ``statement_timeout_ms`` (0: no limit).
+
+    Each connection is checked as it is handed out. One given back less than
+    ``check_idle_after`` seconds ago is checked without a round trip: open, and its socket
+    has nothing to read (a server that ended it has written its goodbye and closed it). Any
+    other, or one that shows a sign of death, gets an empty query.
     """
     configure_json()
 
@@ -79,6 +105,13 @@ def create_pool(
             await conn.execute(f"SET ROLE {APP_ROLE}")
 
     async def check(conn: AsyncConnection[Any]) -> None:
+        given_back = _given_back.get(conn)
+        if (
+            given_back is not None
+            and time.monotonic() - given_back < check_idle_after
+            and _shows_no_sign_of_death(conn)
+        ):
+            return
         try:
             await AsyncConnectionPool.check_connection(conn)
         except psycopg.Error:
@@ -97,9 +130,9 @@ def create_pool(
         open=False,
         kwargs={"autocommit": True, "application_name": "carelog"},
         configure=configure,
-        # Each connection is checked (one empty query) as it is handed out: after the
-        # database restarted, the dead ones are dropped there and replaced, instead of
-        # failing the requests that draw them.
+        # Each connection is checked as it is handed out: after the database restarted,
+        # the dead ones are dropped there and replaced, instead of failing the requests that
+        # draw them.
         check=check,
         reconnect_timeout=3600,
     )
@@ -130,6 +163,7 @@ async def connection(
                 yield conn
             finally:
                 _in_use[pool] -= 1
+                _given_back[conn] = time.monotonic()
     except psycopg.errors.QueryCanceled:
         _log.warning("database statement cancelled: over statement_timeout")
         raise ServiceBusy("A database statement took too long; retry shortly.") from None
