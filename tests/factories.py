@@ -4,17 +4,39 @@ domain sees them), and direct row counts."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 from psycopg.rows import dict_row
 
+from carelog.api.app import create_app
 from carelog.domain.events import PatientEvent
 from carelog.domain.principals import ApiKeyCreate
 from carelog.services.keys import issue_key
+from carelog.settings import Settings
 from carelog.storage.db import Pool, connection
+
+
+@asynccontextmanager
+async def rate_limited_app(
+    database_url: str, *, per_second: float, burst: int
+) -> AsyncIterator[FastAPI]:
+    """A started app of its own whose principals have a bucket of ``burst`` requests,
+    refilled at ``per_second``."""
+    settings = Settings(
+        database_url=database_url,
+        rate_limit_per_second=per_second,
+        rate_limit_burst=burst,
+        pool_min_size=1,
+        pool_max_size=2,
+    )
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
 
 
 def new_tenant() -> str:

@@ -10,7 +10,8 @@ from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 
 from carelog.api.app import PROTECTED_ROUTERS
-from carelog.api.deps import assert_protected, required_permissions
+from carelog.api.deps import EventsWrite, required_permissions
+from carelog.api.routing import assert_protected
 from carelog.domain.scopes import Permission
 from carelog.services.keys import hash_token, list_keys, revoke_key
 from carelog.storage.db import Pool
@@ -135,6 +136,18 @@ def test_a_route_without_a_scope_fails_start_up() -> None:
 
     with pytest.raises(RuntimeError, match="no scope dependency"):
         assert_protected(leaky)
+
+
+def test_a_route_that_would_read_before_it_authenticates_fails_start_up() -> None:
+    """A plain APIRoute parses its body before its scope dependency runs (issue 9, item 9)."""
+    plain = APIRouter()
+
+    @plain.post("/notes")
+    async def note(body: dict[str, str], caller: EventsWrite) -> str:
+        return caller.principal.name
+
+    with pytest.raises(RuntimeError, match="not a JsonRoute"):
+        assert_protected(plain)
 
 
 async def test_a_revocation_elsewhere_empties_the_cache(

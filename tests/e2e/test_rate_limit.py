@@ -8,24 +8,21 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from carelog.api.app import create_app
-from carelog.settings import Settings
-from tests.factories import audit_rows, bearer, make_token, new_patient, new_tenant
+from tests.factories import (
+    audit_rows,
+    bearer,
+    make_token,
+    new_patient,
+    new_tenant,
+    rate_limited_app,
+)
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
 async def limited_app(database_url: str) -> AsyncIterator[FastAPI]:
-    settings = Settings(
-        database_url=database_url,
-        rate_limit_per_second=0.5,
-        rate_limit_burst=3,
-        pool_min_size=1,
-        pool_max_size=2,
-    )
-    application = create_app(settings)
-    async with application.router.lifespan_context(application):
+    async with rate_limited_app(database_url, per_second=0.5, burst=3) as application:
         yield application
 
 
@@ -53,3 +50,26 @@ async def test_over_the_limit_is_429(limited_app: FastAPI) -> None:
         assert "ratelimit-limit" not in (await client.get("/patient-events/P-1")).headers
     rows = await audit_rows(pool, tenant)
     assert [(r["outcome"], r["status"]) for r in rows][-2] == ("denied", 429)
+
+
+async def test_a_refused_body_takes_one_token_and_is_limited_first(limited_app: FastAPI) -> None:
+    """The route authenticates and counts the request before it reads the body, and FastAPI's
+    dependency reuses that caller: one token per request (issue 9, item 9)."""
+    tenant = new_tenant()
+    pool = limited_app.state.pool
+    headers = {**bearer(await make_token(pool, tenant)), "Content-Type": "application/json"}
+    transport = httpx.ASGITransport(app=limited_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        bodies = [b'{"patient_id": ', b"x" * (2 * 1024 * 1024), b"{}", b'{"patient_id": ']
+        responses = [
+            await client.post("/patient-events", content=body, headers=headers) for body in bodies
+        ]
+    assert [r.status_code for r in responses] == [400, 413, 422, 429]
+    assert [r.headers["ratelimit-remaining"] for r in responses] == ["2", "1", "0", "0"]
+    rows = await audit_rows(pool, tenant)
+    assert [(r["outcome"], r["status"]) for r in rows] == [
+        ("failed", 400),
+        ("failed", 413),
+        ("failed", 422),
+        ("denied", 429),
+    ]

@@ -12,11 +12,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from carelog import __version__
-from carelog.api.deps import assert_protected
 from carelog.api.docs import install_docs
 from carelog.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from carelog.api.problems import install_problem_handlers, install_problem_schema
 from carelog.api.routes import audit, catalog, context, events, health, search
+from carelog.api.routing import assert_protected
 from carelog.errors import ServiceUnavailable
 from carelog.services.context_cache import ContextCache
 from carelog.services.key_use import KeyUseTracker
@@ -130,10 +130,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in PROTECTED_ROUTERS:
         assert_protected(router)
         app.include_router(router)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    protected = [route for router in PROTECTED_ROUTERS for route in router.routes]
+    app.add_middleware(
+        BodyLimitMiddleware, max_bytes=settings.max_body_bytes, protected_routes=protected
+    )
     app.add_middleware(
         RequestContextMiddleware,
         access_log=settings.access_log,
         max_header_bytes=settings.max_header_bytes,
+        audited_routes=protected,
     )
     return app

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, Request, Security
+from fastapi import Depends, Request, Security
 from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
 from fastapi.routing import APIRoute
 from fastapi.security.base import SecurityBase
@@ -168,6 +168,10 @@ def _limit(request: Request, principal: Principal) -> None:
         )
 
 
+# The scope key under which the request's authenticated (and rate-limited) Caller is kept.
+CALLER_KEY = "carelog.caller"
+
+
 class ScopeCheck(SecurityBase):
     """A dependency that authenticates the request and checks that it holds a permission.
 
@@ -175,16 +179,23 @@ class ScopeCheck(SecurityBase):
     every node and parameter it resolves, and this sits on every protected route. Being a
     ``SecurityBase``, FastAPI lists it in OpenAPI as the bearer scheme, with the scopes of
     the ``Security`` marker that uses it (see :func:`require`).
+
+    The route (``JsonRoute``) calls it before the body is read; the Caller is kept in the
+    request's scope, so that when FastAPI solves the dependency it neither authenticates
+    again nor takes a second rate-limit token.
     """
 
     def __init__(self, permission: Permission) -> None:
-        self.required_permission = permission  # read by required_permissions
+        self.required_permission = permission
         self.model = HTTPBearerModel(description=BEARER_DESCRIPTION)
         self.scheme_name = BEARER_SCHEME
 
     async def __call__(self, request: Request) -> Caller:
-        caller = await authenticate_request(request)
-        _limit(request, caller.principal)
+        caller: Caller | None = request.scope.get(CALLER_KEY)
+        if caller is None:
+            caller = await authenticate_request(request)
+            _limit(request, caller.principal)
+            request.scope[CALLER_KEY] = caller
         if not caller.principal.has(self.required_permission):
             raise Forbidden(f"This key's scopes do not grant '{self.required_permission.value}'.")
         return caller
@@ -196,25 +207,21 @@ def require(permission: Permission) -> Any:
     return Security(ScopeCheck(permission), scopes=[permission.value])
 
 
-def required_permissions(route: APIRoute) -> set[Permission]:
-    """The permissions a route's dependencies demand (empty: the route is public)."""
-    found: set[Permission] = set()
+def scope_checks(route: APIRoute) -> list[ScopeCheck]:
+    """The scope checks among a route's dependencies (none: the route is public)."""
+    found: list[ScopeCheck] = []
     stack = list(route.dependant.dependencies)
     while stack:
         dependant = stack.pop()
-        permission = getattr(dependant.call, "required_permission", None)
-        if isinstance(permission, Permission):
-            found.add(permission)
+        if isinstance(dependant.call, ScopeCheck):
+            found.append(dependant.call)
         stack.extend(dependant.dependencies)
     return found
 
 
-def assert_protected(router: APIRouter) -> None:
-    """Fail at start-up if any route of a protected router lacks a scope dependency."""
-    for route in router.routes:
-        if not isinstance(route, APIRoute) or not required_permissions(route):
-            path = getattr(route, "path", route)
-            raise RuntimeError(f"route {path} has no scope dependency")
+def required_permissions(route: APIRoute) -> set[Permission]:
+    """The permissions a route's dependencies demand (empty: the route is public)."""
+    return {check.required_permission for check in scope_checks(route)}
 
 
 EventsRead = Annotated[Caller, require(Permission.EVENTS_READ)]

@@ -9,11 +9,14 @@ import re
 import time
 import traceback
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from carelog.api.routing import BODY_OVER_LIMIT, refuses_bodies_itself
 from carelog.domain.audit import AuditContext
 from carelog.domain.limits import is_valid_patient_id
 from carelog.errors import CarelogError, HeadersTooLarge, PayloadTooLarge
@@ -65,6 +68,8 @@ async def run_until_disconnect(app: ASGIApp, scope: Scope, receive: Receive, sen
         try:
             while True:
                 message = await receive()
+                if message["type"] == "http.request" and BODY_OVER_LIMIT in scope:
+                    continue  # a body refused unread (BodyLimitMiddleware) is not kept
                 inbox.put_nowait(message)
                 if message["type"] == "http.disconnect":
                     if not completed:
@@ -101,14 +106,24 @@ class RequestContextMiddleware:
     exception becomes a bare 500 problem here, logged by type and stack frames only: its
     message could quote SQL or a client's values, and letting it escape would have the
     server log it in full.
+
+    Headers over ``max_header_bytes`` are answered 431 before any of them is read for its
+    meaning, credentials included: sent to one of ``audited_routes``, the attempt is audited
+    as anonymous (no tenant, no principal) under that route.
     """
 
     def __init__(
-        self, app: ASGIApp, *, access_log: bool = True, max_header_bytes: int = 32 * 1024
+        self,
+        app: ASGIApp,
+        *,
+        access_log: bool = True,
+        max_header_bytes: int = 32 * 1024,
+        audited_routes: Sequence[BaseRoute] = (),
     ) -> None:
         self.app = app
         self.access_log = access_log
         self.max_header_bytes = max_header_bytes
+        self.audited_routes = audited_routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -124,11 +139,9 @@ class RequestContextMiddleware:
         if not request_id:
             request_id = uuid.uuid4().hex
         scope["carelog.request_id"] = request_id
-        if sum(len(name) + len(value) for name, value in scope["headers"]) > self.max_header_bytes:
-            await send_problem(
-                send, HeadersTooLarge("The request's headers are too large."), request_id
-            )
-            return
+        headers_too_large = (
+            sum(len(name) + len(value) for name, value in scope["headers"]) > self.max_header_bytes
+        )
         client = scope.get("client")
         audit = AuditContext(request_id=request_id, client_address=client[0] if client else None)
         scope["carelog.audit"] = audit
@@ -154,7 +167,16 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            if await run_until_disconnect(self.app, scope, receive, send_with_id):
+            if headers_too_large:
+                route = matched_route(self.audited_routes, scope)
+                if route is not None:
+                    scope["route"] = route
+                await send_problem(
+                    send_with_id,
+                    HeadersTooLarge("The request's headers are too large."),
+                    request_id,
+                )
+            elif await run_until_disconnect(self.app, scope, receive, send_with_id):
                 status = CLIENT_CLOSED
         except Exception as exc:
             route = scope.get("route")
@@ -184,6 +206,16 @@ class RequestContextMiddleware:
                 )
 
 
+def matched_route(routes: Sequence[BaseRoute], scope: Scope) -> BaseRoute | None:
+    """The one of ``routes`` that will serve this request, found before routing (only for
+    the rare requests refused before it: headers or body too large)."""
+    for route in routes:
+        match, _ = route.matches(scope)
+        if match is Match.FULL:
+            return route
+    return None
+
+
 async def _audit_unaudited(scope: Scope, audit: AuditContext, status: int) -> None:
     """Write the audit row of an audited route's request that ended without one: denied
     (401, 403) or failed (validation, conflict, errors). Runs after the response is sent."""
@@ -208,47 +240,58 @@ async def _audit_unaudited(scope: Scope, audit: AuditContext, status: int) -> No
 
 
 class BodyLimitMiddleware:
-    """Refuses request bodies over ``max_bytes`` with a 413 problem, declared or streamed."""
+    """Limits request bodies to ``max_bytes``, declared (``Content-Length``) or streamed.
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    An over-limit body sent to a protected route is not answered here: the app gets an empty
+    body and the mark ``BODY_OVER_LIMIT``, and the route refuses it with 413 after it has
+    authenticated the caller (see ``JsonRoute``), so the attempt is audited under the caller's
+    tenant and a caller with no valid key is told 401. A declared size over the limit is not
+    read at all; a streamed body is read up to the limit and the rest is dropped unread. Any
+    response to such a request closes the connection (the rest of the body is still on it).
+    Unknown paths and public routes (any not among ``protected_routes``) are answered 413 at
+    once.
+    """
+
+    def __init__(
+        self, app: ASGIApp, *, max_bytes: int, protected_routes: Sequence[BaseRoute] = ()
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
-
-    async def _reject(self, scope: Scope, send: Send) -> None:
-        error = PayloadTooLarge(
-            f"The request body is over {self.max_bytes} bytes.", headers={"Connection": "close"}
-        )
-        await send_problem(send, error, scope.get("carelog.request_id"))
+        self.protected_routes = protected_routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        over = False
         for name, value in scope["headers"]:
             if name == b"content-length":
                 try:
-                    declared = int(value)
+                    over = over or int(value) > self.max_bytes
                 except ValueError:
-                    declared = self.max_bytes + 1
-                if declared > self.max_bytes:
-                    await self._reject(scope, send)
-                    return
+                    over = True
         # Read the body up front (it is at most max_bytes): a limit hit half-way through the
         # app's own read would surface as a parse error, not as 413.
         chunks: list[bytes] = []
         received = 0
-        while True:
+        while not over:
             message = await receive()
             if message["type"] != "http.request":
                 break
             chunk = message.get("body", b"")
             received += len(chunk)
-            if received > self.max_bytes:
-                await self._reject(scope, send)
-                return
+            over = received > self.max_bytes
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
+        if over:
+            if not refuses_bodies_itself(matched_route(self.protected_routes, scope)):
+                error = PayloadTooLarge(f"The request body is over {self.max_bytes} bytes.")
+                await send_problem(_closing(send), error, scope.get("carelog.request_id"))
+                return
+            scope[BODY_OVER_LIMIT] = self.max_bytes
+            chunks = []
+            send = _closing(send)
         buffered: Message = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
         replayed = False
 
@@ -260,3 +303,14 @@ class BodyLimitMiddleware:
             return await receive()
 
         await self.app(scope, replay, send)
+
+
+def _closing(send: Send) -> Send:
+    """``send``, with ``Connection: close`` on the response."""
+
+    async def send_closing(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = [*message.get("headers", []), (b"connection", b"close")]
+        await send(message)
+
+    return send_closing

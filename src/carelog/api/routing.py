@@ -1,5 +1,6 @@
-"""The route class every router uses: JSON bodies only (415 otherwise), parsed with orjson,
-and refused (400, as malformed JSON) when an object repeats a key."""
+"""The route class every protected router uses: the caller is authenticated before the body
+is looked at, then JSON bodies only (415 otherwise), parsed with orjson, and refused (400, as
+malformed JSON) when an object repeats a key."""
 
 from __future__ import annotations
 
@@ -8,13 +9,18 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 import orjson
-from fastapi import Request
+from fastapi import APIRouter, Request
 from fastapi.routing import APIRoute
 from starlette.responses import Response
 
-from carelog.errors import UnsupportedMediaType
+from carelog.api.deps import required_permissions, scope_checks
+from carelog.errors import PayloadTooLarge, UnsupportedMediaType
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+# Set (to the limit in bytes) by BodyLimitMiddleware on a request whose body is over the
+# limit and that it left to the route to refuse; the app then sees an empty body.
+BODY_OVER_LIMIT = "carelog.body_over_limit"
 
 
 def _is_json(content_type: str) -> bool:
@@ -71,13 +77,29 @@ class OrjsonRequest(Request):
 
 
 class JsonRoute(APIRoute):
-    """Refuses non-JSON bodies with 415 before FastAPI tries to read them."""
+    """Authenticates first, then refuses what the body cannot be, before FastAPI reads it.
+
+    FastAPI reads and parses the body before it solves any dependency, so a route's own
+    ``ScopeCheck`` alone would answer malformed JSON with 400 before it asked who is calling,
+    and the attempt would be audited under no tenant. Here the check runs first (it keeps the
+    Caller in the scope for the dependency: one authentication, one rate-limit token), so
+    on a protected route the order is 431 (middleware) → 401 → 429 → 403 → 413 → 415 → 400
+    (malformed JSON) → 422 (validation) → 404 (the service), and every attempt by a known
+    caller is audited under its tenant. (A bad ``X-Purpose-Of-Use`` is a 422 of the
+    authentication step itself.)
+    """
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         takes_body = self.body_field is not None
+        checks = scope_checks(self)
 
         async def json_route_handler(request: Request) -> Response:
+            for check in checks:
+                await check(request)
+            limit = request.scope.get(BODY_OVER_LIMIT)
+            if limit is not None:
+                raise PayloadTooLarge(f"The request body is over {limit} bytes.")
             if takes_body and request.method in _BODY_METHODS:
                 if not _is_json(request.headers.get("content-type", "")):
                     raise UnsupportedMediaType("Send the request body as application/json.")
@@ -85,3 +107,22 @@ class JsonRoute(APIRoute):
             return await handler(request)
 
         return json_route_handler
+
+
+def refuses_bodies_itself(route: object) -> bool:
+    """Whether ``route`` answers an over-limit body itself, after authenticating (see
+    BodyLimitMiddleware): a protected JsonRoute."""
+    return isinstance(route, JsonRoute) and bool(scope_checks(route))
+
+
+def assert_protected(router: APIRouter) -> None:
+    """Fail at start-up if any route of a protected router lacks a scope dependency, or is
+    not a JsonRoute (it would read its body before authenticating)."""
+    for route in router.routes:
+        path = getattr(route, "path", route)
+        if not isinstance(route, APIRoute) or not required_permissions(route):
+            raise RuntimeError(f"route {path} has no scope dependency")
+        if not isinstance(route, JsonRoute):
+            raise RuntimeError(
+                f"route {path} is not a JsonRoute: it would read before it authenticates"
+            )

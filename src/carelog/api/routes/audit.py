@@ -10,13 +10,16 @@ from fastapi import APIRouter, Query, Request, Response
 from carelog.api.deps import AuditRead, audited
 from carelog.api.problems import problem_responses
 from carelog.api.routes.events import invalid_parameter, next_link
+from carelog.api.routing import JsonRoute
 from carelog.domain.audit import AuditAction, AuditEvent, AuditOutcome, ChainReport
 from carelog.domain.audit_fhir import to_bundle, to_fhir
 from carelog.domain.cursor import decode_audit_cursor, encode_audit_cursor
 from carelog.domain.limits import PATIENT_ID_PATTERN, ClientText, Timestamp
 from carelog.services import audit as audit_service
 
-router = APIRouter(tags=["audit"], responses=problem_responses(401, 403, 422, 500, 503))
+router = APIRouter(
+    tags=["audit"], route_class=JsonRoute, responses=problem_responses(401, 403, 422, 500, 503)
+)
 
 DEFAULT_PAGE = 50
 MAX_PAGE = 500

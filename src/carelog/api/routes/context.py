@@ -9,13 +9,18 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from carelog.api.deps import EventsRead, audited
 from carelog.api.problems import problem_responses
 from carelog.api.routes.events import WITHHELD_HEADER, EventTypeParam
+from carelog.api.routing import JsonRoute
 from carelog.domain.audit import AuditAction
 from carelog.domain.context import PatientContext
 from carelog.domain.limits import PATIENT_ID_PATTERN, Timestamp
 from carelog.services import context as context_service
 from carelog.services.context_cache import ContextOptions
 
-router = APIRouter(tags=["context"], responses=problem_responses(401, 403, 404, 422, 500, 503))
+router = APIRouter(
+    tags=["context"],
+    route_class=JsonRoute,
+    responses=problem_responses(401, 403, 404, 422, 500, 503),
+)
 
 
 @router.get(

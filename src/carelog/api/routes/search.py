@@ -9,13 +9,16 @@ from fastapi import APIRouter, Query, Request, Response
 from carelog.api.deps import EventsRead, audited
 from carelog.api.problems import problem_responses
 from carelog.api.routes.events import event_json, invalid_parameter, next_link
+from carelog.api.routing import JsonRoute
 from carelog.domain.audit import AuditAction
 from carelog.domain.cursor import decode_cursor, encode_cursor
 from carelog.domain.events import PatientEvent
 from carelog.domain.limits import PATIENT_ID_PATTERN, ClientText
 from carelog.services import events as event_service
 
-router = APIRouter(tags=["search"], responses=problem_responses(401, 403, 422, 500, 503))
+router = APIRouter(
+    tags=["search"], route_class=JsonRoute, responses=problem_responses(401, 403, 422, 500, 503)
+)
 
 CODE_PATTERN = r"^(loinc|rxnorm|icd10|snomed):[A-Za-z0-9.\-]{1,32}$"
 
