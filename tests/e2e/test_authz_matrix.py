@@ -4,16 +4,35 @@ leaves (found by its request id, in the chain of the caller's tenant)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
 
 import httpx
+import orjson
 import pytest
+from fastapi import FastAPI
+from fastapi.routing import APIRoute, iter_route_contexts
 
+from carelog.api.app import create_app
+from carelog.api.deps import required_permissions
 from carelog.domain.audit import UNKNOWN_TENANT
 from carelog.domain.principals import ApiKeyCreate
+from carelog.domain.scopes import Permission
+from carelog.errors import PROBLEM_TYPE_PREFIX
+from carelog.services import keys
 from carelog.services.keys import issue_key
+from carelog.settings import Settings
 from carelog.storage.db import Pool
-from tests.factories import audit_rows, bearer, make_token, new_patient, new_tenant
+from tests.factories import (
+    audit_rows,
+    bearer,
+    make_token,
+    new_patient,
+    new_tenant,
+    rate_limited_app,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -137,3 +156,327 @@ async def test_authorization_matrix(
     assert (rows[0]["action"], rows[0]["outcome"]) == (ACTIONS[route], outcome)
     if caller == "wrong tenant" and route == "audit search":
         assert all(r["tenant_id"] == world.other_tenant for r in response.json())
+
+
+# Every protected route against every rejection class (issue 9, item 10) ------------------
+#
+# The cases are generated from the app's routes: a new protected route is covered without a
+# line here, and one this generator cannot build a request for (a body model or a path
+# parameter it does not know) fails `test_the_generator_knows_every_route` until it does.
+
+CLASSES = (400, 401, 403, 404, 413, 415, 422, 429, 431)
+PROBLEM_CODES = {
+    400: "bad-request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not-found",
+    413: "payload-too-large",
+    415: "unsupported-media-type",
+    422: "validation-failed",
+    429: "rate-limited",
+    431: "headers-too-large",
+}
+# Refused before the caller is known: recorded as anonymous, in the `-` chain. (431: the
+# headers are refused before any is read for its meaning, the credential included.)
+ANONYMOUS = frozenset({401, 431})
+# The order in which a request with several faults is refused (429 apart: see its test).
+PRECEDENCE = (431, 401, 403, 413, 415, 400, 422, 404)
+
+TOO_LARGE = b"x" * (1024 * 1024 + 1)
+MALFORMED = (b'{"patient_id": ', b'{"reason": "a", "reason": "b"}')  # cut short; a repeated key
+# A body each body model accepts: the rest of a request must be right for one fault to show.
+VALID_BODIES: dict[str, Callable[[], dict[str, Any]]] = {
+    "PatientEventCreate": lambda: {
+        "patient_id": new_patient(),
+        "event_type": "x",
+        "payload": {"n": 1},
+    },
+    "CorrectionCreate": lambda: {"payload": {"n": 2}, "reason": "synthetic correction"},
+    "RetractionCreate": lambda: {"reason": "entered in error"},
+    "EventTypeRegistration": lambda: {"schema": {"type": "object"}},
+    "EventTypePolicy": lambda: {"reject_unregistered": False},
+}
+# Per path parameter: whether an unknown value is looked up (404), and an invalid value.
+PATH_PARAMETERS: dict[str, tuple[bool, str]] = {
+    "patient_id": (True, "P x"),
+    "event_id": (True, "0"),
+    "event_type": (False, "bad type"),  # PUT registers the type it names: nothing to miss
+}
+
+
+@dataclass(frozen=True)
+class ProtectedRoute:
+    """What the generator needs of one protected route, read from the app."""
+
+    method: str
+    path: str
+    permission: Permission
+    action: str
+    body_model: str | None
+    path_parameters: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path}"
+
+    @property
+    def lookup(self) -> str | None:
+        """The path parameter an unknown value of which is a 404, if any."""
+        return next((p for p in self.path_parameters if PATH_PARAMETERS[p][0]), None)
+
+    @property
+    def invalid_by(self) -> str:
+        """How this route is sent a 422: its body, else a path parameter, else the header
+        every route validates (``X-Purpose-Of-Use``, checked as the caller is authenticated)."""
+        if self.body_model is not None:
+            return "body"
+        return self.path_parameters[0] if self.path_parameters else "header"
+
+    def cannot(self, status: int) -> str | None:
+        """Why ``status`` cannot occur on this route (``None``: it can, and is tested)."""
+        if status in (400, 415) and self.body_model is None:
+            return f"a {self.method} takes no body: it is never parsed nor its type checked"
+        if status == 404 and self.lookup is None:
+            return "nothing in the path is looked up" + (
+                " (the type named is the one registered)" if self.path_parameters else ""
+            )
+        return None
+
+
+def protected_routes(app: FastAPI) -> list[ProtectedRoute]:
+    """Every route of the app that demands a permission, as the generator sees it."""
+    found = []
+    for context in iter_route_contexts(app.routes):
+        route = context.original_route
+        if not isinstance(route, APIRoute) or not required_permissions(route):
+            continue
+        [permission] = required_permissions(route)
+        (method,) = tuple(route.methods or ())
+        body = route.body_field
+        found.append(
+            ProtectedRoute(
+                method=method,
+                path=route.path,
+                permission=permission,
+                action=route.endpoint.audit_action.value,  # type: ignore[attr-defined]
+                body_model=None
+                if body is None
+                else getattr(body.field_info.annotation, "__name__", "?"),
+                path_parameters=tuple(p.name for p in route.dependant.path_params),
+            )
+        )
+    return found
+
+
+ROUTES_SEEN = protected_routes(create_app(Settings(database_url="postgresql:///unused")))
+
+
+@dataclass(frozen=True)
+class Rejections:
+    tenant: str
+    patient: str
+    event_id: int
+    token: str  # may do everything
+    principal: str
+    forbidden: dict[Permission, tuple[str, str]]  # (token, principal) lacking the permission
+
+
+@pytest.fixture(scope="module")
+async def rejections(world: World, pool: Pool) -> Rejections:
+    token = await make_token(pool, world.tenant, "admin")
+    forbidden = {}
+    for permission in Permission:
+        if permission.value in ALL_SCOPES:
+            lacking = await make_token(pool, world.tenant, *_lacking(permission))
+            forbidden[permission] = (lacking, await _principal(pool, lacking))
+    return Rejections(
+        tenant=world.tenant,
+        patient=world.patient,
+        event_id=world.event_id,
+        token=token,
+        principal=await _principal(pool, token),
+        forbidden=forbidden,
+    )
+
+
+ALL_SCOPES = frozenset({"events:read", "events:write", "audit:read", "admin"})
+
+
+def _lacking(permission: Permission) -> list[str]:
+    """Every scope but ``permission`` (and ``admin``, which grants them all)."""
+    return sorted(ALL_SCOPES - {permission.value, "admin"})
+
+
+async def _principal(pool: Pool, token: str) -> str:
+    return (await keys.authenticate(pool, token)).name
+
+
+def _request(
+    route: ProtectedRoute, ctx: Rejections, faults: frozenset[int], *, malformed: bytes = b""
+) -> tuple[str, dict[str, str], bytes | None]:
+    """The URL, headers and body of a request to ``route`` that is wrong in ``faults`` only."""
+    headers: dict[str, str] = {}
+    if 431 in faults:
+        headers["X-Filler"] = "a" * 40_000
+    if 401 not in faults:
+        headers |= bearer(ctx.forbidden[route.permission][0] if 403 in faults else ctx.token)
+    if 422 in faults and route.invalid_by == "header":
+        headers["X-Purpose-Of-Use"] = "NOT-A-PURPOSE"
+    valid = {
+        "patient_id": ctx.patient,
+        "event_id": str(ctx.event_id),
+        "event_type": f"matrix_{uuid.uuid4().hex[:8]}",
+    }
+    values = {}
+    for name in route.path_parameters:
+        if 422 in faults and route.invalid_by == name:
+            values[name] = PATH_PARAMETERS[name][1]
+        elif 404 in faults and route.lookup == name:
+            values[name] = "9" * 18 if name == "event_id" else new_patient()
+        else:
+            values[name] = valid[name]
+    url = route.path.format(**{k: quote(v, safe="") for k, v in values.items()})
+    content: bytes | None = TOO_LARGE if 413 in faults else None
+    if route.body_model is not None:
+        headers["Content-Type"] = "text/plain" if 415 in faults else "application/json"
+        if content is None:
+            if 400 in faults:
+                content = malformed or MALFORMED[0]
+            elif 422 in faults:
+                content = b"[]"  # JSON, but no object of any model
+            else:
+                content = orjson.dumps(VALID_BODIES[route.body_model]())
+    return url, headers, content
+
+
+def _outcome(status: int) -> str:
+    return "denied" if status in (401, 403, 429) else "failed"
+
+
+async def _audited(
+    pool: Pool, route: ProtectedRoute, tenant: str, request_id: str, status: int
+) -> dict[str, Any]:
+    """The request's one audit row, in ``tenant``'s chain, as every rejection has it."""
+    rows = [r for r in await audit_rows(pool, tenant) if r["request_id"] == request_id]
+    assert len(rows) == 1, (str(route), status, rows)
+    [row] = rows
+    assert (row["action"], row["outcome"], row["status"], row["route"]) == (
+        route.action,
+        _outcome(status),
+        status,
+        route.path,
+    ), row
+    return row
+
+
+def test_the_generator_knows_every_route() -> None:
+    """Each protected route has a body and path parameters the generator can fill, and each
+    class either has a case on it or a stated reason why it cannot occur there."""
+    assert len(ROUTES_SEEN) == len({str(r) for r in ROUTES_SEEN}) >= 12
+    for route in ROUTES_SEEN:
+        assert route.body_model is None or route.body_model in VALID_BODIES, str(route)
+        assert set(route.path_parameters) <= set(PATH_PARAMETERS), str(route)
+        assert route.permission in ALL_PERMISSIONS, str(route)
+        takes_body = route.method != "GET"
+        assert [route.cannot(s) is None for s in (400, 415)] == [takes_body] * 2, str(route)
+        # 401, 403, 413, 422, 429 and 431 can be sent to every protected route.
+        assert all(route.cannot(s) is None for s in (401, 403, 413, 422, 429, 431)), str(route)
+
+
+ALL_PERMISSIONS = frozenset(Permission(s) for s in ALL_SCOPES)
+CASES = [
+    pytest.param(route, status, id=f"{route}-{status}")
+    for route in ROUTES_SEEN
+    for status in CLASSES
+    if status != 429 and route.cannot(status) is None
+]
+
+
+@pytest.mark.parametrize(("route", "status"), CASES)
+async def test_each_rejection_class_on_each_route(
+    client: httpx.AsyncClient,
+    pool: Pool,
+    rejections: Rejections,
+    route: ProtectedRoute,
+    status: int,
+) -> None:
+    """The status, the problem's type, and the audit row: in the caller's tenant's chain with
+    its principal, or in `-` with none when the caller is not known."""
+    for malformed in MALFORMED if status == 400 else (b"",):
+        request_id = f"reject-{uuid.uuid4().hex[:12]}"
+        url, headers, content = _request(
+            route, rejections, frozenset({status}), malformed=malformed
+        )
+        headers["X-Request-ID"] = request_id
+        response = await client.request(route.method, url, headers=headers, content=content)
+        assert response.status_code == status, (str(route), response.text)
+        problem = response.json()
+        assert problem["type"] == PROBLEM_TYPE_PREFIX + PROBLEM_CODES[status]
+        assert problem["request_id"] == request_id
+        if status in ANONYMOUS:
+            row = await _audited(pool, route, UNKNOWN_TENANT, request_id, status)
+            assert row["principal_id"] is None
+            assert await audit_rows_of(pool, rejections.tenant, request_id) == []
+        else:
+            row = await _audited(pool, route, rejections.tenant, request_id, status)
+            expected = (
+                rejections.forbidden[route.permission][1] if status == 403 else rejections.principal
+            )
+            assert row["principal_id"] == expected
+            assert await audit_rows_of(pool, UNKNOWN_TENANT, request_id) == []
+
+
+async def audit_rows_of(pool: Pool, tenant: str, request_id: str) -> list[dict[str, Any]]:
+    return [r for r in await audit_rows(pool, tenant) if r["request_id"] == request_id]
+
+
+@pytest.mark.parametrize("route", ROUTES_SEEN, ids=str)
+async def test_the_first_fault_decides(
+    client: httpx.AsyncClient, rejections: Rejections, route: ProtectedRoute
+) -> None:
+    """A request wrong in several ways is refused for the first in PRECEDENCE: the caller
+    before its body, the body's size before its type, its type before its syntax, syntax
+    before validation, validation before the lookup. (A 422 of ``X-Purpose-Of-Use`` belongs
+    to authentication, before 403: it is left out of the chain.)"""
+    chain = [
+        status
+        for status in PRECEDENCE
+        if route.cannot(status) is None and not (status == 422 and route.invalid_by == "header")
+    ]
+    for start, expected in enumerate(chain):
+        faults = frozenset(chain[start:])
+        url, headers, content = _request(route, rejections, faults)
+        response = await client.request(route.method, url, headers=headers, content=content)
+        assert response.status_code == expected, (str(route), sorted(faults), response.text)
+
+
+@pytest.fixture(scope="module")
+async def limited_app(database_url: str) -> AsyncIterator[FastAPI]:
+    """The app with a bucket of one request per principal, refilled once in 1,000 s."""
+    async with rate_limited_app(database_url, per_second=0.001, burst=1) as application:
+        yield application
+
+
+@pytest.mark.parametrize("route", ROUTES_SEEN, ids=str)
+async def test_429_on_each_route_before_the_scope_and_the_body(
+    limited_app: FastAPI, pool: Pool, rejections: Rejections, route: ProtectedRoute
+) -> None:
+    """A principal over its limit is told 429 before it is told it lacks the scope, and
+    before anything about its body is looked at."""
+    token = await make_token(pool, rejections.tenant, *_lacking(route.permission))
+    # The wrong scope, and every fault the body can have.
+    faults = frozenset(s for s in (403, 413, 415, 400) if route.cannot(s) is None)
+    url, headers, content = _request(route, rejections, faults)
+    headers |= bearer(token)
+    transport = httpx.ASGITransport(app=limited_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        first = await client.request(route.method, url, headers=headers, content=content)
+        request_id = f"reject-{uuid.uuid4().hex[:12]}"
+        second = await client.request(
+            route.method, url, headers={**headers, "X-Request-ID": request_id}, content=content
+        )
+    assert first.status_code == 403, (str(route), first.text)
+    assert second.status_code == 429, (str(route), second.text)
+    assert second.json()["type"] == PROBLEM_TYPE_PREFIX + PROBLEM_CODES[429]
+    assert int(second.headers["retry-after"]) >= 1
+    row = await _audited(pool, route, rejections.tenant, request_id, 429)
+    assert row["principal_id"] == await _principal(pool, token)
