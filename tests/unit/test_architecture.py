@@ -51,12 +51,15 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "carelog.api", "carelog.services", "carelog.domain", "carelog.errors",
         "carelog.settings", "carelog.storage.db", "fastapi",
     ),
+    # Synthetic patients: pure, the standard library only (the CLI writes them).
+    "synthetic": ("carelog.synthetic",),
     # Commands call services; they reach a database through storage's connection, embedded
     # server and migrations only.
     "cli": (
         "carelog.cli", "carelog.services", "carelog.domain", "carelog.errors", "carelog.settings",
         "carelog.__version__", "carelog.storage.db", "carelog.storage.embedded",
-        "carelog.storage.migrate", "typer", "pydantic", "psycopg", "uvicorn",
+        "carelog.storage.migrate", "carelog.synthetic", "typer", "pydantic", "psycopg",
+        "uvicorn",
     ),
 }  # fmt: skip
 
