@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from pydantic import ValidationError
 
-from carelog.domain.cursor import decode_cursor, encode_cursor
+from carelog.domain.cursor import (
+    AUDIT_CURSOR_PATTERN,
+    EVENT_CURSOR_PATTERN,
+    decode_audit_cursor,
+    decode_cursor,
+    encode_audit_cursor,
+    encode_cursor,
+)
 from carelog.domain.events import PatientEventCreate
 from carelog.domain.limits import check_json_value, is_valid_idempotency_key, is_valid_patient_id
 from carelog.domain.principals import Principal
@@ -85,6 +93,18 @@ def test_idempotency_keys() -> None:
 def test_cursor_round_trip() -> None:
     at = datetime(2026, 4, 21, 10, 30, 0, 123456, tzinfo=UTC)
     assert decode_cursor(encode_cursor(at, 42)) == (at, 42)
+
+
+def test_every_cursor_of_the_documented_shape_is_a_position() -> None:
+    at = datetime(2026, 4, 21, 10, 30, 0, 123456, tzinfo=UTC)
+    assert decode_audit_cursor(encode_audit_cursor(at, 3, 2**62)) == (at, 3, 2**62)
+    for cursor in ["A" * 22, "_" * 21 + "w", "-" * 21 + "Q", encode_cursor(at, 2**63 - 1)]:
+        assert re.match(EVENT_CURSOR_PATTERN, cursor)
+        occurred_at, _ = decode_cursor(cursor)
+        assert occurred_at.tzinfo is not None
+    for cursor in ["A" * 24, "_" * 24, encode_audit_cursor(at, 0, 1)]:
+        assert re.match(AUDIT_CURSOR_PATTERN, cursor)
+        decode_audit_cursor(cursor)
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,8 @@ from fastapi import FastAPI
 from carelog import __version__
 from carelog.api.docs import install_docs
 from carelog.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
-from carelog.api.problems import install_problem_handlers, install_problem_schema
+from carelog.api.openapi import install_openapi
+from carelog.api.problems import install_problem_handlers
 from carelog.api.routes import audit, catalog, context, events, health, search
 from carelog.api.routing import assert_protected
 from carelog.errors import ServiceUnavailable
@@ -122,7 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_problem_handlers(app)
-    install_problem_schema(app)
+    install_openapi(app)
     # Authenticated by default: health and the docs are the public routers; every route of
     # the others must demand a scope, or the app refuses to start.
     app.include_router(health.router)

@@ -139,20 +139,3 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(CarelogError, _carelog_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-
-
-def install_problem_schema(app: FastAPI) -> None:
-    """Add the Problem schema to the app's OpenAPI components (the responses refer to it)."""
-    build = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = build()
-            components = schema.setdefault("components", {}).setdefault("schemas", {})
-            found = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
-            components.update(found.pop("$defs", {}))
-            components["Problem"] = found
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]

@@ -15,9 +15,11 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    WithJsonSchema,
 )
 
 from carelog.domain.limits import (
+    JSON_OBJECT_SCHEMA,
     ClientText,
     ClinicalTime,
     EventType,
@@ -34,7 +36,9 @@ def _check_payload(value: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
-Payload = Annotated[dict[str, Any], AfterValidator(_check_payload)]
+Payload = Annotated[
+    dict[str, Any], AfterValidator(_check_payload), WithJsonSchema(JSON_OBJECT_SCHEMA)
+]
 
 
 class PatientEventCreate(BaseModel):

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BeforeValidator, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BeforeValidator,
+    GetJsonSchemaHandler,
+    StringConstraints,
+)
+from pydantic.json_schema import JsonSchemaValue
 
 PATIENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$"
 EVENT_TYPE_PATTERN = r"^[A-Za-z][A-Za-z0-9_.:\-]{0,63}$"
@@ -21,11 +29,68 @@ Source = Annotated[str, StringConstraints(pattern=SOURCE_PATTERN)]
 _PATIENT_ID_RE = re.compile(PATIENT_ID_PATTERN)
 _IDEMPOTENCY_KEY_RE = re.compile(IDEMPOTENCY_KEY_PATTERN)
 
-EARLIEST = datetime(1800, 1, 1, tzinfo=UTC)
-LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+EARLIEST_YEAR = 1800
+LATEST_YEAR = 2199
 
 MAX_PAYLOAD_DEPTH = 32
 MAX_STRING_CHARS = 100_000
+
+# What the OpenAPI document says of every string a client sends (keys and strings inside
+# payloads too): no NUL (PostgreSQL cannot store it). Lone surrogates are refused as well;
+# JSON Schema has no way to say so (its strings are code points), the descriptions do.
+NO_NUL_PATTERN = r"^[^\u0000]*$"
+TEXT_RULE = "No NUL characters and no lone surrogates."
+
+# Any JSON value PostgreSQL's jsonb can store, as the OpenAPI document says it (its
+# component "JsonValue"): strings and keys without NUL. The nesting depth is limited too
+# (MAX_PAYLOAD_DEPTH), which JSON Schema cannot say; the description does.
+_TEXT_SCHEMA = {"type": "string", "pattern": NO_NUL_PATTERN, "maxLength": MAX_STRING_CHARS}
+_JSON_VALUE_REF = {"$ref": "#/components/schemas/JsonValue"}
+JSON_OBJECT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "propertyNames": _TEXT_SCHEMA,
+    "additionalProperties": _JSON_VALUE_REF,
+}
+JSON_VALUE_SCHEMA: dict[str, Any] = {
+    "description": f"A JSON value. {TEXT_RULE} Nested at most {MAX_PAYLOAD_DEPTH} levels deep.",
+    "anyOf": [
+        _TEXT_SCHEMA,
+        {"type": "number"},
+        {"type": "boolean"},
+        {"type": "null"},
+        {"type": "array", "items": _JSON_VALUE_REF},
+        JSON_OBJECT_SCHEMA,
+    ],
+}
+
+# RFC 3339 date-times exactly as the service reads them: "T" and "Z" in either case, an
+# offset under 24 hours, any number of fractional digits (kept to the microsecond).
+_TIME = r"[Tt]([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d+)?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)$"
+_DATE = r"-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"
+TIMESTAMP_PATTERN = r"^(000[1-9]|00[1-9]\d|0[1-9]\d{2}|[1-9]\d{3})" + _DATE + _TIME
+CLINICAL_TIME_PATTERN = r"^(18|19|20|21)\d{2}" + _DATE + _TIME
+
+
+@dataclass(frozen=True, slots=True)
+class Documented:
+    """Annotation metadata that adds ``keywords`` to a type's JSON Schema (the OpenAPI
+    document) without validating anything itself: the type's validators enforce the same
+    rule. Keywords the schema already has (e.g. a field's own shorter ``maxLength``) stay."""
+
+    keywords: tuple[tuple[str, Any], ...]
+
+    def __get_pydantic_json_schema__(
+        self, core_schema: Any, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema = handler(core_schema)
+        for key, value in self.keywords:
+            schema.setdefault(key, value)
+        return schema
+
+
+def documented(**keywords: Any) -> Documented:
+    """:class:`Documented` with these keywords (``max_length`` spelt ``maxLength``...)."""
+    return Documented(tuple(keywords.items()))
 
 
 def is_valid_patient_id(value: str) -> bool:
@@ -39,15 +104,15 @@ def is_valid_idempotency_key(value: str) -> bool:
 
 
 def _check_clinical_time(value: datetime) -> datetime:
-    if not EARLIEST <= value < LATEST:
-        raise ValueError("must be between 1800-01-01 and 2200-01-01")
+    # The year as written (in the client's offset), so that the pattern can say it exactly.
+    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        raise ValueError(f"the year must be from {EARLIEST_YEAR} to {LATEST_YEAR}")
     return value
 
 
-# RFC 3339 as clients send it: a date, "T" (or a space), a time and an offset. pydantic would
-# also take a number (or a numeric string) as seconds since 1970, so `since=0.5` or
-# `"occurred_at": 0` became 1970: refused instead.
-_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+# pydantic would also take a number (or a numeric string) as seconds since 1970, so
+# `since=0.5` or `"occurred_at": 0` became 1970: only the text of TIMESTAMP_PATTERN is read.
+_RFC3339 = re.compile(TIMESTAMP_PATTERN)
 
 
 def _rfc3339_only(value: Any) -> Any:
@@ -58,10 +123,18 @@ def _rfc3339_only(value: Any) -> Any:
     return value
 
 
-Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339_only)]
+Timestamp = Annotated[
+    AwareDatetime, BeforeValidator(_rfc3339_only), documented(pattern=TIMESTAMP_PATTERN)
+]
 """A date-time with its offset, given as RFC 3339 text (never a number)."""
 
-ClinicalTime = Annotated[Timestamp, AfterValidator(_check_clinical_time)]
+ClinicalTime = Annotated[
+    AwareDatetime,
+    BeforeValidator(_rfc3339_only),
+    AfterValidator(_check_clinical_time),
+    documented(pattern=CLINICAL_TIME_PATTERN),
+]
+"""A :data:`Timestamp` whose year, as written, is from 1800 to 2199."""
 
 
 def _check_string(value: str) -> None:
@@ -92,7 +165,11 @@ def check_text(value: str) -> str:
 
 # The one rule for every string a client sends that reaches the database (reasons, search
 # words, filters, descriptions): length and shape rules of each field come on top of it.
-ClientText = Annotated[str, AfterValidator(check_text)]
+ClientText = Annotated[
+    str,
+    AfterValidator(check_text),
+    documented(pattern=NO_NUL_PATTERN, maxLength=MAX_STRING_CHARS, description=TEXT_RULE),
+]
 
 
 def check_json_value(value: Any, *, max_depth: int = MAX_PAYLOAD_DEPTH) -> None:

@@ -8,18 +8,15 @@ import orjson
 from fastapi import APIRouter, Query, Request, Response
 
 from carelog.api.deps import AuditRead, audited
-from carelog.api.problems import problem_responses
-from carelog.api.routes.events import invalid_parameter, next_link
+from carelog.api.routes.events import next_link
 from carelog.api.routing import JsonRoute
 from carelog.domain.audit import AuditAction, AuditEvent, AuditOutcome, ChainReport
 from carelog.domain.audit_fhir import to_bundle, to_fhir
-from carelog.domain.cursor import decode_audit_cursor, encode_audit_cursor
+from carelog.domain.cursor import AUDIT_CURSOR_PATTERN, decode_audit_cursor, encode_audit_cursor
 from carelog.domain.limits import PATIENT_ID_PATTERN, ClientText, Timestamp
 from carelog.services import audit as audit_service
 
-router = APIRouter(
-    tags=["audit"], route_class=JsonRoute, responses=problem_responses(401, 403, 422, 500, 503)
-)
+router = APIRouter(tags=["audit"], route_class=JsonRoute)
 
 DEFAULT_PAGE = 50
 MAX_PAGE = 500
@@ -50,17 +47,17 @@ async def list_audit_events(
     since: Annotated[Timestamp | None, Query(description="recorded_at >= since")] = None,
     until: Annotated[Timestamp | None, Query(description="recorded_at < until")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
-    cursor: Annotated[str | None, Query(max_length=128)] = None,
+    cursor: Annotated[
+        str | None,
+        Query(
+            pattern=AUDIT_CURSOR_PATTERN,
+            description="Where to continue: the cursor of the previous page's `Link` header.",
+        ),
+    ] = None,
     format: Literal["json", "fhir", "ndjson"] = "json",
 ) -> Response:
     """The caller's tenant's audit rows, newest first (``audit:read``). Reading is audited.
     A key limited to some patients sees only their rows (and its own rows naming none)."""
-    after = None
-    if cursor is not None:
-        try:
-            after = decode_audit_cursor(cursor)
-        except ValueError:
-            raise invalid_parameter("cursor", "not a cursor this API issued") from None
     filters: dict[str, object] = {
         "patient_id": patient_id,
         "principal_id": principal_id,
@@ -71,7 +68,12 @@ async def list_audit_events(
         "until": until,
     }
     page = await audit_service.search(
-        caller.pool, caller.principal, caller.audit, filters=filters, after=after, limit=limit
+        caller.pool,
+        caller.principal,
+        caller.audit,
+        filters=filters,
+        after=decode_audit_cursor(cursor) if cursor is not None else None,
+        limit=limit,
     )
     headers = {}
     if page.next_after is not None:

@@ -18,7 +18,6 @@ from carelog.services import event_types as type_service
 router = APIRouter(
     tags=["event types"],
     route_class=JsonRoute,
-    responses=problem_responses(401, 403, 500, 503),
 )
 
 
@@ -47,7 +46,7 @@ async def list_event_types(caller: EventsRead) -> dict[str, Any]:
     return await type_service.catalogue(caller.pool, caller.principal)
 
 
-@router.put("/event-types/{event_type}", responses=problem_responses(409, 413, 415, 422))
+@router.put("/event-types/{event_type}", responses=problem_responses(409))
 @audited(AuditAction.UPDATE)
 async def register_event_type(
     registration: EventTypeRegistration,
@@ -60,7 +59,7 @@ async def register_event_type(
     )
 
 
-@router.put("/event-type-policy", responses=problem_responses(413, 415, 422))
+@router.put("/event-type-policy")
 @audited(AuditAction.UPDATE)
 async def set_event_type_policy(policy: EventTypePolicy, caller: Admin) -> EventTypePolicy:
     """Refuse (or accept again) event types that are neither built in nor registered."""

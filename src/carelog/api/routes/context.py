@@ -16,17 +16,16 @@ from carelog.domain.limits import PATIENT_ID_PATTERN, Timestamp
 from carelog.services import context as context_service
 from carelog.services.context_cache import ContextOptions
 
-router = APIRouter(
-    tags=["context"],
-    route_class=JsonRoute,
-    responses=problem_responses(401, 403, 404, 422, 500, 503),
-)
+router = APIRouter(tags=["context"], route_class=JsonRoute)
 
 
 @router.get(
     "/patients/{patient_id}/context",
     response_model=PatientContext,
-    responses={200: {"content": {"text/markdown": {"schema": {"type": "string"}}}}},
+    responses={
+        200: {"content": {"text/markdown": {"schema": {"type": "string"}}}},
+        **problem_responses(404),
+    },
 )
 @audited(AuditAction.READ)
 async def patient_context(

@@ -14,7 +14,7 @@ from carelog.api.deps import Caller, EventsRead, EventsWrite, audited
 from carelog.api.problems import problem_responses
 from carelog.api.routing import JsonRoute
 from carelog.domain.audit import AuditAction
-from carelog.domain.cursor import decode_cursor, encode_cursor
+from carelog.domain.cursor import EVENT_CURSOR_PATTERN, decode_cursor, encode_cursor
 from carelog.domain.events import (
     CorrectionCreate,
     EventQuery,
@@ -31,9 +31,7 @@ from carelog.domain.limits import (
 from carelog.errors import ValidationFailed
 from carelog.services import events as event_service
 
-router = APIRouter(
-    tags=["events"], route_class=JsonRoute, responses=problem_responses(401, 403, 422, 500, 503)
-)
+router = APIRouter(tags=["events"], route_class=JsonRoute)
 
 EventTypeParam = Annotated[str, StringConstraints(pattern=EVENT_TYPE_PATTERN)]
 IdempotencyKey = Annotated[
@@ -42,6 +40,13 @@ IdempotencyKey = Annotated[
         alias="Idempotency-Key",
         pattern=IDEMPOTENCY_KEY_PATTERN,
         description="Retries with the same key and body return the first response.",
+    ),
+]
+EventCursor = Annotated[
+    str | None,
+    Query(
+        pattern=EVENT_CURSOR_PATTERN,
+        description="Where to continue: the cursor of the previous page's `Link` header.",
     ),
 ]
 MAX_EVENT_ID = 2**63 - 1
@@ -65,7 +70,7 @@ def event_json(body: str, headers: dict[str, str] | None = None) -> Response:
 @router.post(
     "/patient-events",
     response_model=PatientEvent,
-    responses=problem_responses(400, 409, 413, 415),
+    responses=problem_responses(409),
 )
 @audited(AuditAction.CREATE)
 async def create_patient_event(
@@ -96,8 +101,10 @@ async def list_patient_events(
     ] = None,
     since: Annotated[Timestamp | None, Query(description="occurred_at >= since")] = None,
     until: Annotated[Timestamp | None, Query(description="occurred_at < until")] = None,
-    limit: Annotated[int | None, Query(ge=1, description="Default 20, at most 500.")] = None,
-    cursor: Annotated[str | None, Query(max_length=128)] = None,
+    limit: Annotated[
+        int | None, Query(ge=1, description="Default and maximum: the service's settings.")
+    ] = None,
+    cursor: EventCursor = None,
     include: Annotated[
         Literal["history"] | None,
         Query(description="history: every version, corrected and retracted ones too"),
@@ -114,19 +121,13 @@ async def list_patient_events(
         limit = settings.default_page_size
     if limit > settings.max_page_size:
         raise invalid_parameter("limit", f"must be at most {settings.max_page_size}")
-    after = None
-    if cursor is not None:
-        try:
-            after = decode_cursor(cursor)
-        except ValueError:
-            raise invalid_parameter("cursor", "not a cursor this API issued") from None
     query = EventQuery(
         patient_id=patient_id,
         event_types=tuple(dict.fromkeys(event_type or ())),
         since=since,
         until=until,
         limit=limit,
-        after=after,
+        after=decode_cursor(cursor) if cursor is not None else None,
         history=include == "history",
         as_of=as_of,
     )
@@ -168,7 +169,7 @@ async def get_event(
 @router.post(
     "/events/{event_id}/corrections",
     response_model=PatientEvent,
-    responses=problem_responses(404, 409, 413, 415),
+    responses=problem_responses(404, 409),
 )
 @audited(AuditAction.UPDATE)
 async def correct_event(
@@ -190,7 +191,7 @@ async def correct_event(
 @router.post(
     "/events/{event_id}/retractions",
     response_model=PatientEvent,
-    responses=problem_responses(404, 409, 413, 415),
+    responses=problem_responses(404, 409),
 )
 @audited(AuditAction.UPDATE)
 async def retract_event(

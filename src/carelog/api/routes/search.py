@@ -7,8 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from carelog.api.deps import EventsRead, audited
-from carelog.api.problems import problem_responses
-from carelog.api.routes.events import event_json, invalid_parameter, next_link
+from carelog.api.routes.events import EventCursor, event_json, invalid_parameter, next_link
 from carelog.api.routing import JsonRoute
 from carelog.domain.audit import AuditAction
 from carelog.domain.cursor import decode_cursor, encode_cursor
@@ -16,9 +15,7 @@ from carelog.domain.events import PatientEvent
 from carelog.domain.limits import PATIENT_ID_PATTERN, ClientText
 from carelog.services import events as event_service
 
-router = APIRouter(
-    tags=["search"], route_class=JsonRoute, responses=problem_responses(401, 403, 422, 500, 503)
-)
+router = APIRouter(tags=["search"], route_class=JsonRoute)
 
 CODE_PATTERN = r"^(loinc|rxnorm|icd10|snomed):[A-Za-z0-9.\-]{1,32}$"
 
@@ -38,18 +35,13 @@ async def search(
     ] = None,
     patient_id: Annotated[str | None, Query(pattern=PATIENT_ID_PATTERN)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 20,
-    cursor: Annotated[str | None, Query(max_length=128)] = None,
+    cursor: EventCursor = None,
 ) -> Response:
     """Current events of the caller's tenant (or one patient) whose notes match ``q`` and/or
-    that carry ``code``; newest first, next page in ``Link``."""
+    that carry ``code``; newest first, next page in ``Link``. At least one of ``q`` and
+    ``code`` is required (422 otherwise)."""
     if q is None and code is None:
         raise invalid_parameter("q", "give q, code or both")
-    after = None
-    if cursor is not None:
-        try:
-            after = decode_cursor(cursor)
-        except ValueError:
-            raise invalid_parameter("cursor", "not a cursor this API issued") from None
     system, _, value = (code or "").partition(":")
     page = await event_service.search_events(
         caller.pool,
@@ -58,7 +50,7 @@ async def search(
         query=q,
         code=(system, value) if code else None,
         patient_id=patient_id,
-        after=after,
+        after=decode_cursor(cursor) if cursor is not None else None,
         limit=limit,
         visible_labels=caller.visible_labels,
     )

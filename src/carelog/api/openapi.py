@@ -1,0 +1,170 @@
+"""The OpenAPI document: the Problem schema, and every error response an operation can
+answer, derived from the route's kind in one place rather than listed route by route.
+
+What each kind can answer, and why:
+
+- every route: 413 (BodyLimitMiddleware reads any request's body), 431 (the header limit of
+  RequestContextMiddleware) and 500 (an unexpected error, as a bare problem);
+- a protected route (one that demands a scope): 401, 403, 429 (the rate limit), 422 (the
+  ``X-Purpose-Of-Use`` and ``X-Break-Glass-Reason`` headers every one reads) and 503 (the
+  key is looked up in the database);
+- a route with a JSON body (JsonRoute): 400 (not JSON, or an object repeats a key), 415 (not
+  sent as JSON) and 422;
+- a route with parameters: 422.
+
+What only some routes answer (404, 409, readyz's 503) each route declares itself with
+:func:`carelog.api.problems.problem_responses`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute
+
+from carelog.api.deps import required_permissions
+from carelog.api.problems import PROBLEM_JSON, Problem
+from carelog.domain.limits import JSON_VALUE_SCHEMA
+from carelog.settings import Settings
+
+_EVERY_ROUTE = frozenset({413, 431, 500})
+_PROTECTED = frozenset({401, 403, 422, 429, 503})
+_WITH_BODY = frozenset({400, 415, 422})
+
+_SECONDS = {"type": "string", "pattern": r"^[0-9]+$"}
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before retrying.",
+        "required": True,
+        "schema": _SECONDS,
+    }
+}
+
+# What each status means here; the problem's ``code`` tells the cases apart.
+_ERRORS: dict[int, tuple[str, dict[str, Any]]] = {
+    400: ("`bad-request`: the body is not JSON, or an object in it repeats a key.", {}),
+    401: (
+        "`unauthenticated`: no credentials, or a key or token that is unknown, revoked or expired.",
+        {
+            "WWW-Authenticate": {
+                "description": "The Bearer challenge.",
+                "required": True,
+                "schema": {"type": "string"},
+            }
+        },
+    ),
+    403: ("`forbidden`: the key's scopes do not grant this operation.", {}),
+    404: ("`not-found`: nothing visible to this key at that address.", {}),
+    409: (
+        "`idempotency-key-reused` (the Idempotency-Key came before with another body), "
+        "`event-superseded` (the event was already corrected or retracted; "
+        "`current_version` names its newest version) or `conflict`.",
+        {},
+    ),
+    413: ("`payload-too-large`: the request body is over the service's limit.", {}),
+    415: ("`unsupported-media-type`: the body is not sent as `application/json`.", {}),
+    422: ("`validation-failed`: `errors` names each failing field.", {}),
+    429: ("`rate-limited`: over the rate limit; retry after `Retry-After` seconds.", _RETRY_AFTER),
+    431: ("`headers-too-large`: the request's headers are over the service's limit.", {}),
+    500: ("`internal-error`: an unexpected error (logged without its values).", {}),
+    503: (
+        "`service-busy` (every database connection in use, or a statement over its time "
+        "limit) or `service-unavailable` (the database cannot be reached); retry after "
+        "`Retry-After` seconds.",
+        _RETRY_AFTER,
+    ),
+}
+
+
+def error_statuses(route: APIRoute) -> frozenset[int]:
+    """The error statuses ``route`` can answer by its kind (see the module's docstring)."""
+    statuses = set(_EVERY_ROUTE)
+    if required_permissions(route):
+        statuses |= _PROTECTED
+    if route.body_field is not None:
+        statuses |= _WITH_BODY
+    dependant = route.dependant
+    if dependant.path_params or dependant.query_params or dependant.header_params:
+        statuses.add(422)
+    return frozenset(statuses)
+
+
+def _problem(status: int) -> dict[str, Any]:
+    description, headers = _ERRORS.get(status, (HTTPStatus(status).phrase, {}))
+    response: dict[str, Any] = {
+        "description": description,
+        "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+def api_routes(routes: Iterable[BaseRoute]) -> Iterator[APIRoute]:
+    """Every API route in ``routes``, inside included routers too."""
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        else:
+            included = getattr(getattr(route, "original_router", None), "routes", None)
+            if included is not None:
+                yield from api_routes(included)
+
+
+def _document_errors(schema: dict[str, Any], app: FastAPI) -> None:
+    # Operations are matched by id: FastAPI names each after its route's unique_id.
+    by_id = {route.unique_id: route for route in api_routes(app.routes)}
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            route = by_id[operation["operationId"]]
+            responses = operation.setdefault("responses", {})
+            declared = {int(status) for status in responses if status.isdigit()}
+            for status in sorted(error_statuses(route) | {s for s in declared if s >= 400}):
+                # Replace what FastAPI writes (its own 422 schema, or a bare description).
+                responses[str(status)] = _problem(status)
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    # FastAPI's own validation error shapes: no response uses them (422 is a Problem).
+    for name in ("HTTPValidationError", "ValidationError"):
+        components.pop(name, None)
+
+
+def _document_page_limits(schema: dict[str, Any], settings: Settings) -> None:
+    # A `limit` without a maximum of its own is bounded by the service's settings
+    # (CARELOG_DEFAULT_PAGE_SIZE, CARELOG_MAX_PAGE_SIZE), known only when the app is made.
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                if parameter["name"] != "limit" or parameter["in"] != "query":
+                    continue
+                for option in parameter["schema"].get("anyOf", [parameter["schema"]]):
+                    if option.get("type") == "integer" and "maximum" not in option:
+                        option["maximum"] = settings.max_page_size
+                        parameter["description"] = (
+                            f"Default {settings.default_page_size}, "
+                            f"at most {settings.max_page_size}."
+                        )
+                        parameter["schema"]["description"] = parameter["description"]
+
+
+def install_openapi(app: FastAPI) -> None:
+    """Build the app's OpenAPI document with the Problem schema and every error response."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            _document_errors(schema, app)
+            _document_page_limits(schema, app.state.settings)
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            found = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(found.pop("$defs", {}))
+            components["Problem"] = found
+            components["JsonValue"] = JSON_VALUE_SCHEMA
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
