@@ -1,0 +1,149 @@
+"""Schemathesis against the running service: every operation, every check, a fixed seed."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import schemathesis
+import uvicorn
+from schemathesis.checks import CheckFunction
+from schemathesis.specs.openapi.checks import positive_data_acceptance
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from carelog.api.app import create_app
+from carelog.settings import Settings
+from carelog.storage.db import Pool
+from tests.factories import make_token, new_tenant
+
+pytestmark = [
+    pytest.mark.e2e,
+    # Schemathesis's own negative strategies draw from `random`; Hypothesis deprecates that,
+    # and the suite turns warnings into errors. Nothing of the service's.
+    pytest.mark.filterwarnings(
+        "ignore:Do not use the `random` module inside strategies"
+        ":hypothesis.errors.HypothesisDeprecationWarning"
+    ),
+]
+
+Case = schemathesis.Case[Any]
+
+MAX_EXAMPLES = 20
+SEED = 20261202
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class _Counting:
+    """The app, counting the HTTP requests it is sent (the run's figure, printed at the end)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.requests = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            self.requests += 1
+        await self.app(scope, receive, send)
+
+
+@pytest.fixture(scope="module")
+def service(settings: Settings) -> Iterator[str]:
+    """The service on a port of its own, in a thread with its own event loop (schemathesis
+    sends its requests synchronously): the rate limit off, so that every case reaches a route."""
+    app = _Counting(
+        create_app(settings.model_copy(update={"rate_limit_per_second": 0, "access_log": False}))
+    )
+    started = time.monotonic()
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive()
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=30)
+    print(f"\nschemathesis: {app.requests} requests in {time.monotonic() - started:.1f} s")
+
+
+@pytest.fixture(scope="module")
+async def tenant_keys(pool: Pool) -> dict[str, str]:
+    # A tenant each: what the all-scope run registers (types, the policy) is its own.
+    every = ("events:read", "events:write", "audit:read", "admin")
+    return {
+        "all": await make_token(pool, new_tenant(), *every),
+        "read": await make_token(pool, new_tenant(), "events:read"),
+    }
+
+
+def _document() -> dict[str, object]:
+    # The document as the app generates it: building the app opens no connection.
+    settings = Settings(database_url="postgresql://localhost/unused")
+    return create_app(settings).openapi()
+
+
+SCHEMA = schemathesis.openapi.from_dict(
+    _document(),
+    config=schemathesis.Config.from_dict(
+        {
+            "seed": SEED,
+            # The same cases every run, and no example database: nothing carried over
+            # from an earlier run (or left in the work tree).
+            "generation": {
+                "max-examples": MAX_EXAMPLES,
+                "deterministic": True,
+                "database": "none",
+            },
+        }
+    ),
+)
+
+
+def _schema_refused(response: schemathesis.Response) -> bool:
+    """A 422 that names only the registered JSON Schema itself."""
+    if response.status_code != 422:
+        return False
+    return {e["field"].split(".")[0] for e in response.json()["errors"]} == {"schema"}
+
+
+def _unstateable(case: Case, response: schemathesis.Response) -> list[CheckFunction]:
+    """The checks to skip for this case: only where the service's rule cannot be written in
+    OpenAPI 3.1, and the description says it instead."""
+    query = case.query or {}
+    # GET /search needs q or code (or both): parameters are independent in OpenAPI.
+    if case.operation.label == "GET /search" and not {"q", "code"} & query.keys():
+        return [positive_data_acceptance]
+    # PUT /event-types/{event_type}: the body's `schema` must be a Draft 2020-12 schema that
+    # passes the registration checks (meta-schema, local references only, size, depth, safe
+    # patterns); only the meta-schema could be referenced, and it would be fetched.
+    if case.operation.label == "PUT /event-types/{event_type}" and _schema_refused(response):
+        return [positive_data_acceptance]
+    return []
+
+
+@SCHEMA.parametrize()
+@pytest.mark.parametrize("key", ["all", "read"])
+def test_schemathesis(case: Case, key: str, service: str, tenant_keys: dict[str, str]) -> None:
+    headers = {"Authorization": f"Bearer {tenant_keys[key]}"}
+    response = case.call(base_url=service, headers=headers)
+    case.validate_response(
+        response,
+        headers=headers,
+        excluded_checks=_unstateable(case, response),
+        transport_kwargs={"base_url": service, "headers": headers},
+    )
