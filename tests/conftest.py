@@ -3,6 +3,7 @@ database in it, the app over ASGI, and factories for tenants and keys."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -91,10 +92,21 @@ def pool(app: FastAPI) -> Pool:
     return pool
 
 
+_addresses = itertools.count(1)
+
+
+def client_address() -> tuple[str, int]:
+    """A client address (10.x.y.z) and port no other test of this session uses."""
+    n = next(_addresses)
+    return f"10.{(n >> 16) % 256}.{(n >> 8) % 256}.{n % 256}", 40000
+
+
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client talking to the app in-process."""
-    transport = httpx.ASGITransport(app=app)
+    """An HTTP client talking to the app in-process, from an address of its own: the service
+    limits and counts failed authentication per client address, and one test's 401s must not
+    turn another's into 429s or into a counted row."""
+    transport = httpx.ASGITransport(app=app, client=client_address())
     async with httpx.AsyncClient(transport=transport, base_url="http://carelog.test") as c:
         yield c
 

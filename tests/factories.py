@@ -39,6 +39,16 @@ async def rate_limited_app(
         yield application
 
 
+class Clock:
+    """A monotonic clock for tests, moved by hand (``clock.now += seconds``)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def new_tenant() -> str:
     """A tenant id no other test uses."""
     return f"t-{uuid.uuid4().hex[:10]}"

@@ -66,6 +66,23 @@ class Settings(BaseSettings):
         description="Requests per second per principal and process; 0: off.",
     )
     rate_limit_burst: int = Field(default=200, ge=1, description="Bucket size per principal.")
+    auth_failure_rate_per_second: float = Field(
+        default=2.0,
+        ge=0,
+        description="Failed authentications per second per client address and process; over "
+        "it, the address gets 429 without a credential lookup (a key this process has just "
+        "seen valid still passes); 0: off.",
+    )
+    auth_failure_burst: int = Field(
+        default=20, ge=1, description="Failed authentications an address may make at once."
+    )
+    audit_repeat_window_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="Repeated failed attempts of an unknown caller (same address, route, "
+        "action and status) within this window are one counted audit row after the first; "
+        "0: a row each.",
+    )
     context_cache_size: int = Field(
         default=512,
         ge=0,

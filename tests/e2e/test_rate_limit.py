@@ -46,8 +46,11 @@ async def test_over_the_limit_is_429(limited_app: FastAPI) -> None:
         # Another principal of the same tenant has its own bucket.
         own = await client.get(f"/patient-events/{patient}", headers=bearer(other))
         assert own.status_code == 200
-        # Anonymous requests carry no rate-limit headers (no principal to count against).
-        assert "ratelimit-limit" not in (await client.get("/patient-events/P-1")).headers
+        # An anonymous request has no principal to count against: its headers are those of
+        # its address's failed authentications (docs/security.md).
+        anonymous = await client.get("/patient-events/P-1")
+        assert anonymous.status_code == 401
+        assert anonymous.headers["ratelimit-limit"] == "20"
     rows = await audit_rows(pool, tenant)
     assert [(r["outcome"], r["status"]) for r in rows][-2] == ("denied", 429)
 

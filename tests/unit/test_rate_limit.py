@@ -5,16 +5,9 @@ from __future__ import annotations
 import pytest
 
 from carelog.services.rate_limit import TokenBucketLimiter
+from tests.factories import Clock
 
 pytestmark = pytest.mark.unit
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_burst_then_refill() -> None:
@@ -49,3 +42,16 @@ def test_bucket_count_is_bounded() -> None:
 def test_bad_configuration() -> None:
     with pytest.raises(ValueError, match="rate"):
         TokenBucketLimiter(rate=0, burst=1)
+
+
+def test_peek_tells_without_taking() -> None:
+    clock = Clock()
+    limiter = TokenBucketLimiter(rate=1, burst=2, clock=clock)
+    assert limiter.peek("a").allowed
+    assert limiter.peek("a").remaining == 2  # nothing taken
+    limiter.take("a")
+    limiter.take("a")
+    held = limiter.peek("a")
+    assert (held.allowed, held.retry_after) == (False, 1)
+    clock.now += 1.0
+    assert limiter.peek("a").allowed

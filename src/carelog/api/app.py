@@ -19,6 +19,7 @@ from carelog.api.problems import install_problem_handlers
 from carelog.api.routes import audit, catalog, context, events, health, search
 from carelog.api.routing import assert_protected
 from carelog.errors import ServiceUnavailable
+from carelog.services.attempts import AttemptCounter
 from carelog.services.context_cache import ContextCache
 from carelog.services.key_use import KeyUseTracker
 from carelog.services.oidc import OidcVerifier
@@ -70,6 +71,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await pool.open(wait=True, timeout=30)
         cache = PrincipalCache()
         key_use = KeyUseTracker()
+        window = settings.audit_repeat_window_seconds
+        attempts = AttemptCounter(window=window) if window > 0 else None
         background = [
             asyncio.create_task(
                 listen_forever(
@@ -82,8 +85,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 name="carelog-key-use",
             ),
         ]
+        if attempts is not None:
+            background.append(
+                asyncio.create_task(
+                    attempts.flush_every(pool, min(window, 5.0)), name="carelog-attempts"
+                )
+            )
         try:
             app.state.pool = pool
+            app.state.attempts = attempts
             app.state.principal_cache = cache
             app.state.key_use = key_use
             app.state.context_cache = ContextCache(settings.context_cache_size)
@@ -93,6 +103,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     rate=settings.rate_limit_per_second, burst=settings.rate_limit_burst
                 )
                 if settings.rate_limit_per_second > 0
+                else None
+            )
+            app.state.auth_failure_limiter = (
+                TokenBucketLimiter(
+                    rate=settings.auth_failure_rate_per_second, burst=settings.auth_failure_burst
+                )
+                if settings.auth_failure_rate_per_second > 0
                 else None
             )
             # What start-up made (modules, routes, schemas, validators) lives as long as the
@@ -109,6 +126,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     await task
             with contextlib.suppress(ServiceUnavailable):
                 await key_use.flush(pool)
+            if attempts is not None:
+                try:
+                    await attempts.flush(pool, everything=True)
+                except ServiceUnavailable:
+                    _log.error(
+                        "counted failed attempts not written: database unavailable (%d lost)",
+                        attempts.pending(),
+                    )
             await pool.close()
             if embedded is not None:
                 embedded.stop()

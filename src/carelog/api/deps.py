@@ -123,8 +123,8 @@ def _purpose(request: Request, principal: Principal) -> str:
     return stated
 
 
-async def authenticate_request(request: Request) -> Caller:
-    """The caller, from ``Authorization: Bearer <API key or JWT>``; 401 without a valid one."""
+def _bearer_token(request: Request) -> str:
+    """The token of ``Authorization: Bearer <token>``; 401 without one."""
     header = request.headers.get("authorization")
     if not header:
         raise Unauthenticated(
@@ -133,9 +133,45 @@ async def authenticate_request(request: Request) -> Caller:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("Use the Bearer scheme.", headers=_CHALLENGE)
+    return token.strip()
+
+
+async def authenticate_request(request: Request) -> Caller:
+    """The caller, from ``Authorization: Bearer <API key or JWT>``; 401 without a valid one,
+    429 while the client's address is over its limit of failed attempts."""
+    limiter: TokenBucketLimiter | None = request.app.state.auth_failure_limiter
+    if limiter is None:
+        return await _authenticate(request)
+    address = _audit_context(request).client_address or "-"
+    held = limiter.peek(address)
+    if not held.allowed and not _known_key(request):
+        request.scope["carelog.rate_limit"] = held
+        raise TooManyRequests(
+            "Too many failed authentication attempts from this address; "
+            f"retry in {held.retry_after} s.",
+            retry_after=held.retry_after,
+        )
+    try:
+        return await _authenticate(request)
+    except Unauthenticated:
+        # Only failures are charged: valid callers from the same address never drain it.
+        request.scope["carelog.rate_limit"] = limiter.take(address)
+        raise
+
+
+def _known_key(request: Request) -> bool:
+    # A key this process found valid a moment ago passes an over-limit address (no lookup).
+    try:
+        token = _bearer_token(request)
+    except Unauthenticated:
+        return False
+    return key_service.is_cached(token, request.app.state.principal_cache)
+
+
+async def _authenticate(request: Request) -> Caller:
+    token = _bearer_token(request)
     state = request.app.state
     audit = _audit_context(request)
-    token = token.strip()
     try:
         if token.startswith(key_service.TOKEN_PREFIX) or state.oidc is None:
             principal = await key_service.authenticate(state.pool, token, state.principal_cache)

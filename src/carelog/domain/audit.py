@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class AuditAction(StrEnum):
@@ -118,6 +118,32 @@ class AuditEvent(BaseModel):
     break_glass_reason: str | None = None
     request_id: str | None
     client_address: str | None
+    attempts: int = Field(
+        default=1,
+        description="How many attempts this row stands for: 1, or for the repeated failures "
+        "of an unknown caller (same address, route, action and status) counted in one window, "
+        "their number; the attempts of a set of rows are the sum of this field.",
+    )
+    first_attempt_at: datetime | None = Field(
+        default=None, description="When the first of a counted row's attempts arrived."
+    )
+    last_attempt_at: datetime | None = Field(
+        default=None, description="When the last of a counted row's attempts arrived."
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RepeatedAttempts:
+    """Failed attempts of one unknown caller, counted in memory, to be written as one row."""
+
+    client_address: str | None
+    route: str | None
+    action: AuditAction
+    outcome: AuditOutcome
+    status: int
+    attempts: int
+    first_attempt_at: datetime
+    last_attempt_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

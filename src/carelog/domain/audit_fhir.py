@@ -21,6 +21,8 @@ _INTERACTION = {
     AuditAction.EXECUTE: "operation",
 }
 _OUTCOME = {AuditOutcome.SUCCESS: "0", AuditOutcome.DENIED: "4", AuditOutcome.FAILED: "8"}
+# How many attempts a counted row stands for (FHIR R4 AuditEvent has no element for it).
+ATTEMPTS_EXTENSION = "urn:carelog:fhir:StructureDefinition:audit-attempts"
 
 
 def to_fhir(event: AuditEvent) -> dict[str, Any]:
@@ -115,6 +117,14 @@ def to_fhir(event: AuditEvent) -> dict[str, Any]:
     details = [f"status={event.status}"] if event.status else []
     if event.request_id:
         details.append(f"request={event.request_id}")
+    if event.first_attempt_at is not None and event.last_attempt_at is not None:
+        # A counted row: the attempts it stands for, and when they happened.
+        resource["period"] = {
+            "start": event.first_attempt_at.isoformat(),
+            "end": event.last_attempt_at.isoformat(),
+        }
+        resource["extension"] = [{"url": ATTEMPTS_EXTENSION, "valueInteger": event.attempts}]
+        details.append(f"attempts={event.attempts}")
     if details:
         resource["outcomeDesc"] = " ".join(details)
     return resource

@@ -7,11 +7,11 @@ instead keeps the latest use per key and stores them all in one UPDATE every few
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import UTC, datetime
 
 from carelog.errors import ServiceUnavailable
+from carelog.services.periodic import every
 from carelog.storage import keys as key_store
 from carelog.storage.db import Pool, connection
 
@@ -45,9 +45,8 @@ class KeyUseTracker:
 
     async def flush_every(self, pool: Pool, seconds: float) -> None:
         """Flush every ``seconds`` until cancelled."""
-        while True:
-            await asyncio.sleep(seconds)
-            try:
-                await self.flush(pool)
-            except ServiceUnavailable:
-                _log.warning("could not record key use; will retry")
+        await every(
+            seconds,
+            lambda: self.flush(pool),
+            unavailable=lambda: _log.warning("could not record key use; will retry"),
+        )

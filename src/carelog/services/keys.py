@@ -93,6 +93,14 @@ async def rotate_key(
     return issued
 
 
+def is_cached(token: str, cache: PrincipalCache) -> bool:
+    """Whether this process knows ``token``'s principal without the database (a key it
+    found valid a moment ago, and that nothing has revoked since)."""
+    if not token.startswith(TOKEN_PREFIX) or len(token) > _MAX_TOKEN_CHARS:
+        return False
+    return cache.get(hash_token(token)) is not None
+
+
 async def authenticate(pool: Pool, token: str, cache: PrincipalCache | None = None) -> Principal:
     """The principal behind a bearer token; :class:`Unauthenticated` if unknown or revoked."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > _MAX_TOKEN_CHARS:

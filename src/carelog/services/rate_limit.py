@@ -47,15 +47,24 @@ class TokenBucketLimiter:
 
     def take(self, key: str) -> Decision:
         """Take a token for ``key`` if there is one."""
+        return self._decide(key, take=True)
+
+    def peek(self, key: str) -> Decision:
+        """Whether ``key`` has a token, without taking it (for a bucket charged only for
+        some outcomes, such as failed authentication)."""
+        return self._decide(key, take=False)
+
+    def _decide(self, key: str, *, take: bool) -> Decision:
         now = self._clock()
         tokens, stamp = self._buckets.get(key, (float(self.burst), now))
         tokens = min(float(self.burst), tokens + (now - stamp) * self.rate)
         allowed = tokens >= 1.0
-        if allowed:
-            tokens -= 1.0
-        if key not in self._buckets and len(self._buckets) >= self._max_buckets:
-            self._evict(now)
-        self._buckets[key] = (tokens, now)
+        if take:
+            if allowed:
+                tokens -= 1.0
+            if key not in self._buckets and len(self._buckets) >= self._max_buckets:
+                self._evict(now)
+            self._buckets[key] = (tokens, now)
         missing = self.burst - tokens
         return Decision(
             allowed=allowed,

@@ -8,7 +8,7 @@ from typing import Any
 
 from psycopg.rows import dict_row
 
-from carelog.domain.audit import AuditContext, AuditEvent, ChainRow
+from carelog.domain.audit import AuditContext, AuditEvent, ChainRow, RepeatedAttempts
 from carelog.storage.db import Connection
 from carelog.storage.queries import load
 
@@ -42,6 +42,30 @@ async def insert_audit_event(
         },
     )
     return cur.rowcount == 1
+
+
+async def insert_repeated_attempts(
+    conn: Connection, *, tenant_id: str, repeats: list[RepeatedAttempts]
+) -> None:
+    """Append one counted row for each of ``repeats``."""
+    async with conn.cursor() as cur:
+        await cur.executemany(
+            load("insert_audit_repeats"),
+            [
+                {
+                    "tenant_id": tenant_id,
+                    "action": r.action.value,
+                    "outcome": r.outcome.value,
+                    "status": r.status,
+                    "route": r.route,
+                    "client_address": r.client_address,
+                    "attempts": r.attempts,
+                    "first_attempt_at": r.first_attempt_at,
+                    "last_attempt_at": r.last_attempt_at,
+                }
+                for r in repeats
+            ],
+        )
 
 
 def _audit_event(row: dict[str, Any]) -> AuditEvent:

@@ -3,7 +3,8 @@
 -- no patient only those it wrote itself (reader = its principal name).
 SELECT tenant_id, lane, seq, recorded_at, principal_kind, principal_id, agent_name, action, outcome,
        status, route, patient_id, event_ids, result_count, purpose_of_use, break_glass, break_glass_reason,
-       request_id, client_address
+       request_id, client_address, COALESCE(attempts, 1) AS attempts, first_attempt_at,
+       last_attempt_at
 FROM audit_events
 WHERE tenant_id = %(tenant_id)s
   AND (%(patient_id)s::text IS NULL OR patient_id = %(patient_id)s)
