@@ -3,7 +3,6 @@ database in it, the app over ASGI, and factories for tenants and keys."""
 
 from __future__ import annotations
 
-import itertools
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -19,6 +18,7 @@ from carelog.api.app import create_app
 from carelog.settings import Settings
 from carelog.storage.db import Connection, Pool, connect
 from carelog.storage.embedded import EmbeddedPostgres
+from tests.factories import client_address
 
 
 def _with_database(url: str, name: str) -> str:
@@ -90,15 +90,6 @@ def pool(app: FastAPI) -> Pool:
     """The running app's connection pool."""
     pool: Pool = app.state.pool
     return pool
-
-
-_addresses = itertools.count(1)
-
-
-def client_address() -> tuple[str, int]:
-    """A client address (10.x.y.z) and port no other test of this session uses."""
-    n = next(_addresses)
-    return f"10.{(n >> 16) % 256}.{(n >> 8) % 256}.{n % 256}", 40000
 
 
 @pytest.fixture

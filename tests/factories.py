@@ -3,6 +3,7 @@ domain sees them), and direct row counts."""
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -47,6 +48,16 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
+
+
+_addresses = itertools.count(1)
+
+
+def client_address() -> tuple[str, int]:
+    """A client address (10.x.y.z) and port no other test of this session uses: failed
+    authentication is limited, and its repeats counted, per client address."""
+    n = next(_addresses)
+    return f"10.{(n >> 16) % 256}.{(n >> 8) % 256}.{n % 256}", 40000
 
 
 def new_tenant() -> str:

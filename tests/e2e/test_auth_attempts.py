@@ -22,8 +22,7 @@ from carelog.settings import Settings
 from carelog.storage import audit as audit_store
 from carelog.storage import keys as key_store
 from carelog.storage.db import Connection, Pool, connection
-from tests.conftest import client_address
-from tests.factories import audit_rows, bearer, make_token, new_patient, new_tenant
+from tests.factories import audit_rows, bearer, client_address, make_token, new_patient, new_tenant
 
 pytestmark = pytest.mark.e2e
 

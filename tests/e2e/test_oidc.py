@@ -23,7 +23,7 @@ from fastapi import FastAPI
 
 from carelog.api.app import create_app
 from carelog.settings import Settings
-from tests.factories import bearer, make_token, new_patient, new_tenant
+from tests.factories import bearer, client_address, make_token, new_patient, new_tenant
 
 pytestmark = pytest.mark.e2e
 
@@ -124,7 +124,8 @@ async def oidc_app(database_url: str, issuer: Issuer) -> AsyncIterator[FastAPI]:
 
 @pytest.fixture
 async def api(oidc_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=oidc_app)
+    # Each test from its own address: failed authentication is limited per address.
+    transport = httpx.ASGITransport(app=oidc_app, client=client_address())
     async with httpx.AsyncClient(transport=transport, base_url="http://carelog.test") as c:
         yield c
 
