@@ -184,5 +184,11 @@ async def connect(url: str, **options: Any) -> AsyncConnection[Any]:
     conn = await AsyncConnection.connect(
         url, autocommit=True, application_name="carelog", **options
     )
-    await _configure_connection(conn)
+    try:
+        await _configure_connection(conn)
+    except BaseException:
+        # Cancelled here (a listener stopped as the app shuts down) or failed: the
+        # connection is nobody's, close it rather than leave it to the garbage collector.
+        await conn.close()
+        raise
     return conn
