@@ -11,29 +11,11 @@ import httpx
 import pytest
 
 from carelog.storage.db import Pool
+from carelog.synthetic.load import load
 from carelog.synthetic.population import DEFAULT_END, Patient
-from tests.factories import bearer, make_token, new_tenant
+from tests.factories import bearer, count_events, make_token, new_tenant
 
 pytestmark = pytest.mark.e2e
-
-
-async def _load(client: httpx.AsyncClient, headers: dict[str, str], patient: Patient) -> None:
-    ids: dict[str, int] = {}
-    for record in patient.records():
-        key = record["idempotency_key"]
-        body: dict[str, Any] = {
-            k: v for k, v in record.items() if k not in ("idempotency_key", "corrects", "retracts")
-        }
-        sent = {**headers, "Idempotency-Key": key}
-        if "corrects" in record:
-            path = f"/events/{ids[record['corrects']]}/corrections"
-        elif "retracts" in record:
-            path = f"/events/{ids[record['retracts']]}/retractions"
-        else:
-            path = "/patient-events"
-        response = await client.post(path, json=body, headers=sent)
-        assert response.status_code in (200, 201), (path, response.text)
-        ids[key] = response.json()["id"]
 
 
 def _first(predicate: Any) -> Patient:
@@ -56,7 +38,17 @@ async def test_a_synthetic_patient_loads_and_reads_back_as_context(
             and any("corrects" in r for r in p.records())
         )
     )
-    await _load(client, writer, diabetic)
+    client.headers.update(writer)
+    report = await load(client, diabetic.records())
+    assert report.patients == 1
+    assert report.counts["correction"] >= 1
+    stored = await count_events(pool, tenant)
+    again = await load(client, diabetic.records())  # loading twice doubles nothing
+    assert await count_events(pool, tenant) == stored
+    assert again.counts["event"] == 0
+    assert again.counts["event already there"] == report.counts["event"]
+    assert again.counts["correction already made"] == report.counts["correction"]
+    del client.headers["Authorization"]
 
     reader = bearer(await make_token(pool, tenant, "events:read"))
     response = await client.get(f"/patients/{diabetic.id}/context", headers=reader)

@@ -51,15 +51,16 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "carelog.api", "carelog.services", "carelog.domain", "carelog.errors",
         "carelog.settings", "carelog.storage.db", "fastapi",
     ),
-    # Synthetic patients: pure, the standard library only (the CLI writes them).
+    # Synthetic patients: the standard library only; the loader speaks HTTP (httpx).
     "synthetic": ("carelog.synthetic",),
+    "synthetic/load.py": ("carelog.synthetic", "httpx"),
     # Commands call services; they reach a database through storage's connection, embedded
     # server and migrations only.
     "cli": (
         "carelog.cli", "carelog.services", "carelog.domain", "carelog.errors", "carelog.settings",
         "carelog.__version__", "carelog.storage.db", "carelog.storage.embedded",
         "carelog.storage.migrate", "carelog.synthetic", "typer", "pydantic", "psycopg",
-        "uvicorn",
+        "uvicorn", "httpx",
     ),
 }  # fmt: skip
 

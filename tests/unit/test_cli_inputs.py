@@ -28,6 +28,16 @@ runner = CliRunner()
 EXAMPLES: dict[tuple[str, ...], list[str]] = {
     ("serve",): ["--host", "127.0.0.1", "--port", "8000", "--workers", "1"],
     ("migrate",): [],
+    ("demo",): [
+        "--url",
+        "http://127.0.0.1:9",
+        "--patients",
+        "2",
+        "--seed",
+        "1",
+        "--tenant",
+        "demo",
+    ],
     ("generate",): ["--patients", "1", "--seed", "1", "--years", "1", "--end", "2026-01-01"],
     ("keys", "create"): [
         "--tenant",

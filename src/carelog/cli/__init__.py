@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from carelog import __version__
-from carelog.cli import audit, generate, keys, migrate, serve
+from carelog.cli import audit, demo, generate, keys, migrate, serve
 
 app = typer.Typer(
     name="carelog",
@@ -46,6 +46,7 @@ def options(
 app.command("serve")(serve.serve)
 app.command("migrate")(migrate.migrate_command)
 app.command("generate")(generate.generate)
+app.command("demo")(demo.demo)
 app.add_typer(keys.app, name="keys")
 app.add_typer(audit.app, name="audit")
 

@@ -17,6 +17,9 @@ T = TypeVar("T")
 # An address to listen on: a host name, IPv4 or IPv6 address (uvicorn resolves it).
 Host = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9.:\-\[\]%]{1,253}$")]
 
+# The service's base URL, for commands that talk to it over HTTP.
+ServiceUrl = Annotated[str, StringConstraints(pattern=r"^https?://[!-~]{1,2000}$")]
+
 
 def checked(kind: Any) -> Callable[[T], T]:
     """A typer callback that lets a value through only if it is a valid ``kind``."""
@@ -37,3 +40,4 @@ def checked(kind: Any) -> Callable[[T], T]:
 tenant_id = checked(TenantId)
 key_id = checked(KeyId)
 host = checked(Host)
+service_url = checked(ServiceUrl)
