@@ -59,10 +59,11 @@ class _Counting:
 @pytest.fixture(scope="module")
 def service(settings: Settings) -> Iterator[str]:
     """The service on a port of its own, in a thread with its own event loop (schemathesis
-    sends its requests synchronously): the rate limit off, so that every case reaches a route."""
-    app = _Counting(
-        create_app(settings.model_copy(update={"rate_limit_per_second": 0, "access_log": False}))
-    )
+    sends its requests synchronously): the rate limits off (per principal, and per address for
+    failed authentication: every request comes from 127.0.0.1, many without a valid key), so
+    that every case reaches a route."""
+    off = {"rate_limit_per_second": 0, "auth_failure_rate_per_second": 0, "access_log": False}
+    app = _Counting(create_app(settings.model_copy(update=off)))
     started = time.monotonic()
     port = _free_port()
     server = uvicorn.Server(
