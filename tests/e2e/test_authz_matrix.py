@@ -28,6 +28,7 @@ from carelog.storage.db import Pool
 from tests.factories import (
     audit_rows,
     bearer,
+    client_address,
     make_token,
     new_patient,
     new_tenant,
@@ -177,7 +178,8 @@ PROBLEM_CODES = {
     431: "headers-too-large",
 }
 # Refused before the caller is known: recorded as anonymous, in the `-` chain. (431: the
-# headers are refused before any is read for its meaning, the credential included.)
+# headers are refused before any is read for its meaning, the credential included. 429 is
+# both: a known principal over its rate, or an address over its failed authentications.)
 ANONYMOUS = frozenset({401, 431})
 # The order in which a request with several faults is refused (429 apart: see its test).
 PRECEDENCE = (431, 401, 403, 413, 415, 400, 422, 404)
@@ -480,3 +482,28 @@ async def test_429_on_each_route_before_the_scope_and_the_body(
     assert int(second.headers["retry-after"]) >= 1
     row = await _audited(pool, route, rejections.tenant, request_id, 429)
     assert row["principal_id"] == await _principal(pool, token)
+
+
+@pytest.mark.parametrize("route", ROUTES_SEEN, ids=str)
+async def test_429_on_each_route_for_an_address_that_keeps_failing(
+    app: FastAPI, pool: Pool, rejections: Rejections, route: ProtectedRoute
+) -> None:
+    """The other 429: an address over its limit of failed authentications (item 8) is told
+    so before its credential is looked up, on every route; that attempt is anonymous too."""
+    url, headers, content = _request(route, rejections, frozenset({401}))
+    headers |= bearer("clk_madeup_0123456789abcdefghij")
+    transport = httpx.ASGITransport(app=app, client=client_address())
+    statuses: list[int] = []
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        while 429 not in statuses and len(statuses) < 100:
+            request_id = f"reject-{uuid.uuid4().hex[:12]}"
+            response = await client.request(
+                route.method, url, headers={**headers, "X-Request-ID": request_id}, content=content
+            )
+            statuses.append(response.status_code)
+    assert set(statuses[:-1]) == {401}, (str(route), statuses)
+    assert statuses[-1] == 429, (str(route), statuses)
+    assert response.json()["type"] == PROBLEM_TYPE_PREFIX + PROBLEM_CODES[429]
+    assert int(response.headers["retry-after"]) >= 1
+    row = await _audited(pool, route, UNKNOWN_TENANT, request_id, 429)
+    assert row["principal_id"] is None
