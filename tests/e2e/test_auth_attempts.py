@@ -279,3 +279,18 @@ async def test_counted_rows_show_their_count_in_every_format(
     schema = (await client.get("/openapi.json")).json()["components"]["schemas"]["AuditEvent"]
     assert {"attempts", "first_attempt_at", "last_attempt_at"} <= set(schema["properties"])
     assert (await audit_service.verify(pool, tenant)).ok
+
+
+async def test_oversized_headers_repeated_are_counted_too(guarded_app: FastAPI) -> None:
+    # 431 is refused before the credential is read: an unknown caller's attempt like a 401.
+    address = client_address()[0]
+    huge = {"X-Padding": "x" * 40_000}
+    async with _client(guarded_app, address) as client:
+        statuses = [(await client.get("/audit-events", headers=huge)).status_code for _ in range(9)]
+    assert statuses == [431] * 9
+    await guarded_app.state.attempts.flush(guarded_app.state.pool, everything=True)
+    rows = await _rows_of(guarded_app.state.pool, address)
+    assert [(r["status"], r["attempts"], r["route"]) for r in rows] == [
+        (431, None, "/audit-events"),
+        (431, 8, "/audit-events"),
+    ]

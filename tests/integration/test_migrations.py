@@ -8,8 +8,9 @@ from collections.abc import Callable
 import psycopg
 import pytest
 
-from carelog.domain.audit import AuditContext
+from carelog.domain.audit import UNKNOWN_TENANT, AuditContext, check_chain
 from carelog.errors import MigrationError
+from carelog.storage import audit as audit_store
 from carelog.storage.db import Connection, connect
 from carelog.storage.migrate import available_migrations, is_up_to_date, migrate
 from carelog.storage.queries import load
@@ -125,3 +126,37 @@ async def test_list_query_uses_the_timeline_index(dba: Connection) -> None:
         assert "Limit" in page, plan
         assert "Index Scan" in page, plan
         assert "Sort" not in page or name == "list_events_by_type", plan
+
+
+async def test_audit_rows_written_before_0015_still_verify(
+    make_database: Callable[[], str],
+) -> None:
+    """0015 adds the counted rows' fields to the chained content: a row without them must
+    hash exactly as before, or every trail written earlier would stop verifying."""
+    async with await connect(make_database()) as conn:
+        await conn.execute(
+            "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,"
+            " checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        for migration in available_migrations():
+            if migration.version >= 15:
+                break
+            async with conn.transaction():
+                await conn.execute(migration.sql)
+                await conn.execute(
+                    "INSERT INTO schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
+                    (migration.version, migration.name, migration.checksum),
+                )
+        audit = AuditContext(request_id="before-0015", client_address="192.0.2.1", route="/x")
+        for status in (401, 403):
+            await audit_store.insert_audit_event(
+                conn, audit=audit, action="read", outcome="denied", status=status
+            )
+        before = await audit_store.chain_rows(conn, tenant_id=UNKNOWN_TENANT)
+        assert [m.version for m in await migrate(conn)] == [
+            m.version for m in available_migrations() if m.version >= 15
+        ]
+        after = await audit_store.chain_rows(conn, tenant_id=UNKNOWN_TENANT)
+        assert [r.expected_hash for r in after] == [r.expected_hash for r in before]
+        heads = await audit_store.chain_heads(conn, tenant_id=UNKNOWN_TENANT)
+        assert check_chain(UNKNOWN_TENANT, after, heads).ok
