@@ -14,7 +14,7 @@ pytestmark = pytest.mark.unit
 NAMES = sorted(
     p.name.removesuffix(".sql")
     for p in files("carelog.storage").joinpath("sql").iterdir()
-    if p.name.endswith(".sql")
+    if p.name.endswith(".sql") and not p.name.startswith("_")  # (_name: a fragment)
 )
 
 

@@ -13,13 +13,28 @@ from importlib.resources import files
 CACHED_QUERY_BYTES = 4096
 
 
+# A line of a query that is only ``{{_name}}`` stands for the fragment ``sql/_name.sql``
+# (``_audit_row``: the one definition of a request's audit row).
+_INCLUDE = re.compile(rb"^\{\{(_\w+)\}\}$")
+
+
+def _lines(name: str) -> list[bytes]:
+    text = files("carelog.storage").joinpath("sql", f"{name}.sql").read_bytes()
+    found: list[bytes] = []
+    for line in (line.strip() for line in text.splitlines()):
+        include = _INCLUDE.match(line)
+        if include is not None:
+            found.extend(_lines(include[1].decode()))
+        elif line and not line.startswith(b"--"):
+            found.append(line)
+    return found
+
+
 @cache
 def load(name: str) -> bytes:
     """The query in ``storage/sql/<name>.sql``, to execute with psycopg named parameters:
-    comment lines and indentation dropped (the SQL itself is unchanged)."""
-    text = files("carelog.storage").joinpath("sql", f"{name}.sql").read_bytes()
-    lines = (line.strip() for line in text.splitlines())
-    return b"\n".join(line for line in lines if line and not line.startswith(b"--"))
+    fragments included, comment lines and indentation dropped (the SQL is unchanged)."""
+    return b"\n".join(_lines(name))
 
 
 @cache

@@ -10,15 +10,9 @@ WITH found AS (
       AND (%(patients)s::text[] IS NULL OR patient_id = ANY (%(patients)s::text[]))
       AND (%(visible_labels)s::text[] IS NULL OR labels = '{}' OR labels <@ %(visible_labels)s::text[])
 ), audit AS (
-    INSERT INTO audit_events
-        (tenant_id, principal_kind, principal_id, agent_name, action, outcome, route,
-         patient_id, event_ids, result_count, purpose_of_use, break_glass, break_glass_reason, request_id,
-         client_address)
-    SELECT %(tenant_id)s, %(audit_principal_kind)s, %(audit_principal_id)s, %(audit_agent_name)s,
-           'read', 'success', %(audit_route)s, max(f.patient_id),
-           COALESCE(array_agg(f.id) FILTER (WHERE f.id IS NOT NULL), '{}'), count(f.id),
-           %(audit_purpose)s, %(audit_break_glass)s, %(audit_break_glass_reason)s, %(audit_request_id)s,
-           %(audit_client_address)s
+    {{_audit_row}}
+           'read', 'success', NULL::smallint, max(f.patient_id),
+           COALESCE(array_agg(f.id) FILTER (WHERE f.id IS NOT NULL), '{}'), count(f.id)
     FROM found AS f
     HAVING count(f.id) > 0
 )

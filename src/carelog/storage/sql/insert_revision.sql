@@ -16,14 +16,8 @@ WITH target AS (
     ON CONFLICT (tenant_id, supersedes) WHERE supersedes IS NOT NULL DO NOTHING
     RETURNING e.id, e.occurred_at, carelog_event_json(e) AS doc, e.patient_id, e.supersedes
 ), audit AS (
-    INSERT INTO audit_events
-        (tenant_id, principal_kind, principal_id, agent_name, action, outcome, route,
-         patient_id, event_ids, result_count, purpose_of_use, break_glass, break_glass_reason,
-         request_id, client_address)
-    SELECT %(tenant_id)s, %(audit_principal_kind)s, %(audit_principal_id)s, %(audit_agent_name)s,
-           'update', 'success', %(audit_route)s, i.patient_id, ARRAY[i.id, i.supersedes], 1,
-           %(audit_purpose)s, %(audit_break_glass)s, %(audit_break_glass_reason)s,
-           %(audit_request_id)s, %(audit_client_address)s
+    {{_audit_row}}
+           'update', 'success', NULL::smallint, i.patient_id, ARRAY[i.id, i.supersedes], 1
     FROM inserted AS i
 )
 SELECT id, occurred_at, doc FROM inserted

@@ -23,16 +23,10 @@ WITH page AS (
     ORDER BY occurred_at DESC, id DESC
     LIMIT %(limit)s
 ), audit AS (
-    INSERT INTO audit_events
-        (tenant_id, principal_kind, principal_id, agent_name, action, outcome, route,
-         patient_id, event_ids, result_count, purpose_of_use, break_glass, break_glass_reason, request_id,
-         client_address)
-    SELECT %(tenant_id)s, %(audit_principal_kind)s, %(audit_principal_id)s, %(audit_agent_name)s,
-           'search', 'success', %(audit_route)s, %(patient_id)s,
-           COALESCE((array_agg(p.id ORDER BY p.occurred_at DESC, p.id DESC))[1:%(page_size)s],
-                    '{}'),
-           LEAST(count(p.id), %(page_size)s), %(audit_purpose)s, %(audit_break_glass)s, %(audit_break_glass_reason)s,
-           %(audit_request_id)s, %(audit_client_address)s
+    {{_audit_row}}
+           'search', 'success', NULL::smallint, %(patient_id)s,
+           COALESCE((array_agg(p.id ORDER BY p.occurred_at DESC, p.id DESC))[1:%(page_size)s], '{}'),
+           LEAST(count(p.id), %(page_size)s)
     FROM page AS p
     HAVING count(p.id) > 0
 ), withheld AS (
