@@ -4,6 +4,7 @@ client that went away, and the request body limit."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import time
@@ -45,16 +46,84 @@ async def send_problem(send: Send, error: CarelogError, request_id: str | None) 
 CLIENT_CLOSED = 499
 
 
+# How long a request runs before a task starts watching for its client going away. Most
+# requests end sooner and cost no task; a client gone before the watch starts is seen as it
+# starts (a server tells a gone client at once), so abandoned work runs at most this much
+# longer than it would with a watch from the first moment.
+WATCH_AFTER = 0.05
+
+
 async def run_until_disconnect(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> bool:
     """Run ``app`` on the request, and cancel it if the client disconnects before the
     response is complete; return whether it was cancelled so.
 
     Cancelling the task cancels the statement it awaits: psycopg sends PostgreSQL a cancel
     request when an async execute is cancelled, and the pooled connection is free at once
-    instead of when the abandoned statement would have ended.
+    instead of when the abandoned statement would have ended. The app runs in this task;
+    while it reads the body its own receive sees a disconnect, and once the body is in, a
+    watcher task started after :data:`WATCH_AFTER` waits for one.
     """
-    inbox: asyncio.Queue[Message] = asyncio.Queue()
-    completed = False
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    running = True  # inside app(): a cancel now reaches the app's work, nothing else
+    completed = False  # the whole response is sent
+    cancelled = False
+    body_read = False
+    watch_due = False
+    watcher: asyncio.Task[None] | None = None
+    timer: asyncio.TimerHandle  # set below, before the app runs
+
+    def client_gone() -> None:
+        nonlocal cancelled
+        if running and not completed and not cancelled:
+            cancelled = True
+            task.cancel()
+
+    def body_done() -> bool:
+        # The app has the whole body, or all it will get of it (the rest of a body over the
+        # limit, left unread by BodyLimitMiddleware, is not kept).
+        return body_read or BODY_OVER_LIMIT in scope
+
+    async def watch() -> None:
+        # Nothing the app wants comes after the body but the client going away; a failing
+        # receive means the same to the app.
+        with contextlib.suppress(Exception):
+            while (await receive())["type"] != "http.disconnect":
+                pass
+        client_gone()
+
+    def start_watch() -> None:
+        nonlocal watcher, watch_due, timer
+        watch_due = True
+        if watcher is not None or not running:
+            return
+        if body_done():
+            watcher = asyncio.ensure_future(watch())
+        else:  # the app is still reading: it hears a disconnect itself; look again later
+            timer = loop.call_later(WATCH_AFTER, start_watch)
+
+    async def receive_tracked() -> Message:
+        nonlocal body_read
+        if body_done():  # the app waits for the client to go away: the watcher hears it
+            start_watch()
+            assert watcher is not None
+            await asyncio.wait((watcher,))
+            return {"type": "http.disconnect"}
+        try:
+            message = await receive()
+        except Exception:
+            # The server's receive failed: to the app, the client is gone (it must not wait
+            # for a body that will never come).
+            message = {"type": "http.disconnect"}
+        if message["type"] == "http.disconnect":
+            client_gone()
+            await asyncio.sleep(0)  # where the cancel reaches the app
+        elif not message.get("more_body", False):
+            body_read = True
+            if watch_due:
+                start_watch()
+        return message
 
     async def send_tracked(message: Message) -> None:
         nonlocal completed
@@ -62,39 +131,25 @@ async def run_until_disconnect(app: ASGIApp, scope: Scope, receive: Receive, sen
             completed = True
         await send(message)
 
-    handler = asyncio.ensure_future(app(scope, inbox.get, send_tracked))
+    def stop() -> bool:
+        """End the watch; whether the app's work was cancelled by it."""
+        nonlocal running
+        running = False
+        timer.cancel()
+        if watcher is not None:
+            watcher.cancel()
+        return cancelled and task.uncancel() == 0
 
-    async def watch() -> None:
-        # Everything the server receives goes on to the app, which may still be reading it.
-        try:
-            while True:
-                message = await receive()
-                if message["type"] == "http.request" and BODY_OVER_LIMIT in scope:
-                    continue  # a body refused unread (BodyLimitMiddleware) is not kept
-                inbox.put_nowait(message)
-                if message["type"] == "http.disconnect":
-                    if not completed:
-                        handler.cancel()
-                    return
-        except Exception:
-            # The server's receive failed: to the app, the client is gone (it must not wait
-            # for a body that will never come).
-            inbox.put_nowait({"type": "http.disconnect"})
-            if not completed:
-                handler.cancel()
-
-    watcher = asyncio.ensure_future(watch())
+    timer = loop.call_later(WATCH_AFTER, start_watch)
     try:
-        await asyncio.wait((handler,))
-    finally:
-        watcher.cancel()
-        if not handler.done():  # this task itself was cancelled (the server shuts down)
-            handler.cancel()
-            # Let it unwind (and give back its pooled connection) before this one goes on.
-            await asyncio.wait((handler,))
-    if handler.cancelled():
-        return True
-    handler.result()  # the app's exception, if any
+        await app(scope, receive_tracked, send_tracked)
+    except BaseException as exc:
+        # A cancel of this task from outside (the server shuts down) goes on; the app has
+        # unwound (and given back its pooled connection) on the way here.
+        if stop() and isinstance(exc, asyncio.CancelledError):
+            return True
+        raise
+    stop()
     return False
 
 
