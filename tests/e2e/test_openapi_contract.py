@@ -158,3 +158,48 @@ async def test_query_times_the_page_limit_and_client_text_are_documented(
     assert payload["additionalProperties"] == {"$ref": "#/components/schemas/JsonValue"}
     assert payload["propertyNames"]["pattern"] == "^[^\\u0000]*$"
     assert "JsonValue" in document["components"]["schemas"]
+
+
+async def test_the_headers_read_and_sent_are_documented(
+    client: httpx.AsyncClient, pool: Pool
+) -> None:
+    document = await _document(client)
+    for path, methods in document["paths"].items():
+        for method, operation in methods.items():
+            for status, response in operation["responses"].items():
+                assert response["headers"]["X-Request-ID"]["required"] is True, (path, status)
+            names = {p["name"] for p in operation.get("parameters", [])}
+            if "security" in operation:
+                assert {"X-Purpose-Of-Use", "X-Break-Glass-Reason"} <= names, (method, path)
+    listing = document["paths"]["/patient-events/{patient_id}"]["get"]
+    assert {"Link", "Carelog-Withheld-Count"} <= listing["responses"]["200"]["headers"].keys()
+    purpose = _parameter(document, "/search", "get", "X-Purpose-Of-Use")
+    assert "TREAT" in purpose["enum"]
+    headers = bearer(await make_token(pool, new_tenant(), "events:read"))
+    patient = new_patient()
+    refused = await client.get(
+        f"/patient-events/{patient}", headers={**headers, "X-Purpose-Of-Use": "CURIOSITY"}
+    )
+    assert refused.status_code == 422
+    assert "CURIOSITY" not in purpose["enum"]
+    answered = await client.get(
+        f"/patient-events/{patient}", headers={**headers, "X-Purpose-Of-Use": "TREAT"}
+    )
+    assert answered.status_code in {200, 404}
+    assert answered.headers["x-request-id"]
+
+
+async def test_a_query_parameter_the_operation_does_not_take_is_refused(
+    client: httpx.AsyncClient, pool: Pool
+) -> None:
+    """Ignored, a misspelt `patient_id` would widen a search to the whole tenant."""
+    headers = bearer(await make_token(pool, new_tenant(), "events:read", "audit:read"))
+    response = await client.get("/search?q=fever&patientid=P-secret-1", headers=headers)
+    assert response.status_code == 422
+    problem = response.json()
+    assert problem["errors"][0]["type"] == "extra_forbidden"
+    assert "patient_id" in problem["errors"][0]["message"]
+    assert "P-secret-1" not in response.text
+    assert "patientid" not in response.text
+    assert (await client.get("/audit-events?limit=1&sort=asc", headers=headers)).status_code == 422
+    assert (await client.get("/search?q=fever&limit=5", headers=headers)).status_code == 200

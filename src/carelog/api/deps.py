@@ -78,7 +78,9 @@ def _audit_context(request: Request) -> AuditContext:
     return audit
 
 
-_REASON = re.compile(r"^[\x20-\x7e]{3,500}$")
+# X-Break-Glass-Reason: 3 to 500 printable ASCII characters (the OpenAPI document says so).
+BREAK_GLASS_REASON_PATTERN = r"^[\x20-\x7e]{3,500}$"
+_REASON = re.compile(BREAK_GLASS_REASON_PATTERN)
 
 
 def _break_glass(request: Request, principal: Principal, audit: AuditContext) -> None:

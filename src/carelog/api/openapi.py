@@ -5,15 +5,19 @@ What each kind can answer, and why:
 
 - every route: 413 (BodyLimitMiddleware reads any request's body), 431 (the header limit of
   RequestContextMiddleware) and 500 (an unexpected error, as a bare problem);
-- a protected route (one that demands a scope): 401, 403, 429 (the rate limit), 422 (the
-  ``X-Purpose-Of-Use`` and ``X-Break-Glass-Reason`` headers every one reads) and 503 (the
-  key is looked up in the database);
+- a protected route (one that demands a scope): 401, 403, 429 (the principal's rate limit,
+  or the address's limit of failed authentication), 422 (the ``X-Purpose-Of-Use`` and
+  ``X-Break-Glass-Reason`` headers every one reads, documented here as its parameters) and
+  503 (the key is looked up in the database);
 - a route with a JSON body (JsonRoute): 400 (not JSON, or an object repeats a key), 415 (not
   sent as JSON) and 422;
 - a route with parameters: 422.
 
 What only some routes answer (404, 409, readyz's 503) each route declares itself with
-:func:`carelog.api.problems.problem_responses`.
+:func:`carelog.api.problems.problem_responses`, and so the headers of its own 200 (``Link``,
+``Carelog-Withheld-Count``, ``Idempotent-Replayed``). Every response carries ``X-Request-ID``,
+and every response of a protected route the ``RateLimit-*`` headers once the caller is known
+(with a rate limit configured).
 """
 
 from __future__ import annotations
@@ -26,8 +30,9 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
 
-from carelog.api.deps import required_permissions
+from carelog.api.deps import BREAK_GLASS_REASON_PATTERN, required_permissions
 from carelog.api.problems import PROBLEM_JSON, Problem
+from carelog.domain.audit import PURPOSES_OF_USE
 from carelog.domain.limits import JSON_VALUE_SCHEMA
 from carelog.settings import Settings
 
@@ -43,6 +48,48 @@ _RETRY_AFTER = {
         "schema": _SECONDS,
     }
 }
+
+_REQUEST_ID = {
+    "X-Request-ID": {
+        "description": "The request's id, in the access log and the audit row: the client's "
+        "own `X-Request-ID` when it is 1 to 128 of `A-Z a-z 0-9 . _ -`, else a new one.",
+        "required": True,
+        "schema": {"type": "string", "pattern": r"^[A-Za-z0-9._\-]{1,128}$"},
+    }
+}
+_RATE_LIMIT = {
+    f"RateLimit-{name}": {
+        "description": f"{meaning} (with a rate limit configured, once the caller is known).",
+        "schema": _SECONDS,
+    }
+    for name, meaning in [
+        ("Limit", "Requests of the bucket"),
+        ("Remaining", "Requests left in it"),
+        ("Reset", "Seconds until it is full again"),
+    ]
+}
+
+# Headers every protected route reads (deps.authenticate_request), not FastAPI parameters.
+# (X-Request-ID is not one: any value is taken or replaced, never refused; the response
+# header says which.)
+_PROTECTED_PARAMETERS: list[dict[str, Any]] = [
+    {
+        "name": "X-Purpose-Of-Use",
+        "in": "header",
+        "required": False,
+        "description": "The HL7 v3 PurposeOfUse of this request, recorded in its audit row; "
+        "default: the key's own.",
+        "schema": {"type": "string", "enum": sorted(PURPOSES_OF_USE)},
+    },
+    {
+        "name": "X-Break-Glass-Reason",
+        "in": "header",
+        "required": False,
+        "description": "Break the glass (scope `break-glass`): every sensitivity label is "
+        "visible to this request, which is flagged in the audit trail with this reason.",
+        "schema": {"type": "string", "pattern": BREAK_GLASS_REASON_PATTERN},
+    },
+]
 
 # What each status means here; the problem's ``code`` tells the cases apart.
 _ERRORS: dict[int, tuple[str, dict[str, Any]]] = {
@@ -68,7 +115,11 @@ _ERRORS: dict[int, tuple[str, dict[str, Any]]] = {
     413: ("`payload-too-large`: the request body is over the service's limit.", {}),
     415: ("`unsupported-media-type`: the body is not sent as `application/json`.", {}),
     422: ("`validation-failed`: `errors` names each failing field.", {}),
-    429: ("`rate-limited`: over the rate limit; retry after `Retry-After` seconds.", _RETRY_AFTER),
+    429: (
+        "`rate-limited`: over this principal's rate limit, or this address's limit of failed "
+        "authentication; retry after `Retry-After` seconds.",
+        _RETRY_AFTER,
+    ),
     431: ("`headers-too-large`: the request's headers are over the service's limit.", {}),
     500: ("`internal-error`: an unexpected error (logged without its values).", {}),
     503: (
@@ -115,17 +166,25 @@ def api_routes(routes: Iterable[BaseRoute]) -> Iterator[APIRoute]:
                 yield from api_routes(included)
 
 
-def _document_errors(schema: dict[str, Any], app: FastAPI) -> None:
+def _document_operations(schema: dict[str, Any], app: FastAPI) -> None:
     # Operations are matched by id: FastAPI names each after its route's unique_id.
     by_id = {route.unique_id: route for route in api_routes(app.routes)}
     for operations in schema.get("paths", {}).values():
         for operation in operations.values():
             route = by_id[operation["operationId"]]
+            protected = bool(required_permissions(route))
+            if protected:
+                operation.setdefault("parameters", []).extend(_PROTECTED_PARAMETERS)
             responses = operation.setdefault("responses", {})
             declared = {int(status) for status in responses if status.isdigit()}
             for status in sorted(error_statuses(route) | {s for s in declared if s >= 400}):
                 # Replace what FastAPI writes (its own 422 schema, or a bare description).
                 responses[str(status)] = _problem(status)
+            for response in responses.values():
+                headers = response.setdefault("headers", {})
+                headers.update(_REQUEST_ID)
+                if protected:
+                    headers.update(_RATE_LIMIT)
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     # FastAPI's own validation error shapes: no response uses them (422 is a Problem).
     for name in ("HTTPValidationError", "ValidationError"):
@@ -157,7 +216,7 @@ def install_openapi(app: FastAPI) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = build()
-            _document_errors(schema, app)
+            _document_operations(schema, app)
             _document_page_limits(schema, app.state.settings)
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             found = Problem.model_json_schema(ref_template="#/components/schemas/{model}")

@@ -14,7 +14,7 @@ from fastapi.routing import APIRoute
 from starlette.responses import Response
 
 from carelog.api.deps import required_permissions, scope_checks
-from carelog.errors import PayloadTooLarge, UnsupportedMediaType
+from carelog.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
@@ -86,17 +86,21 @@ class JsonRoute(APIRoute):
     on a protected route the order is 431 (middleware) → 401 → 429 → 403 → 413 → 415 → 400
     (malformed JSON) → 422 (validation) → 404 (the service), and every attempt by a known
     caller is audited under its tenant. (A bad ``X-Purpose-Of-Use`` is a 422 of the
-    authentication step itself.)
+    authentication step itself, and so is a query parameter the operation does not take:
+    ignored, a misspelt ``patient_id`` would widen a search to the whole tenant.)
     """
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         takes_body = self.body_field is not None
         checks = scope_checks(self)
+        known = frozenset(p.alias for p in self.dependant.query_params)
 
         async def json_route_handler(request: Request) -> Response:
             for check in checks:
                 await check(request)
+            if not known.issuperset(request.query_params.keys()):
+                raise _unknown_parameters(known)
             limit = request.scope.get(BODY_OVER_LIMIT)
             if limit is not None:
                 raise PayloadTooLarge(f"The request body is over {limit} bytes.")
@@ -107,6 +111,22 @@ class JsonRoute(APIRoute):
             return await handler(request)
 
         return json_route_handler
+
+
+def _unknown_parameters(known: frozenset[str]) -> ValidationFailed:
+    # The unknown names are not echoed (a problem never quotes the client); the known are.
+    takes = ", ".join(sorted(known)) or "none"
+    return ValidationFailed(
+        "A query parameter is not one this operation takes.",
+        errors=[
+            {
+                "field": "query",
+                "location": "query",
+                "message": f"unknown parameter; this operation takes: {takes}",
+                "type": "extra_forbidden",
+            }
+        ],
+    )
 
 
 def refuses_bodies_itself(route: object) -> bool:

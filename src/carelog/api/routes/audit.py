@@ -8,7 +8,7 @@ import orjson
 from fastapi import APIRouter, Query, Request, Response
 
 from carelog.api.deps import AuditRead, audited
-from carelog.api.routes.events import next_link
+from carelog.api.routes.events import NEXT_PAGE, next_link
 from carelog.api.routing import JsonRoute
 from carelog.domain.audit import AuditAction, AuditEvent, AuditOutcome, ChainReport
 from carelog.domain.audit_fhir import to_bundle, to_fhir
@@ -32,6 +32,7 @@ MAX_PAGE = 500
                 "application/fhir+ndjson": {"schema": {"type": "string"}},
             },
             "description": "A JSON array (format=json), a FHIR Bundle (format=fhir) or NDJSON.",
+            "headers": NEXT_PAGE,
         }
     },
 )

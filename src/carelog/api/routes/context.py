@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 
 from carelog.api.deps import EventsRead, audited
 from carelog.api.problems import problem_responses
-from carelog.api.routes.events import WITHHELD_HEADER, EventTypeParam
+from carelog.api.routes.events import WITHHELD, WITHHELD_HEADER, EventTypeParam
 from carelog.api.routing import JsonRoute
 from carelog.domain.audit import AuditAction
 from carelog.domain.context import PatientContext
@@ -23,7 +23,10 @@ router = APIRouter(tags=["context"], route_class=JsonRoute)
     "/patients/{patient_id}/context",
     response_model=PatientContext,
     responses={
-        200: {"content": {"text/markdown": {"schema": {"type": "string"}}}},
+        200: {
+            "content": {"text/markdown": {"schema": {"type": "string"}}},
+            "headers": WITHHELD,
+        },
         **problem_responses(404),
     },
 )

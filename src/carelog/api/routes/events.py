@@ -52,6 +52,19 @@ EventCursor = Annotated[
 MAX_EVENT_ID = 2**63 - 1
 # How many matching events a list left out for their sensitivity labels.
 WITHHELD_HEADER = "Carelog-Withheld-Count"
+NEXT_PAGE = {
+    "Link": {
+        "description": 'The next page, when there is one: `<path?...&cursor=...>; rel="next"`.',
+        "schema": {"type": "string"},
+    }
+}
+WITHHELD = {
+    WITHHELD_HEADER: {
+        "description": "How many matching events were left out for their sensitivity labels "
+        "(sent when the key may not see every label).",
+        "schema": {"type": "string", "pattern": r"^[0-9]+$"},
+    }
+}
 
 
 def event_json(body: str, headers: dict[str, str] | None = None) -> Response:
@@ -70,7 +83,18 @@ def event_json(body: str, headers: dict[str, str] | None = None) -> Response:
 @router.post(
     "/patient-events",
     response_model=PatientEvent,
-    responses=problem_responses(409),
+    responses={
+        200: {
+            "headers": {
+                "Idempotent-Replayed": {
+                    "description": "`true` when this is the stored answer to an earlier "
+                    "request with the same Idempotency-Key and body.",
+                    "schema": {"type": "string", "enum": ["true"]},
+                }
+            }
+        },
+        **problem_responses(409),
+    },
 )
 @audited(AuditAction.CREATE)
 async def create_patient_event(
@@ -89,7 +113,7 @@ async def create_patient_event(
 @router.get(
     "/patient-events/{patient_id}",
     response_model=list[PatientEvent],
-    responses=problem_responses(404),
+    responses={200: {"headers": {**NEXT_PAGE, **WITHHELD}}, **problem_responses(404)},
 )
 @audited(AuditAction.SEARCH)
 async def list_patient_events(

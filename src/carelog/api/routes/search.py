@@ -7,7 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from carelog.api.deps import EventsRead, audited
-from carelog.api.routes.events import EventCursor, event_json, invalid_parameter, next_link
+from carelog.api.routes.events import (
+    NEXT_PAGE,
+    EventCursor,
+    event_json,
+    invalid_parameter,
+    next_link,
+)
 from carelog.api.routing import JsonRoute
 from carelog.domain.audit import AuditAction
 from carelog.domain.cursor import decode_cursor, encode_cursor
@@ -20,7 +26,7 @@ router = APIRouter(tags=["search"], route_class=JsonRoute)
 CODE_PATTERN = r"^(loinc|rxnorm|icd10|snomed):[A-Za-z0-9.\-]{1,32}$"
 
 
-@router.get("/search", response_model=list[PatientEvent])
+@router.get("/search", response_model=list[PatientEvent], responses={200: {"headers": NEXT_PAGE}})
 @audited(AuditAction.SEARCH)
 async def search(
     request: Request,
