@@ -32,7 +32,7 @@ pytestmark = [
 
 Case = schemathesis.Case[Any]
 
-MAX_EXAMPLES = 20
+MAX_EXAMPLES = 50
 SEED = 20261202
 
 
