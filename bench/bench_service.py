@@ -40,15 +40,29 @@ def free_port() -> int:
         return port
 
 
-def service_env(data_dir: Path, *, access_log: bool) -> dict[str, str]:
-    """Environment of the processes that use the embedded database of ``data_dir``."""
+def service_env(
+    data_dir: Path,
+    *,
+    access_log: bool,
+    database_url: str | None = None,
+    overrides: dict[str, str | None] | None = None,
+) -> dict[str, str]:
+    """Environment of the processes that use the embedded database of ``data_dir``, or the
+    server at ``database_url``; ``overrides`` sets variables last (None removes one)."""
     env = dict(os.environ)
     env.pop("DATABASE_URL", None)
     env.pop("CARELOG_DATABASE_URL", None)
+    if database_url is not None:
+        env["DATABASE_URL"] = database_url
     env["CARELOG_DATA_DIR"] = str(data_dir)
     env["CARELOG_ACCESS_LOG"] = "true" if access_log else "false"
     # One principal drives all the load: its rate limit would be all that is measured.
     env["CARELOG_RATE_LIMIT_PER_SECOND"] = "0"
+    for name, value in (overrides or {}).items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
     return env
 
 
@@ -73,16 +87,30 @@ def postmaster_pid(pgdata: Path) -> int | None:
 
 
 class Service:
-    """``carelog serve`` as a child process, stopped (with its database) by :meth:`stop`."""
+    """``carelog serve`` as a child process, stopped (with its database) by :meth:`stop`.
+
+    With ``database_url`` it uses that server instead of an embedded one (which it then
+    neither starts nor stops); ``env`` is passed to :func:`service_env` as its overrides.
+    """
 
     def __init__(
-        self, data_dir: Path, port: int, workers: int, log_path: Path, *, access_log: bool
+        self,
+        data_dir: Path,
+        port: int,
+        workers: int,
+        log_path: Path,
+        *,
+        access_log: bool,
+        database_url: str | None = None,
+        env: dict[str, str | None] | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.port = port
         self.workers = workers
         self.log_path = log_path
         self.access_log = access_log
+        self.database_url = database_url
+        self.env = env
         self.base_url = f"http://127.0.0.1:{port}"
         self.proc: subprocess.Popen[bytes] | None = None
         self.db_was_running = False
@@ -116,7 +144,7 @@ class Service:
             # the service (and, through it, the database) in order.
             self.proc = subprocess.Popen(
                 command,
-                env=service_env(self.data_dir, access_log=self.access_log),
+                env=self.environment(access_log=self.access_log),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -139,6 +167,22 @@ class Service:
                         f"service not ready after {timeout:.0f} s:\n{self.log_tail()}"
                     )
                 time.sleep(0.25)
+
+    def environment(self, *, access_log: bool) -> dict[str, str]:
+        """The environment of this service's processes (and of CLI commands beside it)."""
+        return service_env(
+            self.data_dir,
+            access_log=access_log,
+            database_url=self.database_url,
+            overrides=self.env,
+        )
+
+    def kill(self) -> None:
+        """SIGKILL the service and its workers (its process group), as a crash would."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
 
     def log_tail(self, lines: int = 30) -> str:
         """The end of the service's log, for error messages."""
@@ -171,7 +215,7 @@ class Service:
                 "--name",
                 "bench",
             ],
-            env=service_env(self.data_dir, access_log=False),
+            env=self.environment(access_log=False),
             capture_output=True,
             text=True,
             timeout=120,
