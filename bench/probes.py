@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import itertools
 import json
+import os
 import re
 import secrets
 import shutil
@@ -721,7 +722,8 @@ def scan_logs(paths: list[Path]) -> Result:
 
 
 async def probe_logscan(lab: Lab, args: argparse.Namespace) -> Result:
-    """A mixed workload with every kind of answer, then every log line scanned."""
+    """A mixed workload with every kind of answer, then every log line of the lab scanned
+    (under ``all``, the logs of every probe before it too)."""
     service = lab.service(workers=2)
     token, _ = await lab.key("probe-logs")
     timeouts: list[str] = []
@@ -937,11 +939,14 @@ def recording_server(hits: list[str]) -> ThreadingHTTPServer:
     return server
 
 
-async def timed(call: Awaitable[httpx.Response]) -> tuple[httpx.Response, float]:
-    """A response and its time in ms."""
+async def timed(call: Awaitable[httpx.Response]) -> tuple[int | str, float]:
+    """A response's status (``no answer`` after the client's timeout) and its time in ms."""
     started = time.monotonic()
-    response = await call
-    return response, round((time.monotonic() - started) * 1000, 1)
+    try:
+        status: int | str = (await call).status_code
+    except httpx.TimeoutException:
+        status = "no answer"
+    return status, round((time.monotonic() - started) * 1000, 1)
 
 
 async def probe_schemas(lab: Lab, args: argparse.Namespace) -> Result:
@@ -956,11 +961,13 @@ async def probe_schemas(lab: Lab, args: argparse.Namespace) -> Result:
     async with client(service, token) as http:
         redos = {"type": "object", "properties": {"v": {"type": "string", "pattern": "^(a+)+$"}}}
         registered = await http.put("/event-types/redos_probe", json={"schema": redos})
-        timings = []
+        timings: list[dict[str, Any]] = []
         for n in range(args.min_length, args.max_length + 1, 2):
             body = {"patient_id": p, "event_type": "redos_probe", "payload": {"v": "a" * n + "!"}}
-            response, ms = await timed(http.post("/patient-events", json=body))
-            timings.append({"length": n + 1, "status": response.status_code, "ms": ms})
+            status, ms = await timed(http.post("/patient-events", json=body))
+            timings.append({"length": n + 1, "status": status, "ms": ms})
+            if ms > args.stop_after_ms:
+                break  # growing: the next one would block the worker for far longer
         ratios = [
             round(b["ms"] / a["ms"], 2) for a, b in itertools.pairwise(timings) if a["ms"] > 0
         ]
@@ -977,7 +984,7 @@ async def probe_schemas(lab: Lab, args: argparse.Namespace) -> Result:
             "unresolvable_ref": {"$ref": "#/$defs/missing"},
         }
         for name, schema in refs.items():
-            response, ms = await timed(http.put(f"/event-types/{name}", json={"schema": schema}))
+            status, ms = await timed(http.put(f"/event-types/{name}", json={"schema": schema}))
             write, write_ms = await timed(
                 http.post(
                     "/patient-events",
@@ -985,9 +992,9 @@ async def probe_schemas(lab: Lab, args: argparse.Namespace) -> Result:
                 )
             )
             out[name] = {
-                "registration": response.status_code,
+                "registration": status,
                 "registration_ms": ms,
-                "write": write.status_code,
+                "write": write,
                 "write_ms": write_ms,
             }
         # Schemas stored before registration checked them (written straight into the table):
@@ -999,14 +1006,14 @@ async def probe_schemas(lab: Lab, args: argparse.Namespace) -> Result:
                 "VALUES ('probe-schema', %s, %s)",
                 (name, json.dumps(schema)),
             )
-            payload = {"v": "a" * args.max_length + "!"}
+            payload = {"v": "a" * (timings[-1]["length"] - 1) + "!"}  # the longest so far
             write, write_ms = await timed(
                 http.post(
                     "/patient-events",
                     json={"patient_id": p, "event_type": name, "payload": payload},
                 )
             )
-            out[name] = {"write": write.status_code, "write_ms": write_ms}
+            out[name] = {"write": write, "write_ms": write_ms}
     server.shutdown()
     out["url_fetches"] = len(hits)
     lab.stop_services()
@@ -1141,7 +1148,7 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--out", type=Path, help="also write the results to this JSON file")
     sub = top.add_subparsers(dest="probe", required=True)
     commands = {name: sub.add_parser(name, help=text) for name, (_, text) in PROBES.items()}
-    commands["all"] = sub.add_parser("all", help="every probe in turn, logscan last")
+    commands["all"] = sub.add_parser("all", help="every probe in turn; logscan last, on all logs")
     for name, command in commands.items():
         every = name == "all"
         if every or name == "durability":
@@ -1167,8 +1174,9 @@ def parser() -> argparse.ArgumentParser:
             command.add_argument("--hold", type=float, default=5.0, help="lock seconds")
             command.add_argument("--pool-timeout", type=float, default=1.0)
         if every or name == "schemas":
-            command.add_argument("--min-length", type=int, default=18)
+            command.add_argument("--min-length", type=int, default=14)
             command.add_argument("--max-length", type=int, default=34)
+            command.add_argument("--stop-after-ms", type=float, default=1000.0)
         if every or name in ("flood", "bodyaudit"):
             command.add_argument("--settle", type=float, default=1.5, help="seconds to wait")
     return top
@@ -1178,10 +1186,9 @@ def all_args(args: argparse.Namespace, name: str) -> argparse.Namespace:
     """``all``'s options as one probe sees them (each probe's own default where they clash)."""
     probe_defaults = vars(parser().parse_args([name]))
     merged = {**probe_defaults, **{k: v for k, v in vars(args).items() if k in probe_defaults}}
-    if name in ("revocation", "accesslog", "logscan"):
-        merged["requests"] = probe_defaults["requests"]
-    if name == "revocation":
-        merged["rounds"] = probe_defaults["rounds"]
+    for option in ("requests", "rounds"):  # each probe has its own default
+        if option in probe_defaults:
+            merged[option] = probe_defaults[option]
     return argparse.Namespace(**merged)
 
 
@@ -1195,15 +1202,14 @@ async def run(args: argparse.Namespace) -> list[Result]:
             say(f"== probe {name}")
             options = all_args(args, name) if args.probe == "all" else args
             started = time.monotonic()
+            load = [round(v, 1) for v in os.getloadavg()]
             try:
-                if name == "logscan" and args.probe == "all":
-                    result = {"probe": "logscan", **scan_logs(lab.logs)}
-                else:
-                    result = await PROBES[name][0](lab, options)
+                result = await PROBES[name][0](lab, options)
             except Exception as exc:  # a failed probe is a figure too: go on
                 result = {"probe": name, "error": f"{type(exc).__name__}: {exc}"[:500]}
                 lab.stop_services()
             result["elapsed_s"] = round(time.monotonic() - started, 1)
+            result["load_average_before"] = load  # 1, 5, 15 min: a busy neighbour shows
             print(json.dumps(result), flush=True)
             results.append(result)
     return results
