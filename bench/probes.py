@@ -1025,11 +1025,13 @@ async def probe_schemas(lab: Lab, args: argparse.Namespace) -> Result:
 
 
 async def probe_flood(lab: Lab, args: argparse.Namespace) -> Result:
-    """``--requests`` requests, each with a new made-up token, from one address: statuses and
-    what they left in the audit tables. The service runs with its default rate settings."""
-    service = lab.service(workers=1, env={"CARELOG_RATE_LIMIT_PER_SECOND": None})
+    """``--requests`` requests, each with a new made-up token, from one address, 20 at a time:
+    statuses, and the audit rows they left (counted after the service stopped, as repeats are
+    written as counted rows at the end of their window or at shutdown). The service runs with
+    its default rate settings."""
+    service = lab.service(workers=args.workers, env={"CARELOG_RATE_LIMIT_PER_SECOND": None})
+    [(mark,)] = lab.sql("SELECT clock_timestamp()")
     before = table_counts(lab)
-    before_unknown = lab.count("SELECT count(*) FROM audit_events WHERE tenant_id = '-'")
     statuses: Counter[str] = Counter()
     started = time.monotonic()
     async with client(service) as http:
@@ -1042,24 +1044,29 @@ async def probe_flood(lab: Lab, args: argparse.Namespace) -> Result:
         for batch in range(0, args.requests, 20):
             await asyncio.gather(*(one() for _ in range(min(20, args.requests - batch))))
     elapsed = time.monotonic() - started
-    await asyncio.sleep(args.settle)  # attempts are recorded after the response (and batched)
-    after = table_counts(lab)
-    recorded = lab.sql(
-        "SELECT outcome, status, count(*) FROM audit_events WHERE tenant_id = '-' "
-        "GROUP BY 1, 2 ORDER BY 1, 2"
-    )
     lab.stop_services()
+    after = table_counts(lab)
+    counted = lab.count(
+        "SELECT count(*) FROM information_schema.columns "
+        "WHERE table_name = 'audit_events' AND column_name = 'attempts'"
+    )
+    attempts = "COALESCE(attempts, 1)" if counted else "1"
+    recorded = lab.sql(
+        f"SELECT outcome, status, count(*), sum({attempts}) FROM audit_events "
+        "WHERE tenant_id = '-' AND route = '/patient-events/{patient_id}' "
+        "AND recorded_at >= %s GROUP BY 1, 2 ORDER BY 1, 2",
+        (mark,),
+    )
     return {
         "probe": "flood",
+        "workers": args.workers,
         "requests": args.requests,
         "seconds": round(elapsed, 1),
         "statuses": dict(statuses),
         "rows_added": {name: after[name] - before.get(name, 0) for name in after},
-        "audit_rows_tenant_dash_added": lab.count(
-            "SELECT count(*) FROM audit_events WHERE tenant_id = '-'"
-        )
-        - before_unknown,
-        "audit_rows_tenant_dash": [[str(o), s, int(n)] for o, s, n in recorded],
+        "rows": sum(int(row[2]) for row in recorded),
+        "attempts_recorded": sum(int(row[3]) for row in recorded),
+        "by_outcome_status": [[str(o), s, int(n), int(a)] for o, s, n, a in recorded],
     }
 
 
@@ -1086,39 +1093,50 @@ async def probe_bodyaudit(lab: Lab, args: argparse.Namespace) -> Result:
         ("malformed JSON, no key", {"Content-Type": "application/json"}, b'{"patient_id": ', False),
         ("413, no key", {"Content-Type": "application/json"}, big.encode(), False),
     ]
-    out: dict[str, Any] = {"probe": "bodyaudit"}
+    out: dict[str, Any] = {"probe": "bodyaudit", "key": f"key:{key_id}"}
+    [(mark,)] = lab.sql("SELECT clock_timestamp()")
+
+    def rows_of(tenant: str) -> int:
+        return lab.count("SELECT count(*) FROM audit_events WHERE tenant_id = %s", (tenant,))
+
     async with httpx.AsyncClient(base_url=service.base_url, timeout=30) as http:
         for name, headers, body, with_key in cases:
-            mine = lab.count("SELECT count(*) FROM audit_events WHERE tenant_id = 'probe-body'")
-            dash = lab.count("SELECT count(*) FROM audit_events WHERE tenant_id = '-'")
+            mine, dash = rows_of("probe-body"), rows_of("-")
             if with_key:
                 headers = {**headers, **bearer(token)}
-            content = streamed() if body is None else body
             try:
-                response = await http.post("/patient-events", headers=headers, content=content)
+                response = await http.post(
+                    "/patient-events", headers=headers, content=streamed() if body is None else body
+                )
                 status: int | str = response.status_code
             except httpx.TransportError as exc:
-                status = type(exc).__name__
-            await asyncio.sleep(args.settle)
-            rows = lab.sql(
+                status = type(exc).__name__  # the service may answer and close mid-upload
+            await asyncio.sleep(args.settle)  # audited after the response is sent
+            newest = lab.sql(
                 "SELECT tenant_id, principal_id, outcome, status FROM audit_events "
-                "WHERE tenant_id IN ('probe-body', '-') "
-                "ORDER BY recorded_at DESC LIMIT 1"
+                "WHERE tenant_id IN ('probe-body', '-') AND recorded_at >= %s "
+                "ORDER BY recorded_at DESC LIMIT 1",
+                (mark,),
             )
+            access = [
+                line.split(" POST /patient-events ")[1].split()[0]
+                for line in service.log_path.read_text().splitlines()
+                if " carelog.access POST /patient-events " in line
+            ]
             out[name] = {
                 "status": status,
-                "rows_under_tenant": lab.count(
-                    "SELECT count(*) FROM audit_events WHERE tenant_id = 'probe-body'"
-                )
-                - mine,
-                "rows_under_dash": lab.count(
-                    "SELECT count(*) FROM audit_events WHERE tenant_id = '-'"
-                )
-                - dash,
-                "newest_row": [str(v) for v in rows[0]] if rows else None,
+                "status_logged": access[-1] if access else None,
+                "rows_under_tenant": rows_of("probe-body") - mine,
+                "rows_under_dash": rows_of("-") - dash,
+                "newest_row": [str(v) for v in newest[0]] if newest else None,
             }
-    out["key"] = f"key:{key_id}"
-    lab.stop_services()
+    lab.stop_services()  # writes the counted repeats of the no-key attempts
+    [(attempts,)] = lab.sql(
+        "SELECT COALESCE(sum(COALESCE(attempts, 1)), 0) FROM audit_events "
+        "WHERE tenant_id = '-' AND recorded_at >= %s",
+        (mark,),
+    )
+    out["no_key_attempts_recorded_after_stop"] = int(attempts)
     return out
 
 
@@ -1157,8 +1175,8 @@ def parser() -> argparse.ArgumentParser:
             command.add_argument("--kills", type=int, default=4)
             command.add_argument("--db-stops", type=int, default=2)
             command.add_argument("--db-down", type=float, default=3.0, help="seconds down")
-        if every or name in ("durability", "revocation", "restart"):
-            command.add_argument("--workers", type=int, default=2)
+        if every or name in ("durability", "revocation", "restart", "flood"):
+            command.add_argument("--workers", type=int, default=1 if name == "flood" else 2)
         if every or name in ("revocation", "restart"):
             command.add_argument("--rounds", type=int, default=2 if name == "restart" else 3)
         if every or name == "restart":
@@ -1177,7 +1195,7 @@ def parser() -> argparse.ArgumentParser:
             command.add_argument("--min-length", type=int, default=14)
             command.add_argument("--max-length", type=int, default=34)
             command.add_argument("--stop-after-ms", type=float, default=1000.0)
-        if every or name in ("flood", "bodyaudit"):
+        if every or name == "bodyaudit":
             command.add_argument("--settle", type=float, default=1.5, help="seconds to wait")
     return top
 
@@ -1186,7 +1204,7 @@ def all_args(args: argparse.Namespace, name: str) -> argparse.Namespace:
     """``all``'s options as one probe sees them (each probe's own default where they clash)."""
     probe_defaults = vars(parser().parse_args([name]))
     merged = {**probe_defaults, **{k: v for k, v in vars(args).items() if k in probe_defaults}}
-    for option in ("requests", "rounds"):  # each probe has its own default
+    for option in ("requests", "rounds", "workers"):  # each probe has its own default
         if option in probe_defaults:
             merged[option] = probe_defaults[option]
     return argparse.Namespace(**merged)
