@@ -48,7 +48,9 @@ class PatientEventCreate(BaseModel):
 
     patient_id: PatientId = Field(description="The patient's identifier within the tenant.")
     event_type: EventType = Field(
-        description="e.g. lab_result, triage_note; unknown types are free JSON."
+        description="A built-in type (its payload is checked by the type's schema: see "
+        "GET /event-types), a type the tenant registered, or any other (free JSON, unless "
+        "the tenant refuses unregistered types).",
     )
     payload: Payload = Field(description="The event's content, a JSON object.")
     occurred_at: ClinicalTime | None = Field(
