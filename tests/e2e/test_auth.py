@@ -144,7 +144,7 @@ def test_a_route_that_would_read_before_it_authenticates_fails_start_up() -> Non
 
     @plain.post("/notes")
     async def note(body: dict[str, str], caller: EventsWrite) -> str:
-        return caller.principal.name
+        return caller.access.principal.name
 
     with pytest.raises(RuntimeError, match="not a JsonRoute"):
         assert_protected(plain)

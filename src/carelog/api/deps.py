@@ -16,9 +16,10 @@ from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
 from fastapi.routing import APIRoute
 from fastapi.security.base import SecurityBase
 
+from carelog.domain.access import Access, Channel
 from carelog.domain.audit import PURPOSES_OF_USE, AuditAction, AuditContext
 from carelog.domain.principals import Principal
-from carelog.domain.scopes import Permission, SensitivityLabel
+from carelog.domain.scopes import Permission
 from carelog.errors import Forbidden, TooManyRequests, Unauthenticated, ValidationFailed
 from carelog.services import keys as key_service
 from carelog.services.rate_limit import TokenBucketLimiter
@@ -49,22 +50,12 @@ DbPool = Annotated[Pool, Depends(get_pool)]
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """An authenticated request: who is calling, the audit row it is building, and what
-    the app serves it with."""
+    """An authenticated request: its :class:`Access` (who, for which tenant, what they may
+    see, the audit row being built) and what the app serves it with."""
 
-    principal: Principal
-    audit: AuditContext
+    access: Access
     pool: Pool
     settings: Settings
-
-    @property
-    def visible_labels(self) -> frozenset[str] | None:
-        """Sensitivity labels this request may see; ``None``: all (break-the-glass, or the
-        principal holds every ``sensitive:`` permission)."""
-        if self.audit.break_glass:
-            return None
-        visible = self.principal.visible_labels()
-        return None if len(visible) == len(SensitivityLabel) else visible
 
 
 def _audit_context(request: Request) -> AuditContext:
@@ -189,7 +180,7 @@ async def _authenticate(request: Request) -> Caller:
     audit.agent_name = principal.agent_name
     audit.purpose_of_use = _purpose(request, principal)
     _break_glass(request, principal, audit)
-    return Caller(principal, audit, state.pool, state.settings)
+    return Caller(Access(principal, audit, Channel.REST), state.pool, state.settings)
 
 
 def _limit(request: Request, principal: Principal) -> None:
@@ -232,9 +223,9 @@ class ScopeCheck(SecurityBase):
         caller: Caller | None = request.scope.get(CALLER_KEY)
         if caller is None:
             caller = await authenticate_request(request)
-            _limit(request, caller.principal)
+            _limit(request, caller.access.principal)
             request.scope[CALLER_KEY] = caller
-        if not caller.principal.has(self.required_permission):
+        if not caller.access.principal.has(self.required_permission):
             raise Forbidden(f"This key's scopes do not grant '{self.required_permission.value}'.")
         return caller
 

@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
+from carelog.domain.access import Access
 from carelog.domain.audit import (
     AuditAction,
     AuditContext,
@@ -14,7 +15,6 @@ from carelog.domain.audit import (
     ChainReport,
     check_chain,
 )
-from carelog.domain.principals import Principal
 from carelog.errors import ServiceUnavailable
 from carelog.storage import audit as audit_store
 from carelog.storage.db import Pool, connection
@@ -71,8 +71,7 @@ class AuditPage:
 
 async def search(
     pool: Pool,
-    principal: Principal,
-    audit: AuditContext,
+    access: Access,
     *,
     filters: dict[str, object],
     after: tuple[datetime, int, int] | None,
@@ -85,15 +84,16 @@ async def search(
     an empty page, as for a patient with no rows, so the answer tells nothing about them.
     """
     patient = filters.get("patient_id")
-    async with connection(pool, audit.tenant_id) as conn:
+    audit = access.audit
+    async with connection(pool, access.tenant_id) as conn:
         rows = await audit_store.list_audit_events(
             conn,
-            tenant_id=audit.tenant_id,
+            tenant_id=access.tenant_id,
             filters=filters,
             after=after,
             limit=limit + 1,
-            patients=principal.patients,
-            reader=principal.name,
+            patients=access.principal.patients,
+            reader=access.principal.name,
         )
         page = rows[:limit]
         await audit_store.insert_audit_event(

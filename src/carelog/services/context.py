@@ -5,11 +5,12 @@ statement that writes their audit row also confirms the patient's version."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
+from carelog.domain.access import Access
 from carelog.domain.audit import AuditAction, AuditContext, AuditOutcome
 from carelog.domain.context import PatientContext
-from carelog.domain.principals import Principal
 from carelog.errors import NotFound
 from carelog.services.context_cache import Built, Candidates, ContextCache, ContextOptions
 from carelog.storage import audit as audit_store
@@ -19,18 +20,19 @@ from carelog.storage.db import Connection, Pool, connection
 
 async def get_context(
     pool: Pool,
-    principal: Principal,
+    access: Access,
     patient_id: str,
     *,
-    audit: AuditContext,
     options: ContextOptions,
     as_of: datetime | None = None,
     cache: ContextCache | None = None,
 ) -> PatientContext:
-    """The patient's context; the audit row names every event the context cites."""
-    if not principal.may_reach(patient_id):
+    """The patient's context, of what ``access`` may see (``options`` says what else it
+    asks for); the audit row names every event the context cites."""
+    if not access.principal.may_reach(patient_id):
         raise NotFound("No events for that patient.")
-    tenant_id = principal.tenant_id
+    tenant_id, audit = access.tenant_id, access.audit
+    options = replace(options, visible_labels=access.visible_labels)
     async with connection(pool, tenant_id) as conn:
         cached = (
             cache.get(tenant_id, patient_id, options)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from carelog.domain.access import Access
 from carelog.domain.clinical import EVENT_TYPES, check_payload, describe_event_types
-from carelog.domain.principals import Principal
 from carelog.domain.tenant_schemas import check_against_schema, check_schema
 from carelog.errors import Conflict, ValidationFailed
 from carelog.storage import event_types as type_store
@@ -13,7 +13,7 @@ from carelog.storage.db import Connection, Pool, connection
 
 
 async def check_event(
-    conn: Connection, principal: Principal, event_type: str, payload: dict[str, Any]
+    conn: Connection, tenant_id: str, event_type: str, payload: dict[str, Any]
 ) -> None:
     """Validate a payload: built-in kinds by their models, registered types by their JSON
     Schema; other types are free JSON unless the tenant refuses unregistered types. Only a
@@ -22,7 +22,7 @@ async def check_event(
         check_payload(event_type, payload)
         return
     schema, reject = await type_store.event_type_rule(
-        conn, tenant_id=principal.tenant_id, event_type=event_type
+        conn, tenant_id=tenant_id, event_type=event_type
     )
     if schema is not None:
         check_against_schema(event_type, schema, payload)
@@ -41,29 +41,29 @@ async def check_event(
 
 
 async def register(
-    pool: Pool, principal: Principal, event_type: str, description: str, schema: dict[str, Any]
+    pool: Pool, access: Access, event_type: str, description: str, schema: dict[str, Any]
 ) -> dict[str, Any]:
     """Register (or replace) one of the tenant's event types, once its schema passes every
     check a write will rely on (see ``tenant_schemas``): a bad one is 422 here, not later."""
     if event_type in EVENT_TYPES:
         raise Conflict(f"'{event_type}' is a built-in type; choose another name.")
     check_schema(schema)
-    async with connection(pool, principal.tenant_id) as conn:
+    async with connection(pool, access.tenant_id) as conn:
         return await type_store.upsert_event_type(
             conn,
-            tenant_id=principal.tenant_id,
+            tenant_id=access.tenant_id,
             event_type=event_type,
             description=description,
             schema=schema,
         )
 
 
-async def catalogue(pool: Pool, principal: Principal) -> dict[str, Any]:
+async def catalogue(pool: Pool, access: Access) -> dict[str, Any]:
     """Built-in types, the tenant's own, and its rule for the rest."""
-    async with connection(pool, principal.tenant_id) as conn:
-        registered = await type_store.list_event_types(conn, tenant_id=principal.tenant_id)
+    async with connection(pool, access.tenant_id) as conn:
+        registered = await type_store.list_event_types(conn, tenant_id=access.tenant_id)
         _, reject = await type_store.event_type_rule(
-            conn, tenant_id=principal.tenant_id, event_type=""
+            conn, tenant_id=access.tenant_id, event_type=""
         )
     return {
         "types": describe_event_types(),
@@ -72,9 +72,9 @@ async def catalogue(pool: Pool, principal: Principal) -> dict[str, Any]:
     }
 
 
-async def set_policy(pool: Pool, principal: Principal, *, reject_unregistered: bool) -> bool:
+async def set_policy(pool: Pool, access: Access, *, reject_unregistered: bool) -> bool:
     """Set whether the tenant refuses unregistered types."""
-    async with connection(pool, principal.tenant_id) as conn, conn.transaction():
+    async with connection(pool, access.tenant_id) as conn, conn.transaction():
         return await type_store.set_reject_unregistered(
-            conn, tenant_id=principal.tenant_id, reject=reject_unregistered
+            conn, tenant_id=access.tenant_id, reject=reject_unregistered
         )

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from carelog.domain.audit import AuditAction, AuditContext, AuditOutcome
+from carelog.domain.access import Access
+from carelog.domain.audit import AuditAction, AuditOutcome
 from carelog.domain.events import EventDocument, EventQuery, PatientEventCreate
-from carelog.domain.principals import Principal
 from carelog.errors import Conflict, EventSuperseded, Forbidden, IdempotencyKeyReused, NotFound
 from carelog.services.event_types import check_event
 from carelog.storage import audit as audit_store
@@ -38,10 +38,9 @@ class EventPage:
 
 async def record_event(
     pool: Pool,
-    principal: Principal,
+    access: Access,
     event: PatientEventCreate,
     *,
-    audit: AuditContext,
     idempotency_key: str | None = None,
 ) -> Recorded:
     """Append ``event`` to the principal's tenant's log, audited in the same statement.
@@ -51,28 +50,28 @@ async def record_event(
     :class:`IdempotencyKeyReused`. The database's primary key on the key decides, so
     concurrent retries are safe too.
     """
-    if not principal.may_reach(event.patient_id):
+    if not access.principal.may_reach(event.patient_id):
         raise Forbidden("This key may not record events for that patient.")
-    async with connection(pool, principal.tenant_id) as conn:
-        await check_event(conn, principal, event.event_type, event.payload)
+    async with connection(pool, access.tenant_id) as conn:
+        await check_event(conn, access.tenant_id, event.event_type, event.payload)
         if idempotency_key is None:
             stored = await event_store.insert_event(
-                conn, principal=principal, event=event, audit=audit
+                conn, principal=access.principal, event=event, audit=access.audit
             )
             return Recorded(stored, replayed=False)
         request_hash = event.request_hash()
         inserted = await event_store.insert_event_idempotent(
             conn,
-            principal=principal,
+            principal=access.principal,
             event=event,
             idempotency_key=idempotency_key,
             request_hash=request_hash,
-            audit=audit,
+            audit=access.audit,
         )
         if inserted is not None:
             return Recorded(inserted, replayed=False)
         first = await event_store.get_idempotent_event(
-            conn, tenant_id=principal.tenant_id, idempotency_key=idempotency_key
+            conn, tenant_id=access.tenant_id, idempotency_key=idempotency_key
         )
         if first is None or first.request_hash != request_hash:
             raise IdempotencyKeyReused(
@@ -80,48 +79,34 @@ async def record_event(
             )
         await audit_store.insert_audit_event(
             conn,
-            audit=audit,
+            audit=access.audit,
             action=AuditAction.CREATE,
             outcome=AuditOutcome.SUCCESS,
             patient_id=event.patient_id,
             event_ids=[first.event.id],
             result_count=1,
         )
-        audit.written = True
+        access.audit.written = True
     return Recorded(first.event, replayed=True)
 
 
-async def get_event(
-    pool: Pool,
-    principal: Principal,
-    event_id: int,
-    *,
-    audit: AuditContext,
-    visible_labels: frozenset[str] | None = None,
-) -> EventDocument:
+async def get_event(pool: Pool, access: Access, event_id: int) -> EventDocument:
     """One event of the principal's tenant; :class:`NotFound` for any other id."""
-    async with connection(pool, principal.tenant_id) as conn:
+    async with connection(pool, access.tenant_id) as conn:
         event = await event_store.get_event(
             conn,
-            tenant_id=principal.tenant_id,
+            tenant_id=access.tenant_id,
             event_id=event_id,
-            patients=principal.patients,
-            audit=audit,
-            visible_labels=visible_labels,
+            patients=access.principal.patients,
+            audit=access.audit,
+            visible_labels=access.visible_labels,
         )
     if event is None:
         raise NotFound("No event with that id.")
     return event
 
 
-async def list_events(
-    pool: Pool,
-    principal: Principal,
-    query: EventQuery,
-    *,
-    audit: AuditContext,
-    visible_labels: frozenset[str] | None = None,
-) -> EventPage:
+async def list_events(pool: Pool, access: Access, query: EventQuery) -> EventPage:
     """A page of one patient's events, newest first, with the position of the next page.
 
     A patient with no event in the principal's tenant is :class:`NotFound`, whether it exists
@@ -129,39 +114,40 @@ async def list_events(
     nothing for a known patient give an empty page. A patient outside a patient-limited
     principal's list is :class:`NotFound` too.
     """
-    if not principal.may_reach(query.patient_id):
+    if not access.principal.may_reach(query.patient_id):
         raise NotFound("No events for that patient.")
-    async with connection(pool, principal.tenant_id) as conn:
+    async with connection(pool, access.tenant_id) as conn:
         rows, counted = await event_store.list_events(
             conn,
-            tenant_id=principal.tenant_id,
+            tenant_id=access.tenant_id,
             query=query,
             fetch=query.limit + 1,
-            audit=audit,
-            visible_labels=visible_labels,
+            audit=access.audit,
+            visible_labels=access.visible_labels,
         )
         withheld = counted or 0
-        if counted is None and visible_labels is not None:
+        visible = access.visible_labels
+        if counted is None and visible is not None:
             withheld = await event_store.count_withheld(
-                conn, tenant_id=principal.tenant_id, query=query, visible_labels=visible_labels
+                conn, tenant_id=access.tenant_id, query=query, visible_labels=visible
             )
         if not rows and query.after is None and not withheld:
             filtered = bool(query.event_types) or query.since is not None or query.until is not None
             if not filtered or not await event_store.patient_has_events(
-                conn, tenant_id=principal.tenant_id, patient_id=query.patient_id
+                conn, tenant_id=access.tenant_id, patient_id=query.patient_id
             ):
                 raise NotFound("No events for that patient.")  # (audited as a failed 404)
         if not rows:  # an empty answer, audited as one
             await audit_store.insert_audit_event(
                 conn,
-                audit=audit,
+                audit=access.audit,
                 action=AuditAction.SEARCH,
                 outcome=AuditOutcome.SUCCESS,
                 patient_id=query.patient_id,
                 event_ids=[],
                 result_count=0,
             )
-            audit.written = True
+            access.audit.written = True
     if len(rows) <= query.limit:
         return EventPage(rows, next_after=None, withheld=withheld)
     page = rows[: query.limit]
@@ -171,45 +157,43 @@ async def list_events(
 
 async def revise_event(
     pool: Pool,
-    principal: Principal,
+    access: Access,
     event_id: int,
     *,
-    audit: AuditContext,
     reason: str,
     payload: dict[str, Any] | None = None,
     occurred_at: datetime | None = None,
-    visible_labels: frozenset[str] | None = None,
 ) -> EventDocument:
     """Correct (with a ``payload``) or retract (without) one event: a new event supersedes
     it and the original row never changes. Revising an event that already has a successor
     raises :class:`EventSuperseded` naming the current version."""
-    async with connection(pool, principal.tenant_id) as conn:
+    async with connection(pool, access.tenant_id) as conn:
         target = await event_store.get_revision_target(
             conn,
-            tenant_id=principal.tenant_id,
+            tenant_id=access.tenant_id,
             event_id=event_id,
-            patients=principal.patients,
-            visible_labels=visible_labels,
+            patients=access.principal.patients,
+            visible_labels=access.visible_labels,
         )
         if target is None:
             raise NotFound("No event with that id.")
         if target.status == RETRACTED:
             raise Conflict("That event is a retraction; it cannot be revised.")
         if payload is not None:
-            await check_event(conn, principal, target.event_type, payload)
+            await check_event(conn, access.tenant_id, target.event_type, payload)
         revision = await event_store.insert_revision(
             conn,
-            principal=principal,
+            principal=access.principal,
             supersedes=event_id,
             status=AMENDED if payload is not None else RETRACTED,
             reason=reason,
             payload=payload,
             occurred_at=occurred_at,
-            audit=audit,
+            audit=access.audit,
         )
         if revision is None:
             current = await event_store.current_version(
-                conn, tenant_id=principal.tenant_id, event_id=event_id
+                conn, tenant_id=access.tenant_id, event_id=event_id
             )
             raise EventSuperseded(event_id, current)
     return revision
@@ -220,32 +204,30 @@ CODE_SYSTEMS = frozenset({"loinc", "rxnorm", "icd10", "snomed"})
 
 async def search_events(
     pool: Pool,
-    principal: Principal,
+    access: Access,
     *,
-    audit: AuditContext,
     query: str | None,
     code: tuple[str, str] | None,
     patient_id: str | None,
     after: tuple[datetime, int] | None,
     limit: int,
-    visible_labels: frozenset[str] | None = None,
 ) -> EventPage:
     """Full-text and/or code search over the principal's tenant's current events."""
-    if patient_id is not None and not principal.may_reach(patient_id):
+    if patient_id is not None and not access.principal.may_reach(patient_id):
         return EventPage([], next_after=None)
-    async with connection(pool, principal.tenant_id) as conn:
+    async with connection(pool, access.tenant_id) as conn:
         rows = await event_store.search_events(
             conn,
-            tenant_id=principal.tenant_id,
+            tenant_id=access.tenant_id,
             query=query,
             contains=None if code is None else {code[0]: code[1]},
             patient_id=patient_id,
-            patients=principal.patients,
-            visible_labels=visible_labels,
+            patients=access.principal.patients,
+            visible_labels=access.visible_labels,
             after=after,
             fetch=limit + 1,
             page_size=limit,
-            audit=audit,
+            audit=access.audit,
         )
     if len(rows) <= limit:
         return EventPage(rows, next_after=None)

@@ -70,8 +70,7 @@ async def list_audit_events(
     }
     page = await audit_service.search(
         caller.pool,
-        caller.principal,
-        caller.audit,
+        caller.access,
         filters=filters,
         after=decode_audit_cursor(cursor) if cursor is not None else None,
         limit=limit,
@@ -93,4 +92,4 @@ async def list_audit_events(
 @audited(AuditAction.EXECUTE)
 async def verify_audit_chain(caller: AuditRead) -> ChainReport:
     """Check every link of the caller's tenant's audit chains; report the first broken one."""
-    return await audit_service.verify(caller.pool, caller.audit.tenant_id)
+    return await audit_service.verify(caller.pool, caller.access.tenant_id)

@@ -43,7 +43,7 @@ class EventTypePolicy(BaseModel):
 async def list_event_types(caller: EventsRead) -> dict[str, Any]:
     """Built-in types with their JSON Schema, the tenant's registered types, and whether other
     types are accepted as free JSON."""
-    return await type_service.catalogue(caller.pool, caller.principal)
+    return await type_service.catalogue(caller.pool, caller.access)
 
 
 @router.put("/event-types/{event_type}", responses=problem_responses(409))
@@ -55,7 +55,7 @@ async def register_event_type(
 ) -> dict[str, Any]:
     """Register or replace one of the tenant's event types (scope ``admin``)."""
     return await type_service.register(
-        caller.pool, caller.principal, event_type, registration.description, registration.schema_
+        caller.pool, caller.access, event_type, registration.description, registration.schema_
     )
 
 
@@ -64,6 +64,6 @@ async def register_event_type(
 async def set_event_type_policy(policy: EventTypePolicy, caller: Admin) -> EventTypePolicy:
     """Refuse (or accept again) event types that are neither built in nor registered."""
     reject = await type_service.set_policy(
-        caller.pool, caller.principal, reject_unregistered=policy.reject_unregistered
+        caller.pool, caller.access, reject_unregistered=policy.reject_unregistered
     )
     return EventTypePolicy(reject_unregistered=reject)

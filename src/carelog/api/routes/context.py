@@ -52,11 +52,9 @@ async def patient_context(
     and names them."""
     context = await context_service.get_context(
         caller.pool,
-        caller.principal,
+        caller.access,
         patient_id,
-        audit=caller.audit,
         options=ContextOptions(
-            visible_labels=caller.visible_labels,
             since=since,
             until=until,
             types=frozenset(types) if types else None,

@@ -104,7 +104,7 @@ async def create_patient_event(
 ) -> Response:
     """Record one event for a patient (the seed's write path)."""
     recorded = await event_service.record_event(
-        caller.pool, caller.principal, event, audit=caller.audit, idempotency_key=idempotency_key
+        caller.pool, caller.access, event, idempotency_key=idempotency_key
     )
     headers = {"Idempotent-Replayed": "true"} if recorded.replayed else None
     return event_json(recorded.event.json, headers)
@@ -155,17 +155,11 @@ async def list_patient_events(
         history=include == "history",
         as_of=as_of,
     )
-    page = await event_service.list_events(
-        caller.pool,
-        caller.principal,
-        query,
-        audit=caller.audit,
-        visible_labels=caller.visible_labels,
-    )
+    page = await event_service.list_events(caller.pool, caller.access, query)
     headers = {}
     if page.next_after is not None:
         headers["Link"] = next_link(request, encode_cursor(*page.next_after))
-    if caller.visible_labels is not None:
+    if caller.access.visible_labels is not None:
         headers[WITHHELD_HEADER] = str(page.withheld)
     return event_json("[" + ",".join(doc.json for doc in page.events) + "]", headers)
 
@@ -177,17 +171,7 @@ async def get_event(
     event_id: Annotated[int, Path(ge=1, le=MAX_EVENT_ID)],
 ) -> Response:
     """One event by id, if it belongs to the caller's tenant."""
-    return event_json(
-        (
-            await event_service.get_event(
-                caller.pool,
-                caller.principal,
-                event_id,
-                audit=caller.audit,
-                visible_labels=caller.visible_labels,
-            )
-        ).json
-    )
+    return event_json((await event_service.get_event(caller.pool, caller.access, event_id)).json)
 
 
 @router.post(
@@ -237,13 +221,11 @@ async def _revise(
 ) -> Response:
     revision = await event_service.revise_event(
         caller.pool,
-        caller.principal,
+        caller.access,
         event_id,
-        audit=caller.audit,
         reason=reason,
         payload=payload,
         occurred_at=occurred_at,
-        visible_labels=caller.visible_labels,
     )
     return event_json(revision.json)
 

@@ -51,14 +51,12 @@ async def search(
     system, _, value = (code or "").partition(":")
     page = await event_service.search_events(
         caller.pool,
-        caller.principal,
-        audit=caller.audit,
+        caller.access,
         query=q,
         code=(system, value) if code else None,
         patient_id=patient_id,
         after=decode_cursor(cursor) if cursor is not None else None,
         limit=limit,
-        visible_labels=caller.visible_labels,
     )
     headers = {}
     if page.next_after is not None:
