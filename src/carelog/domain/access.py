@@ -9,7 +9,7 @@ the audit row of the request says (request id, purpose of use, route or tool).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from carelog.domain.audit import AuditContext
@@ -33,17 +33,20 @@ class Access:
     principal: Principal
     audit: AuditContext
     channel: Channel = Channel.REST
+    # Sensitivity labels this request may see; None: all (break-the-glass, or the principal
+    # holds every sensitive: permission). Decided once, when the access is made: the glass
+    # is broken (or not) by then.
+    visible_labels: frozenset[str] | None = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        visible: frozenset[str] | None = None
+        if not self.audit.break_glass:
+            visible = self.principal.visible_labels()
+            if len(visible) == len(SensitivityLabel):
+                visible = None
+        object.__setattr__(self, "visible_labels", visible)
 
     @property
     def tenant_id(self) -> str:
         """The tenant every statement of the request speaks for."""
         return self.principal.tenant_id
-
-    @property
-    def visible_labels(self) -> frozenset[str] | None:
-        """Sensitivity labels this request may see; ``None``: all (break-the-glass, or the
-        principal holds every ``sensitive:`` permission)."""
-        if self.audit.break_glass:
-            return None
-        visible = self.principal.visible_labels()
-        return None if len(visible) == len(SensitivityLabel) else visible
