@@ -110,7 +110,7 @@ async def run(url: str, args: argparse.Namespace) -> None:
     app = create_app(Settings(database_url=url, access_log=False, rate_limit_per_second=0))
     rng = random.Random(args.seed)
     async with app.router.lifespan_context(app):
-        pool = app.state.pool
+        pool = app.state.runtime.pool
         tenant = f"bench-{rng.randrange(10**9)}"
         issued = await issue_key(pool, ApiKeyCreate(tenant_id=tenant, scopes=frozenset({"admin"})))
         async with connection(pool, tenant) as conn:

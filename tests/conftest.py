@@ -88,7 +88,7 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
 @pytest.fixture(scope="session")
 def pool(app: FastAPI) -> Pool:
     """The running app's connection pool."""
-    pool: Pool = app.state.pool
+    pool: Pool = app.state.runtime.pool
     return pool
 
 

@@ -81,7 +81,7 @@ async def test_revoked_key_fails_on_the_next_request(
     assert (await client.post("/patient-events", json=EVENT, headers=bearer(token))).is_success
     assert (await client.get("/patient-events/P-77", headers=bearer(token))).is_success
     [key] = await list_keys(pool, tenant_id=tenant)
-    await revoke_key(pool, key.key_id, app.state.principal_cache, tenant_id=tenant)
+    await revoke_key(pool, key.key_id, app.state.runtime.principal_cache, tenant_id=tenant)
     response = await client.get("/patient-events/P-77", headers=bearer(token))
     assert response.status_code == 401
     [listed] = await list_keys(pool, tenant_id=tenant)
@@ -154,7 +154,7 @@ async def test_a_revocation_elsewhere_empties_the_cache(
     client: httpx.AsyncClient, pool: Pool, app: FastAPI
 ) -> None:
     """Another process revokes (here: another connection, no cache): NOTIFY reaches us."""
-    cache = app.state.principal_cache
+    cache = app.state.runtime.principal_cache
     tenant = new_tenant()
     token = await make_token(pool, tenant)
     assert (await client.get("/patient-events/P-77", headers=bearer(token))).status_code == 404

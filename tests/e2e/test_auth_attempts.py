@@ -49,7 +49,7 @@ async def _running(application: FastAPI) -> AsyncIterator[FastAPI]:
     is still connecting would leave that connection to the garbage collector)."""
     async with application.router.lifespan_context(application):
         for _ in range(200):
-            if application.state.principal_cache.live:
+            if application.state.runtime.principal_cache.live:
                 break
             await asyncio.sleep(0.025)
         yield application
@@ -73,7 +73,7 @@ async def _rows_of(pool: Pool, address: str) -> list[dict[str, Any]]:
 async def test_a_flood_of_made_up_tokens_is_429_and_a_few_counted_rows(
     guarded_app: FastAPI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    pool = guarded_app.state.pool
+    pool = guarded_app.state.runtime.pool
     lookups = 0
     find_principal = key_store.find_principal
 
@@ -106,9 +106,9 @@ async def test_a_flood_of_made_up_tokens_is_429_and_a_few_counted_rows(
         (401, None, "P-0000"),
         (429, None, f"P-{BURST:04d}"),
     ]
-    assert guarded_app.state.attempts.pending() == requests - 2
+    assert guarded_app.state.runtime.attempts.pending() == requests - 2
 
-    assert await guarded_app.state.attempts.flush(pool, everything=True) == requests - 2
+    assert await guarded_app.state.runtime.attempts.flush(pool, everything=True) == requests - 2
     rows = await _rows_of(pool, address)
     assert len(rows) == 4
     assert sum(r["attempts"] or 1 for r in rows) == requests
@@ -130,7 +130,7 @@ async def test_valid_requests_at_once_from_one_address_are_not_limited(
     guarded_app: FastAPI,
 ) -> None:
     # Only failures are charged: a busy agent sending many requests at once is not a flood.
-    token = await make_token(guarded_app.state.pool, new_tenant())
+    token = await make_token(guarded_app.state.runtime.pool, new_tenant())
     async with _client(guarded_app, client_address()[0]) as client:
         responses = await asyncio.gather(
             *(client.get("/patient-events/P-1", headers=bearer(token)) for _ in range(6 * BURST))
@@ -139,7 +139,7 @@ async def test_valid_requests_at_once_from_one_address_are_not_limited(
 
 
 async def test_other_addresses_and_known_keys_are_not_locked_out(guarded_app: FastAPI) -> None:
-    pool = guarded_app.state.pool
+    pool = guarded_app.state.runtime.pool
     tenant, patient = new_tenant(), new_patient()
     token = await make_token(pool, tenant)
     body = {"patient_id": patient, "event_type": "x", "payload": {}}
@@ -157,7 +157,7 @@ async def test_other_addresses_and_known_keys_are_not_locked_out(guarded_app: Fa
         # The flooded address, with a key this process has just found valid: no lookup, served.
         # (The cache holds keys only while its listener is connected; a key's creation
         # empties it when its notification arrives, so read until the key stays cached.)
-        cache = guarded_app.state.principal_cache
+        cache = guarded_app.state.runtime.principal_cache
         for _ in range(100):
             read = await other.get(f"/patient-events/{patient}", headers=bearer(token))
             assert read.status_code == 200
@@ -176,7 +176,7 @@ async def test_other_addresses_and_known_keys_are_not_locked_out(guarded_app: Fa
 async def test_shutdown_writes_the_pending_counts(database_url: str) -> None:
     application = create_app(_settings(database_url))
     async with _running(application):
-        pool = application.state.pool
+        pool = application.state.runtime.pool
         address = client_address()[0]
         async with _client(application, address) as client:
             for _ in range(12):
@@ -185,14 +185,14 @@ async def test_shutdown_writes_the_pending_counts(database_url: str) -> None:
     # The pool is closed with the app: read with a fresh app's.
     reader = create_app(_settings(database_url))
     async with _running(reader):
-        rows = await _rows_of(reader.state.pool, address)
+        rows = await _rows_of(reader.state.runtime.pool, address)
         assert sorted((r["status"], r["attempts"] or 1) for r in rows) == [
             (401, 1),
             (401, BURST - 1),
             (429, 1),
             (429, 12 - BURST - 1),
         ]
-        assert (await audit_service.verify(reader.state.pool, UNKNOWN_TENANT)).ok
+        assert (await audit_service.verify(reader.state.runtime.pool, UNKNOWN_TENANT)).ok
 
 
 async def test_a_window_that_ends_is_flushed_and_reopens(database_url: str) -> None:
@@ -204,7 +204,7 @@ async def test_a_window_that_ends_is_flushed_and_reopens(database_url: str) -> N
         _running(application),
         _client(application, address) as client,
     ):
-        pool = application.state.pool
+        pool = application.state.runtime.pool
         for _ in range(3):
             assert (await client.get("/audit-events", headers=MADE_UP)).status_code == 401
         # The flush task runs every min(window, 5 s) and writes the windows that have ended.
@@ -235,7 +235,7 @@ async def test_off_when_configured_so(database_url: str) -> None:
             for _ in range(BURST + 2)
         ]
         assert statuses == [401] * (BURST + 2)
-        assert len(await _rows_of(application.state.pool, address)) == BURST + 2
+        assert len(await _rows_of(application.state.runtime.pool, address)) == BURST + 2
 
 
 async def test_counted_rows_show_their_count_in_every_format(
@@ -288,8 +288,8 @@ async def test_oversized_headers_repeated_are_counted_too(guarded_app: FastAPI) 
     async with _client(guarded_app, address) as client:
         statuses = [(await client.get("/audit-events", headers=huge)).status_code for _ in range(9)]
     assert statuses == [431] * 9
-    await guarded_app.state.attempts.flush(guarded_app.state.pool, everything=True)
-    rows = await _rows_of(guarded_app.state.pool, address)
+    await guarded_app.state.runtime.attempts.flush(guarded_app.state.runtime.pool, everything=True)
+    rows = await _rows_of(guarded_app.state.runtime.pool, address)
     assert [(r["status"], r["attempts"], r["route"]) for r in rows] == [
         (431, None, "/audit-events"),
         (431, 8, "/audit-events"),

@@ -31,7 +31,7 @@ async def test_a_full_pool_is_busy_not_unavailable(settings: Settings) -> None:
     app = create_app(small)
     async with app.router.lifespan_context(app), AsyncExitStack() as held:
         for _ in range(2):
-            await held.enter_async_context(connection(app.state.pool))
+            await held.enter_async_context(connection(app.state.runtime.pool))
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             response = await client.get("/readyz")
@@ -60,7 +60,7 @@ async def test_a_statement_over_its_time_limit_is_busy(database_url: str) -> Non
 
 async def test_the_service_bounds_its_statements(settings: Settings) -> None:
     app = create_app(settings.model_copy(update={"statement_timeout_ms": 1234}))
-    async with app.router.lifespan_context(app), connection(app.state.pool) as conn:
+    async with app.router.lifespan_context(app), connection(app.state.runtime.pool) as conn:
         cursor = await conn.execute("SHOW statement_timeout")
         assert await cursor.fetchone() == ("1234ms",)
 

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.e2e
 
 
 def _cache(app: FastAPI) -> ContextCache:
-    cache: ContextCache = app.state.context_cache
+    cache: ContextCache = app.state.runtime.context_cache
     return cache
 
 

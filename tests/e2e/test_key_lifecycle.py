@@ -93,7 +93,7 @@ async def test_rotation_keeps_both_keys_valid_for_the_grace_period(
         pool,
         old.key.key_id,
         grace=timedelta(seconds=1),
-        cache=app.state.principal_cache,
+        cache=app.state.runtime.principal_cache,
         tenant_id=tenant,
     )
     assert new.token != old.token
@@ -145,7 +145,7 @@ async def test_last_use_is_recorded(client: httpx.AsyncClient, pool: Pool, app: 
     assert before.last_used_at is None
     started = datetime.now(UTC)
     await client.post("/patient-events", json=_event(new_patient()), headers=bearer(issued.token))
-    assert await app.state.key_use.flush(pool) >= 1
+    assert await app.state.runtime.key_use.flush(pool) >= 1
     [after] = await list_keys(pool, tenant_id=issued.key.tenant_id)
     assert after.last_used_at is not None
     assert after.last_used_at >= started - timedelta(seconds=1)

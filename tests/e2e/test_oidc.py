@@ -276,7 +276,7 @@ async def test_agent_tokens_record_the_agent(api: httpx.AsyncClient, issuer: Iss
 
 async def test_api_keys_still_work_beside_tokens(api: httpx.AsyncClient, oidc_app: FastAPI) -> None:
     tenant = new_tenant()
-    token = await make_token(oidc_app.state.pool, tenant)
+    token = await make_token(oidc_app.state.runtime.pool, tenant)
     response = await api.post("/patient-events", json=_event(new_patient()), headers=bearer(token))
     assert response.status_code == 200
     assert response.json()["recorded_by"].startswith("key:")

@@ -28,7 +28,7 @@ async def limited_app(database_url: str) -> AsyncIterator[FastAPI]:
 
 async def test_over_the_limit_is_429(limited_app: FastAPI) -> None:
     tenant = new_tenant()
-    pool = limited_app.state.pool
+    pool = limited_app.state.runtime.pool
     token, other = await make_token(pool, tenant), await make_token(pool, tenant)
     transport = httpx.ASGITransport(app=limited_app)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
@@ -59,7 +59,7 @@ async def test_a_refused_body_takes_one_token_and_is_limited_first(limited_app: 
     """The route authenticates and counts the request before it reads the body, and FastAPI's
     dependency reuses that caller: one token per request (issue 9, item 9)."""
     tenant = new_tenant()
-    pool = limited_app.state.pool
+    pool = limited_app.state.runtime.pool
     headers = {**bearer(await make_token(pool, tenant)), "Content-Type": "application/json"}
     transport = httpx.ASGITransport(app=limited_app)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:

@@ -24,7 +24,7 @@ async def test_outage_gives_503_then_recovers_without_restart(tmp_path: Path) ->
         settings = Settings(database_url=url, pool_min_size=2, pool_max_size=4, pool_timeout=1)
         app = create_app(settings)
         async with app.router.lifespan_context(app):
-            token = await make_token(app.state.pool, new_tenant())
+            token = await make_token(app.state.runtime.pool, new_tenant())
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
                 event = {"patient_id": "P-1", "event_type": "x", "payload": {"n": 1}}

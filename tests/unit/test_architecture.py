@@ -40,13 +40,8 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "carelog.settings", "carelog.__version__", "fastapi", "fastapi_offline", "starlette",
         "orjson", "pydantic",
     ),
-    # The app's lifespan opens the pool, migrates and starts the embedded server; the
-    # dependencies name the pool's type.
-    "api/app.py": (
-        "carelog.api", "carelog.services", "carelog.domain", "carelog.errors",
-        "carelog.settings", "carelog.__version__", "carelog.storage.db", "carelog.storage.embedded",
-        "carelog.storage.migrate", "carelog.storage.notify", "fastapi",
-    ),
+    # The dependencies name the pool's type. (The app's lifespan starts the runtime of
+    # services/runtime, which opens the pool, migrates and starts the embedded server.)
     "api/deps.py": (
         "carelog.api", "carelog.services", "carelog.domain", "carelog.errors",
         "carelog.settings", "carelog.storage.db", "fastapi",

@@ -22,7 +22,7 @@ from carelog.domain.principals import Principal
 from carelog.domain.scopes import Permission
 from carelog.errors import Forbidden, TooManyRequests, Unauthenticated, ValidationFailed
 from carelog.services import keys as key_service
-from carelog.services.rate_limit import TokenBucketLimiter
+from carelog.services.runtime import Runtime
 from carelog.settings import Settings
 from carelog.storage.db import Pool
 
@@ -39,10 +39,15 @@ BEARER_DESCRIPTION = (
 )
 
 
+def runtime(request: Request) -> Runtime:
+    """The running service's parts (services/runtime), made by the app's lifespan."""
+    found: Runtime = request.app.state.runtime
+    return found
+
+
 async def get_pool(request: Request) -> Pool:
     """The app's connection pool, opened by the lifespan."""
-    pool: Pool = request.app.state.pool
-    return pool
+    return runtime(request).pool
 
 
 DbPool = Annotated[Pool, Depends(get_pool)]
@@ -132,7 +137,7 @@ def _bearer_token(request: Request) -> str:
 async def authenticate_request(request: Request) -> Caller:
     """The caller, from ``Authorization: Bearer <API key or JWT>``; 401 without a valid one,
     429 while the client's address is over its limit of failed attempts."""
-    limiter: TokenBucketLimiter | None = request.app.state.auth_failure_limiter
+    limiter = runtime(request).auth_failure_limiter
     if limiter is None:
         return await _authenticate(request)
     address = _audit_context(request).client_address or "-"
@@ -158,12 +163,12 @@ def _known_key(request: Request) -> bool:
         token = _bearer_token(request)
     except Unauthenticated:
         return False
-    return key_service.is_cached(token, request.app.state.principal_cache)
+    return key_service.is_cached(token, runtime(request).principal_cache)
 
 
 async def _authenticate(request: Request) -> Caller:
     token = _bearer_token(request)
-    state = request.app.state
+    state = runtime(request)
     audit = _audit_context(request)
     try:
         if token.startswith(key_service.TOKEN_PREFIX) or state.oidc is None:
@@ -184,7 +189,7 @@ async def _authenticate(request: Request) -> Caller:
 
 
 def _limit(request: Request, principal: Principal) -> None:
-    limiter: TokenBucketLimiter | None = request.app.state.rate_limiter
+    limiter = runtime(request).rate_limiter
     if limiter is None:
         return
     decision = limiter.take(f"{principal.tenant_id}/{principal.name}")

@@ -21,8 +21,8 @@ from carelog.api.routing import BODY_OVER_LIMIT, refuses_bodies_itself
 from carelog.domain.audit import AuditContext
 from carelog.domain.limits import is_valid_patient_id
 from carelog.errors import CarelogError, HeadersTooLarge, PayloadTooLarge
-from carelog.services.attempts import AttemptCounter
 from carelog.services.audit import record_attempt
+from carelog.services.runtime import Runtime
 
 _access = logging.getLogger("carelog.access")
 _errors = logging.getLogger("carelog.api")
@@ -285,11 +285,12 @@ async def _audit_unaudited(scope: Scope, audit: AuditContext, status: int) -> No
     raw_id = str(params.get("event_id", ""))
     event_id = int(raw_id) if raw_id.isdigit() and len(raw_id) <= 18 else None
     # An unknown caller's repeats are counted, and written as one row (services/attempts.py).
-    attempts: AttemptCounter | None = scope["app"].state.attempts
+    runtime: Runtime = scope["app"].state.runtime
+    attempts = runtime.attempts
     if attempts is not None and attempts.absorb(audit, action=action, status=status):
         return
     await record_attempt(
-        scope["app"].state.pool,
+        runtime.pool,
         audit,
         action=action,
         status=status,

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from carelog.api.deps import EventsRead, audited
+from carelog.api.deps import EventsRead, audited, runtime
 from carelog.api.problems import problem_responses
 from carelog.api.routes.events import WITHHELD, WITHHELD_HEADER, EventTypeParam
 from carelog.api.routing import JsonRoute
@@ -61,7 +61,7 @@ async def patient_context(
             max_tokens=max_tokens,
         ),
         as_of=as_of,
-        cache=request.app.state.context_cache,
+        cache=runtime(request).context_cache,
     )
     headers = {WITHHELD_HEADER: str(context.withheld)} if context.withheld else None
     if format == "markdown":

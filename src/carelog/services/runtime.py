@@ -1,0 +1,138 @@
+"""What a running Carelog serves requests with, whichever door they come through (the REST
+app today, an MCP server later): one typed object, built once at start-up and closed at
+shutdown, instead of loose attributes on the web framework's state.
+
+:func:`running` starts it: the embedded PostgreSQL when no database URL is configured (this
+process then owns and stops it), the migrations (as the login user, before any pooled
+connection takes the application role they create), the pool, the caches and limiters, and
+the background tasks (key revocations heard over LISTEN, key use and counted failed
+attempts flushed every few seconds, and once more at shutdown).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from carelog.errors import ServiceUnavailable
+from carelog.services.attempts import AttemptCounter
+from carelog.services.context_cache import ContextCache
+from carelog.services.key_use import KeyUseTracker
+from carelog.services.oidc import OidcVerifier
+from carelog.services.principal_cache import KEYS_CHANNEL, PrincipalCache
+from carelog.services.rate_limit import TokenBucketLimiter
+from carelog.settings import Settings
+from carelog.storage.db import Pool, connect, create_pool
+from carelog.storage.embedded import EmbeddedPostgres
+from carelog.storage.migrate import migrate
+from carelog.storage.notify import listen_forever
+
+_log = logging.getLogger("carelog")
+
+
+@dataclass(slots=True)
+class Runtime:
+    """The service's long-lived parts. (Not frozen: a test may swap a limiter.)"""
+
+    settings: Settings
+    pool: Pool
+    principal_cache: PrincipalCache
+    key_use: KeyUseTracker
+    context_cache: ContextCache
+    oidc: OidcVerifier | None
+    # Per principal; None: no limit.
+    rate_limiter: TokenBucketLimiter | None
+    # Failed authentication per client address; None: no limit.
+    auth_failure_limiter: TokenBucketLimiter | None
+    # An unknown caller's repeated failures, counted; None: a row each.
+    attempts: AttemptCounter | None
+
+
+def _limiter(rate: float, burst: int) -> TokenBucketLimiter | None:
+    return TokenBucketLimiter(rate=rate, burst=burst) if rate > 0 else None
+
+
+@asynccontextmanager
+async def running(settings: Settings) -> AsyncIterator[Runtime]:
+    """A started runtime for the block; everything it started is stopped after it."""
+    embedded: EmbeddedPostgres | None = None
+    url = settings.database_url
+    if url is None:
+        # The service is the long-running process: it owns (and stops) the server it uses.
+        embedded = EmbeddedPostgres(settings.data_dir, serving=True)
+        url = embedded.start()
+    try:
+        async with await connect(url) as conn:
+            await migrate(conn)
+        pool = create_pool(
+            url,
+            min_size=settings.pool_min_size,
+            max_size=settings.pool_max_size,
+            timeout=settings.pool_timeout,
+            statement_timeout_ms=settings.statement_timeout_ms,
+        )
+        await pool.open(wait=True, timeout=30)
+        try:
+            window = settings.audit_repeat_window_seconds
+            runtime = Runtime(
+                settings=settings,
+                pool=pool,
+                principal_cache=PrincipalCache(),
+                key_use=KeyUseTracker(),
+                context_cache=ContextCache(settings.context_cache_size),
+                oidc=OidcVerifier(settings) if settings.oidc_issuer else None,
+                rate_limiter=_limiter(settings.rate_limit_per_second, settings.rate_limit_burst),
+                auth_failure_limiter=_limiter(
+                    settings.auth_failure_rate_per_second, settings.auth_failure_burst
+                ),
+                attempts=AttemptCounter(window=window) if window > 0 else None,
+            )
+            async with _background(runtime, url):
+                yield runtime
+        finally:
+            await pool.close()
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+@asynccontextmanager
+async def _background(runtime: Runtime, url: str) -> AsyncIterator[None]:
+    settings, pool, cache = runtime.settings, runtime.pool, runtime.principal_cache
+    tasks = [
+        asyncio.create_task(
+            listen_forever(url, KEYS_CHANNEL, on_message=cache.invalidate, on_state=cache.set_live),
+            name="carelog-keys-listener",
+        ),
+        asyncio.create_task(
+            runtime.key_use.flush_every(pool, settings.key_use_flush_seconds),
+            name="carelog-key-use",
+        ),
+    ]
+    attempts = runtime.attempts
+    if attempts is not None:
+        every = min(attempts.window, 5.0)
+        tasks.append(
+            asyncio.create_task(attempts.flush_every(pool, every), name="carelog-attempts")
+        )
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        with contextlib.suppress(ServiceUnavailable):
+            await runtime.key_use.flush(pool)
+        if attempts is not None:
+            try:
+                await attempts.flush(pool, everything=True)
+            except ServiceUnavailable:
+                _log.error(
+                    "counted failed attempts not written: database unavailable (%d lost)",
+                    attempts.pending(),
+                )
