@@ -52,7 +52,7 @@ def _run(bare: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_the_environment_has_no_server_extra(bare: Path) -> None:
-    for module in ("fastapi", "psycopg", "uvicorn", "pydantic_settings"):
+    for module in ("fastapi", "psycopg", "uvicorn", "pydantic_settings", "orjson", "fhir"):
         found = subprocess.run(
             [bare / "python", "-c", f"import {module}"], capture_output=True, check=False
         )
@@ -67,6 +67,15 @@ def test_generate_works_without_the_server(bare: Path) -> None:
         "S4-P000001",
         "S4-P000002",
     }
+    # FHIR too: the mapping is plain dicts, no FHIR library and no orjson.
+    fhir = _run(bare, "generate", "--patients", "2", "--seed", "4", "--format", "fhir")
+    assert fhir.returncode == 0, fhir.stderr
+    resources = [json.loads(line) for line in fhir.stdout.splitlines()]
+    assert [r["id"] for r in resources if r["resourceType"] == "Patient"] == [
+        "S4-P000001",
+        "S4-P000002",
+    ]
+    assert {"Observation", "Encounter"} <= {r["resourceType"] for r in resources}
 
 
 def test_version_and_help_answer(bare: Path) -> None:

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-import orjson
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -68,6 +67,10 @@ class PatientEventCreate(BaseModel):
 
         An omitted ``occurred_at`` stays omitted: a retry later in time is the same request.
         """
+        # Imported here: orjson comes with the server extra, and the bare install builds
+        # events too (``carelog generate --format fhir``).
+        import orjson
+
         canonical = orjson.dumps(
             {
                 "patient_id": self.patient_id,

@@ -184,9 +184,13 @@ class Patient:
     def records(self) -> list[dict[str, Any]]:
         """Every record of the patient, in the order they were made: events, and the
         corrections and retractions that name an earlier one by its idempotency key."""
+        return [line for _, line in self.timed_records()]
+
+    def timed_records(self) -> list[tuple[datetime, dict[str, Any]]]:
+        """:meth:`records` with the time each was made (a correction's is not in its body)."""
         if not self._lines:
             self._tell()
-        return [line for _, _, line in sorted(self._lines, key=lambda item: item[:2])]
+        return [(when, line) for when, _, line in sorted(self._lines, key=lambda item: item[:2])]
 
     def _tell(self) -> None:
         rng = self.rng
@@ -593,9 +597,17 @@ def _poisson(rng: random.Random, mean: float) -> int:
     return count
 
 
+def cohort(
+    patients: int, seed: int, *, end: datetime = DEFAULT_END, years: int = 3
+) -> Iterator[Patient]:
+    """Synthetic patients 1 to ``patients`` of ``seed``."""
+    for number in range(1, patients + 1):
+        yield Patient(seed, number, end=end, years=years)
+
+
 def population(
     patients: int, seed: int, *, end: datetime = DEFAULT_END, years: int = 3
 ) -> Iterator[dict[str, Any]]:
     """Every record of ``patients`` synthetic patients, patient after patient."""
-    for number in range(1, patients + 1):
-        yield from Patient(seed, number, end=end, years=years).records()
+    for patient in cohort(patients, seed, end=end, years=years):
+        yield from patient.records()
