@@ -159,6 +159,10 @@ def _check_vitals(event: PatientEvent, resources: list[Resource]) -> None:
             assert "valueQuantity" not in obs
         else:
             assert obs["valueQuantity"] == _quantity(value["value"], value["unit"])
+        if name == "spo2":  # the R4 oxygen saturation profile's code too
+            assert [x["code"] for x in obs["code"]["coding"]] == ["59408-5", "2708-6"]
+        else:
+            assert len(obs["code"]["coding"]) == 1
 
 
 def _check_triage(event: PatientEvent, resources: list[Resource]) -> None:

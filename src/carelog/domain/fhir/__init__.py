@@ -13,8 +13,9 @@ What each event type becomes (the tables are in ``codes``):
   HH, LL, and critical -> AA), ``specimen`` as a display-only reference.
 - ``vital_signs``: one Observation per sign, category ``vital-signs``, ids
   ``<event>-<sign>``: blood pressure as the 85354-9 panel with 8480-6 and 8462-4 components,
-  heart rate 8867-4, temperature 8310-5, SpO2 59408-5, respiratory rate 9279-1, weight
-  29463-7, height 8302-2. A vital signs event with none of these signs is kept as Basic.
+  heart rate 8867-4, temperature 8310-5, SpO2 59408-5 (and 2708-6, which R4's oxygen
+  saturation profile asks for), respiratory rate 9279-1, weight 29463-7, height 8302-2. A
+  vital signs event with none of these signs is kept as Basic.
 - ``triage_note``: an Observation coded LOINC 54094-8 (triage note), no category, the text as
   ``valueString`` and one component per fact, coded in ``urn:carelog:fhir:CodeSystem:triage``:
   ``symptom`` (valueString, one per symptom), ``severity`` (valueCodeableConcept in
@@ -23,18 +24,18 @@ What each event type becomes (the tables are in ``codes``):
 - ``condition``: a Condition with ICD-10-CM and SNOMED CT codings and the name as text,
   clinicalStatus and verificationStatus in their HL7 code systems (R5's ``presumed``, which
   Carelog takes, is R4's ``unconfirmed``, the exact code kept in the extra fields, below).
-  The event's time is
-  ``recordedDate``: Carelog records when a condition was assessed (a remission, a relapse),
-  which is not its onset.
+  The event's time is ``recordedDate``: Carelog records when a condition was assessed (a
+  remission, a relapse), which is not its onset.
 - ``medication``: a MedicationStatement: RxNorm coding with the name, status from the payload
   (``unknown`` if none), ``effectiveDateTime``, ``dateAsserted`` (the recorded time), one
   dosage with the text "<dose> <route> <frequency>", route and timing as text, and a UCUM
   ``doseQuantity`` when the dose is "<number> mg|g|mcg|mL". The synthetic population's
   ``indication`` and ``reason_stopped`` become ``reasonCode`` and ``statusReason``.
 - ``allergy``: an AllergyIntolerance: RxNorm or SNOMED CT coding with the substance as text,
-  category ``medication`` for an RxNorm allergen, clinical and verification status (no
-  clinical status reads as ``active``, as Carelog lists it, since FHIR requires one),
-  criticality, ``recordedDate``, and a reaction with the manifestation as text and severity.
+  category ``medication`` for an RxNorm allergen, clinical and verification status
+  (``presumed`` as for a condition; no clinical status reads as ``active``, as Carelog lists
+  it, since FHIR requires one), criticality, ``recordedDate``, and a reaction with the
+  manifestation as text and severity.
 - ``encounter``: an Encounter, status ``finished``, class v3 ActCode EMER for an ED or
   emergency type and AMB otherwise (urgent care is ambulatory), type and reasonCode as text,
   ``period`` from the payload's start and end (start defaults to the event's time; a time

@@ -58,12 +58,14 @@ INTERPRETATIONS: dict[str, tuple[str, str]] = {
 
 @dataclass(frozen=True, slots=True)
 class Sign:
-    """A vital sign: the payload field, the suffix of its Observation's id, its LOINC code."""
+    """A vital sign: the payload field, the suffix of its Observation's id, its LOINC code,
+    and a second LOINC coding its R4 vital signs profile asks for (SpO2's 2708-6)."""
 
     field: str
     suffix: str
     loinc: str
     display: str
+    also: tuple[str, str] | None = None
 
 
 BLOOD_PRESSURE = Sign(
@@ -74,7 +76,13 @@ DIASTOLIC = Sign("diastolic", "", "8462-4", "Diastolic blood pressure")
 SIGNS: tuple[Sign, ...] = (
     Sign("heart_rate", "hr", "8867-4", "Heart rate"),
     Sign("temperature", "temp", "8310-5", "Body temperature"),
-    Sign("spo2", "spo2", "59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry"),
+    Sign(
+        "spo2",
+        "spo2",
+        "59408-5",
+        "Oxygen saturation in Arterial blood by Pulse oximetry",
+        ("2708-6", "Oxygen saturation in Arterial blood"),
+    ),
     Sign("respiratory_rate", "rr", "9279-1", "Respiratory rate"),
     Sign("weight", "weight", "29463-7", "Body weight"),
     Sign("height", "height", "8302-2", "Body height"),

@@ -180,7 +180,10 @@ def _lab(frame: _Frame, lab: LabResult) -> Mapped:
 
 
 def _sign_code(sign: c.Sign) -> Resource:
-    return _concept([(c.LOINC, sign.loinc, sign.display)], sign.display)
+    codings = [(c.LOINC, sign.loinc, sign.display)]
+    if sign.also is not None:
+        codings.append((c.LOINC, *sign.also))
+    return _concept(codings, sign.display)
 
 
 def _vitals(frame: _Frame, vitals: VitalSigns) -> Mapped:
