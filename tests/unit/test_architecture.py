@@ -42,6 +42,13 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "carelog.settings", "carelog.__version__", "fastapi", "fastapi_offline", "starlette",
         "orjson", "pydantic",
     ),
+    # A router parses, authorizes and calls its service: what routers share is in api/kit,
+    # so no router imports another.
+    "api/routes": (
+        "carelog.api.deps", "carelog.api.kit", "carelog.api.problems", "carelog.api.routing",
+        "carelog.services", "carelog.domain", "carelog.errors", "carelog.settings", "fastapi",
+        "starlette", "orjson", "pydantic",
+    ),
     # The dependencies name the pool's type. (The app's lifespan starts the runtime of
     # services/runtime, which opens the pool, migrates and starts the embedded server.)
     "api/deps.py": (

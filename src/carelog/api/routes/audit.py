@@ -8,11 +8,11 @@ import orjson
 from fastapi import APIRouter, Query, Request, Response
 
 from carelog.api.deps import AuditRead, audited
-from carelog.api.routes.events import NEXT_PAGE, next_link
+from carelog.api.kit.pagination import NEXT_PAGE, AuditCursor, after_audit_row, page_headers
 from carelog.api.routing import JsonRoute
 from carelog.domain.audit import AuditAction, AuditEvent, AuditOutcome, ChainReport
 from carelog.domain.audit_fhir import to_bundle, to_fhir
-from carelog.domain.cursor import AUDIT_CURSOR_PATTERN, decode_audit_cursor, encode_audit_cursor
+from carelog.domain.cursor import encode_audit_cursor
 from carelog.domain.limits import PATIENT_ID_PATTERN, ClientText, Timestamp
 from carelog.services import audit as audit_service
 
@@ -48,13 +48,7 @@ async def list_audit_events(
     since: Annotated[Timestamp | None, Query(description="recorded_at >= since")] = None,
     until: Annotated[Timestamp | None, Query(description="recorded_at < until")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
-    cursor: Annotated[
-        str | None,
-        Query(
-            pattern=AUDIT_CURSOR_PATTERN,
-            description="Where to continue: the cursor of the previous page's `Link` header.",
-        ),
-    ] = None,
+    cursor: AuditCursor = None,
     format: Literal["json", "fhir", "ndjson"] = "json",
 ) -> Response:
     """The caller's tenant's audit rows, newest first (``audit:read``). Reading is audited.
@@ -72,12 +66,10 @@ async def list_audit_events(
         caller.pool,
         caller.access,
         filters=filters,
-        after=decode_audit_cursor(cursor) if cursor is not None else None,
+        after=after_audit_row(cursor),
         limit=limit,
     )
-    headers = {}
-    if page.next_after is not None:
-        headers["Link"] = next_link(request, encode_audit_cursor(*page.next_after))
+    headers = page_headers(request, page.next_after, encode_audit_cursor)
     if format == "fhir":
         body = orjson.dumps(to_bundle(page.events))
         return Response(body, media_type="application/fhir+json", headers=headers)

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from carelog.api.deps import Admin, EventsRead, audited
+from carelog.api.kit.params import EventTypeParam
 from carelog.api.problems import problem_responses
-from carelog.api.routes.events import EventTypeParam
 from carelog.api.routing import JsonRoute
 from carelog.domain.audit import AuditAction
 from carelog.domain.limits import ClientText

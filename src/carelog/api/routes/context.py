@@ -7,8 +7,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from carelog.api.deps import EventsRead, audited, runtime
+from carelog.api.kit.params import EventTypeParam
+from carelog.api.kit.responses import WITHHELD, WITHHELD_HEADER
 from carelog.api.problems import problem_responses
-from carelog.api.routes.events import WITHHELD, WITHHELD_HEADER, EventTypeParam
 from carelog.api.routing import JsonRoute
 from carelog.domain.audit import AuditAction
 from carelog.domain.context import PatientContext

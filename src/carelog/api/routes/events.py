@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any, Literal
-from urllib.parse import quote, urlencode
 
-import orjson
 from fastapi import APIRouter, Header, Path, Query, Request, Response
-from pydantic import StringConstraints
 
 from carelog.api.deps import Caller, EventsRead, EventsWrite, audited
+from carelog.api.kit.pagination import NEXT_PAGE, EventCursor, after_event, page_headers
+from carelog.api.kit.params import EventTypeParam, invalid_parameter
+from carelog.api.kit.responses import WITHHELD, WITHHELD_HEADER, event_json, event_list_json
 from carelog.api.problems import problem_responses
 from carelog.api.routing import JsonRoute
 from carelog.domain.audit import AuditAction
-from carelog.domain.cursor import EVENT_CURSOR_PATTERN, decode_cursor, encode_cursor
+from carelog.domain.cursor import encode_cursor
 from carelog.domain.events import (
     CorrectionCreate,
     EventQuery,
@@ -23,17 +23,14 @@ from carelog.domain.events import (
     RetractionCreate,
 )
 from carelog.domain.limits import (
-    EVENT_TYPE_PATTERN,
     IDEMPOTENCY_KEY_PATTERN,
     PATIENT_ID_PATTERN,
     Timestamp,
 )
-from carelog.errors import ValidationFailed
 from carelog.services import events as event_service
 
 router = APIRouter(tags=["events"], route_class=JsonRoute)
 
-EventTypeParam = Annotated[str, StringConstraints(pattern=EVENT_TYPE_PATTERN)]
 IdempotencyKey = Annotated[
     str | None,
     Header(
@@ -42,42 +39,7 @@ IdempotencyKey = Annotated[
         description="Retries with the same key and body return the first response.",
     ),
 ]
-EventCursor = Annotated[
-    str | None,
-    Query(
-        pattern=EVENT_CURSOR_PATTERN,
-        description="Where to continue: the cursor of the previous page's `Link` header.",
-    ),
-]
 MAX_EVENT_ID = 2**63 - 1
-# How many matching events a list left out for their sensitivity labels.
-WITHHELD_HEADER = "Carelog-Withheld-Count"
-NEXT_PAGE = {
-    "Link": {
-        "description": 'The next page, when there is one: `<path?...&cursor=...>; rel="next"`.',
-        "schema": {"type": "string"},
-    }
-}
-WITHHELD = {
-    WITHHELD_HEADER: {
-        "description": "How many matching events were left out for their sensitivity labels "
-        "(sent when the key may not see every label).",
-        "schema": {"type": "string", "pattern": r"^[0-9]+$"},
-    }
-}
-
-
-def event_json(body: str, headers: dict[str, str] | None = None) -> Response:
-    """A response of JSON the database rendered (see EventDocument), in the compact form
-    every other route answers with.
-
-    PostgreSQL spaces its separators (``{"id" : 1, "payload" : {"a": 1}}``), and no function
-    of its own writes compact text; orjson parses and writes a page back in tens of
-    microseconds (docs/benchmarks.md, "Compact JSON from every route").
-    """
-    return Response(
-        orjson.dumps(orjson.loads(body)), media_type="application/json", headers=headers
-    )
 
 
 @router.post(
@@ -151,17 +113,15 @@ async def list_patient_events(
         since=since,
         until=until,
         limit=limit,
-        after=decode_cursor(cursor) if cursor is not None else None,
+        after=after_event(cursor),
         history=include == "history",
         as_of=as_of,
     )
     page = await event_service.list_events(caller.pool, caller.access, query)
-    headers = {}
-    if page.next_after is not None:
-        headers["Link"] = next_link(request, encode_cursor(*page.next_after))
+    headers = page_headers(request, page.next_after, encode_cursor)
     if caller.access.visible_labels is not None:
         headers[WITHHELD_HEADER] = str(page.withheld)
-    return event_json("[" + ",".join(doc.json for doc in page.events) + "]", headers)
+    return event_list_json([doc.json for doc in page.events], headers)
 
 
 @router.get("/events/{event_id}", response_model=PatientEvent, responses=problem_responses(404))
@@ -228,21 +188,3 @@ async def _revise(
         occurred_at=occurred_at,
     )
     return event_json(revision.json)
-
-
-def next_link(request: Request, cursor: str) -> str:
-    """``Link`` to the next page: this request's path and query with the new cursor.
-
-    A path-absolute reference (RFC 8288 resolves it against the request), so it stays right
-    behind proxies that rewrite the host.
-    """
-    params = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"]
-    params.append(("cursor", cursor))
-    return f'<{quote(request.url.path)}?{urlencode(params)}>; rel="next"'
-
-
-def invalid_parameter(field: str, message: str) -> ValidationFailed:
-    return ValidationFailed(
-        f"Invalid value for: {field}.",
-        errors=[{"field": field, "location": "query", "message": message, "type": "value_error"}],
-    )

@@ -7,16 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from carelog.api.deps import EventsRead, audited
-from carelog.api.routes.events import (
-    NEXT_PAGE,
-    EventCursor,
-    event_json,
-    invalid_parameter,
-    next_link,
-)
+from carelog.api.kit.pagination import NEXT_PAGE, EventCursor, after_event, page_headers
+from carelog.api.kit.params import invalid_parameter
+from carelog.api.kit.responses import event_list_json
 from carelog.api.routing import JsonRoute
 from carelog.domain.audit import AuditAction
-from carelog.domain.cursor import decode_cursor, encode_cursor
+from carelog.domain.cursor import encode_cursor
 from carelog.domain.events import PatientEvent
 from carelog.domain.limits import PATIENT_ID_PATTERN, ClientText
 from carelog.services import events as event_service
@@ -55,10 +51,8 @@ async def search(
         query=q,
         code=(system, value) if code else None,
         patient_id=patient_id,
-        after=decode_cursor(cursor) if cursor is not None else None,
+        after=after_event(cursor),
         limit=limit,
     )
-    headers = {}
-    if page.next_after is not None:
-        headers["Link"] = next_link(request, encode_cursor(*page.next_after))
-    return event_json("[" + ",".join(doc.json for doc in page.events) + "]", headers)
+    headers = page_headers(request, page.next_after, encode_cursor)
+    return event_list_json([doc.json for doc in page.events], headers)

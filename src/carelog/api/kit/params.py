@@ -1,0 +1,20 @@
+"""Parameters several routes take, and the 422 of a parameter a route checks itself."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import StringConstraints
+
+from carelog.domain.limits import EVENT_TYPE_PATTERN
+from carelog.errors import ValidationFailed
+
+EventTypeParam = Annotated[str, StringConstraints(pattern=EVENT_TYPE_PATTERN)]
+
+
+def invalid_parameter(field: str, message: str) -> ValidationFailed:
+    """The 422 of a query parameter that passed its schema but not the route's own rule."""
+    return ValidationFailed(
+        f"Invalid value for: {field}.",
+        errors=[{"field": field, "location": "query", "message": message, "type": "value_error"}],
+    )
