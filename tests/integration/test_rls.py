@@ -76,3 +76,25 @@ async def test_keys_and_tenants_are_tenant_rows_too(pool: Pool) -> None:
         cur = await conn.execute("SELECT tenant_id FROM tenants")
         assert await cur.fetchall() == [(tenant_a,)]
     assert [k.tenant_id for k in await list_keys(pool, tenant_id=tenant_b)] == [tenant_b]
+
+
+async def test_a_connection_for_no_tenant_speaks_for_none(pool: Pool, database_url: str) -> None:
+    """A pooled connection keeps the tenant it last spoke for; asked for with no tenant (the
+    key lookup, health, flushes), it must not still see that tenant's rows. (``pool``: the
+    app has migrated the database.)"""
+    tenant = new_tenant()
+    single = db.create_pool(database_url, min_size=1, max_size=1, timeout=10)
+    await single.open(wait=True, timeout=30)
+    try:
+        async with connection(single, tenant) as conn:
+            await conn.execute(INSERT, (tenant, new_patient()))
+            cur = await conn.execute("SELECT count(*) FROM patient_events")
+            assert await cur.fetchone() == (1,)
+        async with connection(single) as conn:  # the same connection: the pool has one
+            cur = await conn.execute("SELECT count(*) FROM patient_events")
+            assert await cur.fetchone() == (0,)
+        async with connection(single, tenant) as conn:  # and back
+            cur = await conn.execute("SELECT count(*) FROM patient_events")
+            assert await cur.fetchone() == (1,)
+    finally:
+        await single.close()

@@ -155,11 +155,18 @@ async def connection(
         async with pool.connection() as conn:
             _in_use[pool] = _in_use.get(pool, 0) + 1
             try:
-                if tenant_id is not None and _stated_tenant.get(conn) != tenant_id:
+                # The tenant stays stated on the session (one round trip only when it
+                # changes); asked for with none, a connection that spoke for one is made
+                # to speak for none again, or it would still see that tenant's rows.
+                stated = _stated_tenant.get(conn)
+                if stated != tenant_id:
                     await conn.execute(
-                        "SELECT set_config('carelog.tenant_id', %s, false)", (tenant_id,)
+                        "SELECT set_config('carelog.tenant_id', %s, false)", (tenant_id or "",)
                     )
-                    _stated_tenant[conn] = tenant_id
+                    if tenant_id is None:
+                        del _stated_tenant[conn]
+                    else:
+                        _stated_tenant[conn] = tenant_id
                 yield conn
             finally:
                 _in_use[pool] -= 1
