@@ -124,7 +124,8 @@ def _check_lab(event: PatientEvent, resources: list[Resource]) -> None:
     assert obs["resourceType"] == "Observation"
     assert obs["category"][0]["coding"][0] == {
         "system": c.OBSERVATION_CATEGORY,
-        "code": "laboratory",
+        # A questionnaire's score (PHQ-9 here) is a survey, any other result a lab's.
+        "code": "survey" if payload["loinc"] == "44261-6" else "laboratory",
     }
     assert obs["code"]["coding"] == [
         {"system": "http://loinc.org", "code": payload["loinc"], "display": payload["test"]}
@@ -328,6 +329,11 @@ def test_the_clinical_content_is_there_field_by_field(events: list[PatientEvent]
             assert "extension" not in resource  # nothing left over, nothing to say
         CHECKS[event.event_type](event, resources)
         checked[event.event_type] += 1
+        if event.event_type == "lab_result":
+            checked[resources[0]["category"][0]["coding"][0]["code"]] += 1
+    assert checked["survey"]  # PHQ-9 scores
+    assert checked["laboratory"]
+    del checked["survey"], checked["laboratory"]
     assert set(checked) == set(CHECKS)
     assert min(checked.values()) >= 5, checked  # allergies are the rarest
 

@@ -4,7 +4,8 @@ for these resources).
 
 What each event type becomes (the tables are in ``codes``):
 
-- ``lab_result``: an Observation, category ``laboratory``, code LOINC with the test's name as
+- ``lab_result``: an Observation, category ``laboratory`` (``survey`` for the questionnaire
+  scores of ``codes.SURVEY_LOINCS``, such as PHQ-9), code LOINC with the test's name as
   display and text (Carelog has no LOINC table, so the display is the name as reported, not
   LOINC's long name; "Laboratory result" as text when neither is given), ``valueQuantity``
   with the UCUM unit as ``unit``, ``system`` and ``code`` (a text value: ``valueString``),

@@ -13,6 +13,9 @@ RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
 OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+# Scores of questionnaires, kept as lab results in Carelog: FHIR's category for them is
+# survey, not laboratory (PHQ-9, PHQ-2 and GAD-7 total scores).
+SURVEY_LOINCS = frozenset({"44261-6", "55758-7", "70274-6"})
 CONDITION_CATEGORY = "http://terminology.hl7.org/CodeSystem/condition-category"
 
 # Carelog's own identifiers and codes (the same event identifier system as audit_fhir).

@@ -156,7 +156,7 @@ Mapped = tuple[list[Resource], dict[str, Any]]  # the resources, and the payload
 
 def _lab(frame: _Frame, lab: LabResult) -> Mapped:
     code = _concept([(c.LOINC, lab.loinc, lab.test)], lab.test) or {"text": "Laboratory result"}
-    obs = frame.observation(code, "laboratory")
+    obs = frame.observation(code, "survey" if lab.loinc in c.SURVEY_LOINCS else "laboratory")
     if isinstance(lab.value, str):
         obs["valueString"] = lab.value
     elif lab.value is not None:
