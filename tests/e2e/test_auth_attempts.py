@@ -14,10 +14,18 @@ import pytest
 from fastapi import FastAPI
 
 from carelog.api.app import create_app
-from carelog.domain.audit import UNKNOWN_TENANT, AuditAction, AuditOutcome, RepeatedAttempts
+from carelog.domain.audit import (
+    UNKNOWN_TENANT,
+    AuditAction,
+    AuditContext,
+    AuditOutcome,
+    RepeatedAttempts,
+)
 from carelog.domain.principals import Principal
 from carelog.services import audit as audit_service
 from carelog.services import keys as key_service
+from carelog.services.attempts import AttemptCounter
+from carelog.services.periodic import every
 from carelog.settings import Settings
 from carelog.storage import audit as audit_store
 from carelog.storage import keys as key_store
@@ -294,3 +302,103 @@ async def test_oversized_headers_repeated_are_counted_too(guarded_app: FastAPI) 
         (431, None, "/audit-events"),
         (431, 8, "/audit-events"),
     ]
+
+
+# Review of the counting (issue 9, item 8): a clock that steps back, a flush that is
+# cancelled or fails, must neither lose counted attempts nor write them twice.
+
+
+def _absorb(counter: AttemptCounter, address: str, times: int) -> None:
+    audit = AuditContext(request_id="r", client_address=address)
+    audit.route = "/patient-events/{patient_id}"
+    for _ in range(times):
+        counter.absorb(audit, action=AuditAction.SEARCH, status=401)
+
+
+async def _counted(pool: Pool, addresses: list[str]) -> int:
+    rows = [r for r in await audit_rows(pool, UNKNOWN_TENANT) if r["client_address"] in addresses]
+    return sum(r["attempts"] for r in rows if r["attempts"])
+
+
+async def test_a_wall_clock_stepping_back_keeps_every_count(guarded_app: FastAPI) -> None:
+    pool = guarded_app.state.runtime.pool
+    now = [datetime(2026, 1, 1, 12, tzinfo=UTC)]
+
+    def stepping_back() -> datetime:
+        now[0] -= timedelta(seconds=1)  # an NTP correction between each attempt
+        return now[0]
+
+    counter = AttemptCounter(window=3600, now=stepping_back)
+    address = client_address()[0]
+    _absorb(counter, address, 4)  # the first is written at once by the caller; 3 counted
+    assert await counter.flush(pool, everything=True) == 3
+    [row] = [r for r in await _rows_of(pool, address) if r["attempts"]]
+    assert row["first_attempt_at"] <= row["last_attempt_at"]
+    assert counter.pending() == 0
+
+
+async def test_a_cancelled_flush_neither_loses_nor_doubles_its_rows(
+    guarded_app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pool = guarded_app.state.runtime.pool
+    counter = AttemptCounter(window=3600)
+    addresses = [client_address()[0], client_address()[0]]
+    for address in addresses:
+        _absorb(counter, address, 4)
+    made = counter.pending()
+    insert = audit_store.insert_repeated_attempts
+
+    async def slow(conn: Connection, *, tenant_id: str, repeats: list[RepeatedAttempts]) -> None:
+        await insert(conn, tenant_id=tenant_id, repeats=repeats[:1])
+        await asyncio.sleep(0.5)  # the cancel lands here, between the rows
+        await insert(conn, tenant_id=tenant_id, repeats=repeats[1:])
+
+    monkeypatch.setattr(audit_store, "insert_repeated_attempts", slow)
+    flushing = asyncio.ensure_future(counter.flush(pool, everything=True))
+    await asyncio.sleep(0.2)
+    flushing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await flushing
+    monkeypatch.setattr(audit_store, "insert_repeated_attempts", insert)
+    await counter.flush(pool, everything=True)  # as at shutdown
+    assert await _counted(pool, addresses) == made == 6
+
+
+async def test_a_failed_flush_keeps_its_counts_for_the_next(
+    guarded_app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pool = guarded_app.state.runtime.pool
+    counter = AttemptCounter(window=3600)
+    address = client_address()[0]
+    _absorb(counter, address, 3)
+    insert = audit_store.insert_repeated_attempts
+
+    async def half_then_fail(
+        conn: Connection, *, tenant_id: str, repeats: list[RepeatedAttempts]
+    ) -> None:
+        await insert(conn, tenant_id=tenant_id, repeats=repeats)
+        raise RuntimeError("synthetic failure after the insert")  # rolled back with it
+
+    monkeypatch.setattr(audit_store, "insert_repeated_attempts", half_then_fail)
+    with pytest.raises(RuntimeError):
+        await counter.flush(pool, everything=True)
+    assert counter.pending() == 2
+    monkeypatch.setattr(audit_store, "insert_repeated_attempts", insert)
+    assert await counter.flush(pool, everything=True) == 2
+    assert await _counted(pool, [address]) == 2  # once: the failed transaction left nothing
+
+
+async def test_the_periodic_flush_outlives_a_failure() -> None:
+    calls: list[int] = []
+
+    async def flush() -> None:
+        calls.append(len(calls))
+        if len(calls) == 1:
+            raise RuntimeError("synthetic")
+
+    loop = asyncio.ensure_future(every(0.01, flush, unavailable=lambda: None))
+    await asyncio.sleep(0.2)
+    loop.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await loop
+    assert len(calls) > 2  # it went on after the first one failed

@@ -27,6 +27,7 @@ seconds of repeats, whose first attempt was written already.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -39,7 +40,6 @@ from carelog.domain.audit import (
     AuditContext,
     RepeatedAttempts,
 )
-from carelog.errors import ServiceUnavailable
 from carelog.services.audit import outcome_for
 from carelog.services.periodic import every
 from carelog.storage import audit as audit_store
@@ -94,11 +94,12 @@ class AttemptCounter:
             self._windows[group] = _Window(opened=now)
             return False
         # (An ended window with counts keeps counting until the next flush writes it.)
+        # The wall clock can step back (an NTP correction): first and last stay in order,
+        # as the row's check (first_attempt_at <= last_attempt_at) requires.
         stamp = self._now()
         window.count += 1
-        if window.first is None:
-            window.first = stamp
-        window.last = stamp
+        window.first = stamp if window.first is None else min(window.first, stamp)
+        window.last = stamp if window.last is None else max(window.last, stamp)
         return True
 
     def pending(self) -> int:
@@ -147,21 +148,34 @@ class AttemptCounter:
 
     async def flush(self, pool: Pool, *, everything: bool = False) -> int:
         """Write a counted row for each window that has ended (``everything``: for every
-        window, as at shutdown); return how many attempts those rows record."""
+        window, as at shutdown); return how many attempts those rows record.
+
+        The rows are written in one transaction, all or none. If that fails, the counts are
+        kept for the next flush; if the flush is cancelled (at shutdown), it first learns
+        whether the rows went in, so that they are neither lost nor written twice."""
         repeats = self._take_due(everything=everything)
         if not repeats:
             return 0
+        write = asyncio.ensure_future(self._write(pool, repeats))
         try:
-            async with connection(pool, UNKNOWN_TENANT) as conn:
-                await audit_store.insert_repeated_attempts(
-                    conn, tenant_id=UNKNOWN_TENANT, repeats=repeats
-                )
-        except (ServiceUnavailable, asyncio.CancelledError):
-            # Not written (down, or the periodic flush cancelled at shutdown): count them
-            # again, for the next flush or the one at shutdown.
+            await asyncio.shield(write)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await write
+            if write.cancelled() or write.exception() is not None:
+                self._give_back(repeats)
+            raise
+        except Exception:
             self._give_back(repeats)
             raise
         return sum(r.attempts for r in repeats)
+
+    @staticmethod
+    async def _write(pool: Pool, repeats: list[RepeatedAttempts]) -> None:
+        async with connection(pool, UNKNOWN_TENANT) as conn, conn.transaction():
+            await audit_store.insert_repeated_attempts(
+                conn, tenant_id=UNKNOWN_TENANT, repeats=repeats
+            )
 
     async def flush_every(self, pool: Pool, seconds: float) -> None:
         """Flush the ended windows every ``seconds`` until cancelled."""

@@ -12,13 +12,11 @@ attempts flushed every few seconds, and once more at shutdown).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from carelog.errors import ServiceUnavailable
 from carelog.services.attempts import AttemptCounter
 from carelog.services.context_cache import ContextCache
 from carelog.services.key_use import KeyUseTracker
@@ -124,15 +122,21 @@ async def _background(runtime: Runtime, url: str) -> AsyncIterator[None]:
     finally:
         for task in tasks:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        with contextlib.suppress(ServiceUnavailable):
+        # (A task that failed is not let stop the final flushes below.)
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        for task, result in zip(tasks, results, strict=True):
+            if not isinstance(result, asyncio.CancelledError | None):
+                _log.error("%s had failed: %s", task.get_name(), type(result).__name__)
+        try:
             await runtime.key_use.flush(pool)
+        except Exception as exc:
+            _log.error("key use not recorded at shutdown: %s", type(exc).__name__)
         if attempts is not None:
             try:
                 await attempts.flush(pool, everything=True)
-            except ServiceUnavailable:
+            except Exception as exc:
                 _log.error(
-                    "counted failed attempts not written: database unavailable (%d lost)",
+                    "counted failed attempts not written: %s (%d lost)",
+                    type(exc).__name__,
                     attempts.pending(),
                 )
