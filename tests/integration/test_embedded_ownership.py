@@ -23,6 +23,7 @@ from carelog.storage.embedded import (
     Role,
     process_identity,
     read_owner,
+    serves,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -156,3 +157,22 @@ def test_a_stale_lock_file_naming_a_live_stranger_does_not_stop_a_start(data_dir
     finally:
         stranger.kill()
         stranger.wait()
+
+
+def test_a_server_whose_folder_has_another_name_still_serves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server started through a bind mount works in the same folder under another path:
+    it is the server, and its lock is not stale (review of the stale-lock fix)."""
+    pgdata = tmp_path / "pgdata"
+    pgdata.mkdir()
+    worker = subprocess.Popen(["sleep", "60"], cwd=pgdata)
+    try:
+        assert serves(worker.pid, pgdata)
+        # The kernel names the folder by the mount it was entered through.
+        monkeypatch.setattr("os.readlink", lambda _path: "/mnt/alias/pgdata")
+        assert serves(worker.pid, pgdata)
+        assert not serves(worker.pid, tmp_path)  # another folder is another folder
+    finally:
+        worker.kill()
+        worker.wait()

@@ -108,17 +108,21 @@ class Owner:
 def serves(pid: int, pgdata: Path) -> bool:
     """Whether ``pid`` is a live server on ``pgdata``: PostgreSQL works in its data folder,
     which a process that merely reuses a stale pid does not (Linux; elsewhere only
-    liveness is known). Another user's process, whose folder cannot be read, counts."""
+    liveness is known). The folders are compared as files (device and inode), not as path
+    text: a server started through a bind mount or another mount of the same volume works
+    in the same folder under another name. Any doubt (another user's process, whose
+    folder cannot be read) counts as serving: removing a live server's lock is the worse
+    mistake."""
     if process_identity(pid) is None:
         return False
     if not _proc():
         return True
     try:
-        return Path(os.readlink(f"/proc/{pid}/cwd")) == pgdata.resolve()
-    except PermissionError:
-        return True
+        return os.path.samefile(f"/proc/{pid}/cwd", pgdata)
+    except FileNotFoundError:
+        return False  # the process is gone, or there is no such data folder
     except OSError:
-        return False
+        return True
 
 
 def read_owner(data_dir: Path) -> Owner | None:
