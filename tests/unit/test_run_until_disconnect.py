@@ -139,3 +139,35 @@ async def test_a_shutdown_unwinds_the_app_and_goes_on() -> None:
     with pytest.raises(asyncio.CancelledError):
         await request
     assert unwound == ["unwound"]
+
+
+async def test_a_body_over_the_limit_is_not_read_while_the_route_authenticates(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Review of issue 9, item 9: a declared size over the limit is left unread, not read
+    and dropped by the watcher while the route authenticates (which would also have the
+    server invite the upload with 100 Continue)."""
+    monkeypatch.setattr(middleware, "refuses_bodies_itself", lambda route: True)
+    calls = 0
+
+    async def uploading() -> Message:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0.001)  # a client sending steadily
+        return {"type": "http.request", "body": b"x" * 65536, "more_body": True}
+
+    async def route(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()  # the empty body BodyLimitMiddleware hands on
+        await asyncio.sleep(0.3)  # authenticating: a key lookup
+        await send({"type": "http.response.start", "status": 413, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    app = middleware.BodyLimitMiddleware(route, max_bytes=1024 * 1024)
+    scope: Scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/patient-events",
+        "headers": [(b"content-length", b"10000000000")],
+    }
+    assert not await run_until_disconnect(app, scope, uploading, _sent)
+    assert calls == 0

@@ -96,7 +96,10 @@ async def run_until_disconnect(app: ASGIApp, scope: Scope, receive: Receive, sen
     def start_watch() -> None:
         nonlocal watcher, watch_due, timer
         watch_due = True
-        if watcher is not None or not running:
+        if watcher is not None or not running or BODY_OVER_LIMIT in scope:
+            # (A body over the limit is not read, not even to drop it, nor invited with a
+            # 100 Continue: what is left, authenticating and the 413, is bounded, and the
+            # connection closes after it.)
             return
         if body_done():
             watcher = asyncio.ensure_future(watch())
@@ -107,7 +110,8 @@ async def run_until_disconnect(app: ASGIApp, scope: Scope, receive: Receive, sen
         nonlocal body_read
         if body_done():  # the app waits for the client to go away: the watcher hears it
             start_watch()
-            assert watcher is not None
+            if watcher is None:  # a body over the limit: the app asks for it itself
+                return await receive()
             await asyncio.wait((watcher,))
             return {"type": "http.disconnect"}
         try:
