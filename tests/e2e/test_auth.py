@@ -14,7 +14,7 @@ from carelog.api.deps import EventsWrite, required_permissions
 from carelog.api.routing import assert_protected
 from carelog.domain.scopes import Permission
 from carelog.services.keys import hash_token, list_keys, revoke_key
-from carelog.storage.db import Pool
+from carelog.storage.db import Pool, connection
 from tests.factories import bearer, count_events, make_token, new_patient, new_tenant
 
 pytestmark = pytest.mark.e2e
@@ -89,8 +89,10 @@ async def test_revoked_key_fails_on_the_next_request(
 
 
 async def test_tokens_are_stored_only_as_hashes(pool: Pool) -> None:
-    token = await make_token(pool, new_tenant())
-    async with pool.connection() as conn:
+    tenant = new_tenant()
+    token = await make_token(pool, tenant)
+    # As the tenant (under row-level security a bare pooled connection speaks for none).
+    async with connection(pool, tenant) as conn:
         cur = await conn.execute("SELECT * FROM api_keys")
         rows = await cur.fetchall()
     assert rows
