@@ -547,11 +547,12 @@ async def test_another_tenants_patient_or_event_is_not_found_on_each_route(
 
 def test_every_looking_up_route_is_asked_by_another_tenant() -> None:
     """The routes that look something up are the ones with a patient or an event in the
-    path: five today; a new one is added to the test above by the generator."""
+    path: six today; a new one is added to the test above by the generator."""
     assert {str(p.values[0]) for p in LOOKUP_ROUTES} == {
         "GET /patient-events/{patient_id}",
         "GET /events/{event_id}",
         "POST /events/{event_id}/corrections",
         "POST /events/{event_id}/retractions",
         "GET /patients/{patient_id}/context",
+        "GET /patients/{patient_id}/fhir",
     }

@@ -74,6 +74,7 @@ def _examples(patient: str, event_id: int) -> dict[tuple[str, str], Example]:
         ),
         ("PUT", "/event-type-policy"): Example(body={"reject_unregistered": False}),
         ("GET", "/patients/{patient_id}/context"): Example(path={"patient_id": patient}),
+        ("GET", "/patients/{patient_id}/fhir"): Example(path={"patient_id": patient}),
         ("GET", "/search"): Example(query={"q": "synthetic"}),
     }
 
@@ -154,7 +155,7 @@ async def test_every_input_of_every_operation_refuses_a_nul(
     answered = await client.get("/event-types", headers={**bearer(token), "X-Request-ID": NUL})
     assert answered.status_code == 200
     assert answered.headers["x-request-id"] not in (NUL, "")
-    assert swept > 60  # every parameter, body property and common header of 14 operations
+    assert swept > 60  # every parameter, body property and common header of 15 operations
     assert await count_events(pool, tenant) == 1  # nothing was written
     types_after = (await client.get("/event-types", headers=bearer(token))).json()
     assert types_after == types_before

@@ -182,6 +182,35 @@ def _labels(visible: frozenset[str] | None) -> list[str] | None:
     return None if visible is None else sorted(visible)
 
 
+async def patient_record(
+    conn: AsyncConnection[Any],
+    *,
+    tenant_id: str,
+    patient_id: str,
+    as_of: datetime | None,
+    max_versions: int,
+    audit: AuditContext,
+    visible_labels: frozenset[str] | None = None,
+) -> list[EventDocument]:
+    """Every version of the patient's events recorded by ``as_of`` and visible, oldest first,
+    up to ``max_versions + 1`` (one more: too many). The read is audited by the statement
+    when there are between 1 and ``max_versions``."""
+    cur = await conn.execute(
+        load("patient_record"),
+        {
+            "tenant_id": tenant_id,
+            "patient_id": patient_id,
+            "as_of": as_of,
+            "max_versions": max_versions,
+            "visible_labels": _labels(visible_labels),
+            **audit.params(),
+        },
+    )
+    rows = await cur.fetchall()
+    audit.written = 0 < len(rows) <= max_versions
+    return [EventDocument(id=r[0], occurred_at=r[1], json=r[2]) for r in rows]
+
+
 async def count_withheld(
     conn: AsyncConnection[Any],
     *,
@@ -199,6 +228,7 @@ async def count_withheld(
             "event_types": list(query.event_types) or None,
             "since": query.since,
             "until": query.until,
+            "as_of": query.as_of,
         },
     )
     row = await cur.fetchone()
