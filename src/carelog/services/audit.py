@@ -17,7 +17,7 @@ from carelog.domain.audit import (
 )
 from carelog.errors import ServiceUnavailable
 from carelog.storage import audit as audit_store
-from carelog.storage.db import Pool, connection
+from carelog.storage.db import Connection, Pool, connection
 
 _log = logging.getLogger("carelog.audit")
 
@@ -59,6 +59,28 @@ async def record_attempt(
         audit.written = True
     except ServiceUnavailable:
         _log.error("audit row not written: database unavailable rid=%s", audit.request_id)
+
+
+async def record_success(
+    conn: Connection,
+    access: Access,
+    action: AuditAction,
+    *,
+    patient_id: str | None,
+    event_ids: list[int],
+) -> None:
+    """Write the audit row of a success that its own statement did not audit (an idempotent
+    replay, an empty answer), on the use case's connection, and mark the request audited."""
+    await audit_store.insert_audit_event(
+        conn,
+        audit=access.audit,
+        action=action,
+        outcome=AuditOutcome.SUCCESS,
+        patient_id=patient_id,
+        event_ids=event_ids,
+        result_count=len(event_ids),
+    )
+    access.audit.written = True
 
 
 @dataclass(frozen=True, slots=True)

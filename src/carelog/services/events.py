@@ -7,11 +7,11 @@ from datetime import datetime
 from typing import Any
 
 from carelog.domain.access import Access
-from carelog.domain.audit import AuditAction, AuditOutcome
+from carelog.domain.audit import AuditAction
 from carelog.domain.events import EventDocument, EventQuery, PatientEventCreate
 from carelog.errors import Conflict, EventSuperseded, Forbidden, IdempotencyKeyReused, NotFound
+from carelog.services.audit import record_success
 from carelog.services.event_types import check_event
-from carelog.storage import audit as audit_store
 from carelog.storage import events as event_store
 from carelog.storage.db import Pool, connection
 
@@ -77,16 +77,13 @@ async def record_event(
             raise IdempotencyKeyReused(
                 "This Idempotency-Key was already used with a different request body."
             )
-        await audit_store.insert_audit_event(
+        await record_success(
             conn,
-            audit=access.audit,
-            action=AuditAction.CREATE,
-            outcome=AuditOutcome.SUCCESS,
+            access,
+            AuditAction.CREATE,
             patient_id=event.patient_id,
             event_ids=[first.event.id],
-            result_count=1,
         )
-        access.audit.written = True
     return Recorded(first.event, replayed=True)
 
 
@@ -138,16 +135,9 @@ async def list_events(pool: Pool, access: Access, query: EventQuery) -> EventPag
             ):
                 raise NotFound("No events for that patient.")  # (audited as a failed 404)
         if not rows:  # an empty answer, audited as one
-            await audit_store.insert_audit_event(
-                conn,
-                audit=access.audit,
-                action=AuditAction.SEARCH,
-                outcome=AuditOutcome.SUCCESS,
-                patient_id=query.patient_id,
-                event_ids=[],
-                result_count=0,
+            await record_success(
+                conn, access, AuditAction.SEARCH, patient_id=query.patient_id, event_ids=[]
             )
-            access.audit.written = True
     if len(rows) <= query.limit:
         return EventPage(rows, next_after=None, withheld=withheld)
     page = rows[: query.limit]

@@ -8,11 +8,11 @@ from datetime import datetime
 from typing import Any, Literal
 
 from carelog.domain.access import Access
-from carelog.domain.audit import AuditAction, AuditOutcome
+from carelog.domain.audit import AuditAction
 from carelog.domain.events import EventQuery
 from carelog.domain.fhir.history import bundle
 from carelog.errors import NotFound, ValidationFailed
-from carelog.storage import audit as audit_store
+from carelog.services.audit import record_success
 from carelog.storage import events as event_store
 from carelog.storage.db import Pool, connection
 
@@ -77,15 +77,8 @@ async def patient_bundle(
             if not withheld:
                 raise NotFound("No events for that patient.")  # (audited as a failed 404)
             # Everything withheld: an empty Bundle, audited as a read of nothing.
-            await audit_store.insert_audit_event(
-                conn,
-                audit=access.audit,
-                action=AuditAction.READ,
-                outcome=AuditOutcome.SUCCESS,
-                patient_id=patient_id,
-                event_ids=[],
-                result_count=0,
+            await record_success(
+                conn, access, AuditAction.READ, patient_id=patient_id, event_ids=[]
             )
-            access.audit.written = True
     events = [document.parse() for document in documents]
     return PatientBundle(bundle(patient_id, events, kind=kind), withheld)
