@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 import psycopg
 
 from bench_common import TENANT
-from carelog.storage.events import context_candidates
+from carelog.storage.patient_events import context_candidates
 
 PATIENT = "P-CONTEXT"
 

@@ -49,7 +49,7 @@ import psycopg
 from bench_common import BENCH_DIR, say
 from bench_service import Service, free_port
 from carelog.domain.principals import ApiKeyCreate
-from carelog.services.keys import issue_key, revoke_key
+from carelog.services.auth.keys import issue_key, revoke_key
 from carelog.storage.db import create_pool
 from carelog.storage.embedded import EmbeddedPostgres
 

@@ -36,7 +36,7 @@ from typing import Any
 
 from carelog.api.app import create_app
 from carelog.domain.principals import ApiKeyCreate
-from carelog.services.keys import issue_key
+from carelog.services.auth.keys import issue_key
 from carelog.settings import Settings
 from carelog.storage.db import connection
 from carelog.storage.embedded import EmbeddedPostgres

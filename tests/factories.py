@@ -17,7 +17,7 @@ from psycopg.rows import dict_row
 from carelog.api.app import create_app
 from carelog.domain.events import PatientEvent
 from carelog.domain.principals import ApiKeyCreate
-from carelog.services.keys import issue_key
+from carelog.services.auth.keys import issue_key
 from carelog.settings import Settings
 from carelog.storage.db import Pool, connection
 

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from carelog.domain.audit import UNKNOWN_TENANT
 from carelog.domain.principals import ApiKeyCreate
-from carelog.services.keys import issue_key
+from carelog.services.auth.keys import issue_key
 from carelog.storage.db import Pool
 from tests.factories import audit_rows, bearer, make_token, new_patient, new_tenant
 

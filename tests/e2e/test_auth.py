@@ -13,7 +13,7 @@ from carelog.api.app import PROTECTED_ROUTERS
 from carelog.api.deps import EventsWrite, required_permissions
 from carelog.api.routing import assert_protected
 from carelog.domain.scopes import Permission
-from carelog.services.keys import hash_token, list_keys, revoke_key
+from carelog.services.auth.keys import hash_token, list_keys, revoke_key
 from carelog.storage.db import Pool, connection
 from tests.factories import bearer, count_events, make_token, new_patient, new_tenant
 

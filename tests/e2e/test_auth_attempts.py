@@ -23,8 +23,8 @@ from carelog.domain.audit import (
 )
 from carelog.domain.principals import Principal
 from carelog.services import audit as audit_service
-from carelog.services import keys as key_service
-from carelog.services.attempts import AttemptCounter
+from carelog.services.audit.attempts import AttemptCounter
+from carelog.services.auth import keys as key_service
 from carelog.services.periodic import every
 from carelog.settings import Settings
 from carelog.storage import audit as audit_store

@@ -13,7 +13,7 @@ import pytest
 
 from carelog.domain.audit import UNKNOWN_TENANT
 from carelog.services import audit as audit_service
-from carelog.services import keys
+from carelog.services.auth import keys
 from carelog.storage.db import Pool
 from tests.factories import audit_rows, bearer, make_token, new_tenant
 

@@ -21,8 +21,8 @@ from carelog.domain.audit import UNKNOWN_TENANT
 from carelog.domain.principals import ApiKeyCreate
 from carelog.domain.scopes import Permission
 from carelog.errors import PROBLEM_TYPE_PREFIX
-from carelog.services import keys
-from carelog.services.keys import issue_key
+from carelog.services.auth import keys
+from carelog.services.auth.keys import issue_key
 from carelog.settings import Settings
 from carelog.storage.db import Pool
 from tests.factories import (

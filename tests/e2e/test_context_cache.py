@@ -13,8 +13,8 @@ from fastapi import FastAPI
 from psycopg import AsyncConnection
 
 from carelog.domain.principals import ApiKeyCreate
-from carelog.services.context_cache import ContextCache
-from carelog.services.keys import issue_key
+from carelog.services.auth.keys import issue_key
+from carelog.services.context.cache import ContextCache
 from carelog.storage.db import Pool
 from tests.factories import audit_rows, bearer, make_token, new_patient, new_tenant, record
 

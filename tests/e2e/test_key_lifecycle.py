@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from carelog.domain.principals import ApiKeyCreate, PrincipalKind
 from carelog.errors import NotFound, ValidationFailed
-from carelog.services.keys import issue_key, list_keys, rotate_key
+from carelog.services.auth.keys import issue_key, list_keys, rotate_key
 from carelog.storage.db import Pool
 from tests.factories import bearer, new_patient, new_tenant
 

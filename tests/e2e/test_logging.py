@@ -47,7 +47,7 @@ async def test_unexpected_errors_are_a_bare_500(
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from carelog.services import events as event_service
+    from carelog.services import patient_events as event_service
 
     async def explode(*args: object, **kwargs: object) -> None:
         raise RuntimeError(f"SELECT * FROM patient_events WHERE patient_id = '{PATIENT}'")

@@ -162,8 +162,10 @@ async def test_a_valid_token_reads_and_writes(api: httpx.AsyncClient, issuer: Is
 @pytest.mark.parametrize(
     ("claims", "reason"),
     [
-        ({"exp": int(time.time()) - 120}, "expired"),
-        ({"nbf": int(time.time()) + 120}, "not valid yet"),
+        # (exp and nbf: seconds from when the test runs, not from when it was collected,
+        # which in a full run is minutes earlier: a token "valid in 120 s" became valid.)
+        ({"exp": -120}, "expired"),
+        ({"nbf": 120}, "not valid yet"),
         ({"aud": "someone-else"}, "wrong audience"),
         ({"iss": "https://evil.test"}, "wrong issuer"),
         ({"exp": None}, "required claim"),
@@ -178,7 +180,9 @@ async def test_a_valid_token_reads_and_writes(api: httpx.AsyncClient, issuer: Is
 async def test_bad_tokens_are_401(
     api: httpx.AsyncClient, issuer: Issuer, claims: dict[str, Any], reason: str
 ) -> None:
-    token = issuer.token(**{"tenant": new_tenant(), **claims})
+    now = int(time.time())
+    timed = {k: now + v for k, v in claims.items() if k in ("exp", "nbf") and v is not None}
+    token = issuer.token(**{"tenant": new_tenant(), **claims, **timed})
     response = await api.get(f"/patient-events/{new_patient()}", headers=bearer(token))
     assert response.status_code == 401
     assert reason in response.json()["detail"]

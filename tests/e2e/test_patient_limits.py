@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from carelog.domain.principals import ApiKeyCreate
-from carelog.services.keys import issue_key
+from carelog.services.auth.keys import issue_key
 from carelog.storage.db import Pool
 from tests.factories import bearer, count_events, make_token, new_patient, new_tenant
 

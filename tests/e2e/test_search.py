@@ -7,8 +7,10 @@ import pytest
 
 from carelog.domain.audit import AuditContext
 from carelog.storage.db import Connection, Pool
-from carelog.storage.queries import load
+from carelog.storage.queries import Queries
 from tests.factories import audit_rows, bearer, make_token, new_patient, new_tenant, record
+
+load = Queries("carelog.storage.patient_events")
 
 pytestmark = pytest.mark.e2e
 

@@ -1,22 +1,21 @@
 """The audit row of a request has one definition (issue 10, item 3): the fragment
-``storage/sql/_audit_row.sql``, which every statement that audits itself includes. Its
+``storage/audit/sql/_audit_row.sql``, which every statement that audits itself includes. Its
 contract: it names every column of ``audit_events`` that a request fills, and no statement
 writes an audit row another way."""
 
 from __future__ import annotations
 
 import re
-from importlib.resources import files
 
 import pytest
 from psycopg import AsyncConnection
 
-from carelog.storage.queries import load
+from carelog.storage.queries import Queries, every_query, query_file
 
 pytestmark = pytest.mark.integration
 
-SQL = files("carelog.storage").joinpath("sql")
 FRAGMENT = "_audit_row"
+INCLUDE = "{{audit._audit_row}}"  # elsewhere; {{_audit_row}} within storage/audit
 # What a request's row leaves to others: the id, the chain trigger's columns, and the
 # counts of an unknown caller's repeated attempts (insert_audit_repeats, not a request).
 NOT_THE_REQUESTS = {
@@ -27,20 +26,12 @@ NOT_THE_REQUESTS = {
 STATEMENT_VALUES = ["action", "outcome", "status", "patient_id", "event_ids", "result_count"]
 
 
-def _text(name: str) -> str:
-    return SQL.joinpath(f"{name}.sql").read_text(encoding="utf-8")
-
-
-def _statements() -> list[str]:
-    return sorted(
-        p.name.removesuffix(".sql")
-        for p in SQL.iterdir()
-        if p.name.endswith(".sql") and not p.name.startswith("_")
-    )
+def _statements() -> list[tuple[Queries, str]]:
+    return list(every_query())
 
 
 def _fragment_columns() -> list[str]:
-    code = load("insert_audit_event").decode()
+    code = Queries("carelog.storage.audit")("insert_audit_event").decode()
     listed = re.search(r"INSERT INTO audit_events\s*\(([^)]*)\)", code)
     assert listed is not None
     return [c.strip() for c in listed[1].split(",")]
@@ -57,19 +48,22 @@ async def test_the_fragment_names_every_column_a_request_fills(dba: AsyncConnect
 
 def test_no_statement_writes_an_audit_row_another_way() -> None:
     including = []
-    for name in _statements():
+    for load, name in _statements():
         text = "\n".join(
-            line for line in _text(name).splitlines() if not line.lstrip().startswith("--")
+            line
+            for line in query_file(load.package, name).splitlines()
+            if not line.lstrip().startswith("--")
         )
-        if "{{" + FRAGMENT + "}}" in text:
-            assert text.count("{{" + FRAGMENT + "}}") == 1, name
-            including.append(name)
+        include = "{{" + FRAGMENT + "}}" if load.package.endswith(".audit") else INCLUDE
+        if include in text:
+            assert text.count(include) == 1, name
+            including.append((load, name))
         elif name != "insert_audit_repeats":
             assert "INSERT INTO audit_events" not in text, name
     # The reads, searches and writes that audit themselves, and the row on its own.
-    assert set(including) >= {
+    assert {name for _, name in including} >= {
         "get_event", "insert_audit_event", "insert_event", "insert_event_idempotent",
         "insert_revision", "list_events", "list_events_by_type", "search_events",
     }  # fmt: skip
-    for name in including:
+    for load, name in including:
         assert b"{{" not in load(name)

@@ -15,12 +15,13 @@ from psycopg import AsyncConnection, sql
 from carelog.domain.context import build_context, fact_key
 from carelog.domain.context.sections import is_measurement
 from carelog.domain.events import PatientEvent
-from carelog.storage import events as event_store
+from carelog.storage import patient_events as event_store
 from carelog.storage.db import Pool, connection
-from carelog.storage.queries import load, load_positional
+from carelog.storage.queries import Queries
 from tests.factories import new_patient, new_tenant
 
 Connection = AsyncConnection[Any]
+load = Queries("carelog.storage.patient_events")
 
 INSERT = b"""
 INSERT INTO patient_events (tenant_id, patient_id, event_type, payload, occurred_at,
@@ -271,9 +272,9 @@ PARAMS = {
 
 async def _plan(dba: Connection, params: dict[str, Any]) -> dict[str, Any]:
     """The plan production runs: the generic one, under the settings that
-    storage.events.context_candidates runs it with, of the query prepared with the
+    storage.patient_events.context_candidates runs it with, of the query prepared with the
     parameters as $1, $2, ... and run with ``params``."""
-    positional, names = load_positional("context_candidates")
+    positional, names = load.positional("context_candidates")
     query = positional.decode()
     name = f"ctx_{uuid.uuid4().hex[:8]}"
     kinds = ", ".join(PARAMS[n] for n in names)

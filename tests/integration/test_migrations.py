@@ -13,7 +13,9 @@ from carelog.errors import MigrationError
 from carelog.storage import audit as audit_store
 from carelog.storage.db import Connection, connect
 from carelog.storage.migrate import available_migrations, is_up_to_date, migrate
-from carelog.storage.queries import load
+from carelog.storage.queries import Queries
+
+load = Queries("carelog.storage.patient_events")
 
 pytestmark = pytest.mark.integration
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from carelog.services.keys import list_keys
+from carelog.services.auth.keys import list_keys
 from carelog.storage import db
 from carelog.storage.db import Pool, connection
 from tests.factories import make_token, new_patient, new_tenant

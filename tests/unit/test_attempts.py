@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from carelog.domain.audit import AuditAction, AuditContext
-from carelog.services.attempts import AttemptCounter
+from carelog.services.audit.attempts import AttemptCounter
 from tests.factories import Clock
 
 pytestmark = pytest.mark.unit

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from carelog.domain.context import build_context
 from carelog.domain.events import PatientEvent
-from carelog.services.context_cache import (
+from carelog.services.context.cache import (
     BUILT_PER_ENTRY,
     Candidates,
     ContextCache,

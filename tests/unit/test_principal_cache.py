@@ -8,7 +8,7 @@ import pytest
 
 from carelog.domain.principals import Principal
 from carelog.domain.scopes import Permission
-from carelog.services.principal_cache import PrincipalCache
+from carelog.services.auth.principal_cache import PrincipalCache
 
 pytestmark = pytest.mark.unit
 

@@ -21,7 +21,7 @@ from carelog.domain.audit import PURPOSES_OF_USE, AuditAction, AuditContext
 from carelog.domain.principals import Principal
 from carelog.domain.scopes import Permission
 from carelog.errors import Forbidden, TooManyRequests, Unauthenticated, ValidationFailed
-from carelog.services import keys as key_service
+from carelog.services.auth import keys as key_service
 from carelog.services.runtime import Runtime
 from carelog.settings import Settings
 from carelog.storage.db import Pool

@@ -44,7 +44,7 @@ def demo(
     """Load synthetic patients into the running service (``carelog serve``, on the same
     database: DATABASE_URL or the embedded one here) and print how to read them back."""
     from carelog.cli.database import run_with_pool  # (the server extra)
-    from carelog.services import keys as key_service
+    from carelog.services.auth import keys as key_service
 
     base = url.rstrip("/")
     try:

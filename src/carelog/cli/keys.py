@@ -89,7 +89,7 @@ def create(
     except ValidationError as exc:
         raise typer.BadParameter(exc.errors()[0]["msg"]) from None
     from carelog.cli.database import run_with_pool  # (the server extra)
-    from carelog.services import keys as key_service
+    from carelog.services.auth import keys as key_service
 
     _show(run_with_pool(lambda pool: key_service.issue_key(pool, request)))
 
@@ -107,7 +107,7 @@ def rotate(
     """Issue a replacement key; the old one keeps working for the grace period, then expires."""
     period = parse_duration(grace)
     from carelog.cli.database import run_with_pool  # (the server extra)
-    from carelog.services import keys as key_service
+    from carelog.services.auth import keys as key_service
 
     _show(run_with_pool(lambda pool: key_service.rotate_key(pool, key_id, grace=period)))
     typer.echo(f"{key_id} stays valid for {grace}, then expires.", err=True)
@@ -122,7 +122,7 @@ def list_(
 ) -> None:
     """List keys (never their tokens) with their kind, status, expiry and last use."""
     from carelog.cli.database import run_with_pool  # (the server extra)
-    from carelog.services import keys as key_service
+    from carelog.services.auth import keys as key_service
 
     keys: list[ApiKey] = run_with_pool(lambda pool: key_service.list_keys(pool, tenant_id=tenant))
     now = datetime.now(UTC)
@@ -154,7 +154,7 @@ def revoke(
 ) -> None:
     """Revoke a key: the next request made with it gets 401."""
     from carelog.cli.database import run_with_pool  # (the server extra)
-    from carelog.services import keys as key_service
+    from carelog.services.auth import keys as key_service
 
     key = run_with_pool(lambda pool: key_service.revoke_key(pool, key_id))
     typer.echo(f"revoked {key.key_id} (tenant {key.tenant_id})")

@@ -18,7 +18,7 @@ from carelog.domain.principals import IssuedApiKey
 
 async def _bootstrap(url: str) -> IssuedApiKey | None:
     from carelog.cli.database import small_pool
-    from carelog.services.keys import bootstrap_admin_key
+    from carelog.services.auth.keys import bootstrap_admin_key
 
     async with small_pool(url) as pool:
         return await bootstrap_admin_key(pool)

@@ -17,11 +17,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from carelog.services.attempts import AttemptCounter
-from carelog.services.context_cache import ContextCache
-from carelog.services.key_use import KeyUseTracker
-from carelog.services.oidc import OidcVerifier
-from carelog.services.principal_cache import KEYS_CHANNEL, PrincipalCache
+from carelog.services.audit.attempts import AttemptCounter
+from carelog.services.auth.key_use import KeyUseTracker
+from carelog.services.auth.oidc import OidcVerifier
+from carelog.services.auth.principal_cache import KEYS_CHANNEL, PrincipalCache
+from carelog.services.context.cache import ContextCache
 from carelog.services.rate_limit import TokenBucketLimiter
 from carelog.settings import Settings
 from carelog.storage.db import Pool, connect, create_pool

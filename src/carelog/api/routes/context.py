@@ -15,7 +15,7 @@ from carelog.domain.audit import AuditAction
 from carelog.domain.context import PatientContext
 from carelog.domain.limits import PATIENT_ID_PATTERN, Timestamp
 from carelog.services import context as context_service
-from carelog.services.context_cache import ContextOptions
+from carelog.services.context.cache import ContextOptions
 
 router = APIRouter(tags=["context"], route_class=JsonRoute)
 

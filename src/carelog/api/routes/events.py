@@ -27,7 +27,7 @@ from carelog.domain.limits import (
     PATIENT_ID_PATTERN,
     Timestamp,
 )
-from carelog.services import events as event_service
+from carelog.services import patient_events as event_service
 
 router = APIRouter(tags=["events"], route_class=JsonRoute)
 

@@ -15,7 +15,7 @@ from carelog.domain.audit import AuditAction
 from carelog.domain.cursor import encode_cursor
 from carelog.domain.events import PatientEvent
 from carelog.domain.limits import PATIENT_ID_PATTERN, ClientText
-from carelog.services import events as event_service
+from carelog.services import patient_events as event_service
 
 router = APIRouter(tags=["search"], route_class=JsonRoute)
 

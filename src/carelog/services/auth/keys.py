@@ -20,7 +20,7 @@ from carelog.domain.principals import (
 )
 from carelog.domain.scopes import Permission
 from carelog.errors import NotFound, Unauthenticated, ValidationFailed
-from carelog.services.principal_cache import PrincipalCache
+from carelog.services.auth.principal_cache import PrincipalCache
 from carelog.storage import keys as key_store
 from carelog.storage.db import Connection, Pool, connection
 

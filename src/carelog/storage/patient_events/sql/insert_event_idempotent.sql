@@ -20,7 +20,7 @@ WITH new_event AS (
     FROM claim
     RETURNING e.id, e.occurred_at, carelog_event_json(e) AS doc, e.patient_id
 ), audit AS (
-    {{_audit_row}}
+    {{audit._audit_row}}
            'create', 'success', NULL::smallint, i.patient_id, ARRAY[i.id], 1
     FROM inserted AS i
 )

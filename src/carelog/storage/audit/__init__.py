@@ -10,8 +10,9 @@ from psycopg.rows import dict_row
 
 from carelog.domain.audit import AuditContext, AuditEvent, ChainRow, RepeatedAttempts
 from carelog.storage.db import Connection
-from carelog.storage.queries import load
+from carelog.storage.queries import Queries
 
+load = Queries(__name__)
 
 async def insert_audit_event(
     conn: Connection,

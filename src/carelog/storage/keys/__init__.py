@@ -10,7 +10,9 @@ from psycopg.rows import class_row, dict_row
 
 from carelog.domain.principals import ApiKey, ApiKeyCreate, Principal, PrincipalKind
 from carelog.domain.scopes import permissions_for
-from carelog.storage.queries import load
+from carelog.storage.queries import Queries
+
+load = Queries(__name__)
 
 
 async def ensure_tenant(conn: AsyncConnection[Any], *, tenant_id: str) -> None:

@@ -1,6 +1,6 @@
 -- The one definition of a request's audit row, for every statement that audits itself (the
 -- read, search or write and its audit row in one statement). A statement includes it where its
--- audit CTE begins, as a line {{_audit_row}} (storage.queries.load puts it in), and goes on
+-- audit CTE begins, as a line {{audit._audit_row}} (storage.queries puts it in), and goes on
 -- with the six values that are the statement's own, in this order, and its FROM:
 --     action, outcome, status, patient_id, event_ids, result_count
 -- Who, how and why come from the request: the audit_ parameters of AuditContext.params().

@@ -13,7 +13,7 @@ from carelog.domain.events import EventQuery
 from carelog.domain.fhir.history import bundle
 from carelog.errors import NotFound, ValidationFailed
 from carelog.services.audit import record_success
-from carelog.storage import events as event_store
+from carelog.storage import patient_events as event_store
 from carelog.storage.db import Pool, connection
 
 # The most event versions one Bundle is made of: a record larger than this is refused

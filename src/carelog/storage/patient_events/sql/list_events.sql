@@ -23,7 +23,7 @@ WITH page AS (
     ORDER BY occurred_at DESC, id DESC
     LIMIT %(limit)s
 ), audit AS (
-    {{_audit_row}}
+    {{audit._audit_row}}
            'search', 'success', NULL::smallint, %(patient_id)s,
            COALESCE((array_agg(p.id ORDER BY p.occurred_at DESC, p.id DESC))[1:%(page_size)s], '{}'),
            LEAST(count(p.id), %(page_size)s)

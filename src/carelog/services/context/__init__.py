@@ -12,9 +12,9 @@ from carelog.domain.access import Access
 from carelog.domain.audit import AuditAction, AuditContext, AuditOutcome
 from carelog.domain.context import PatientContext
 from carelog.errors import NotFound
-from carelog.services.context_cache import Built, Candidates, ContextCache, ContextOptions
+from carelog.services.context.cache import Built, Candidates, ContextCache, ContextOptions
 from carelog.storage import audit as audit_store
-from carelog.storage import events as event_store
+from carelog.storage import patient_events as event_store
 from carelog.storage.db import Connection, Pool, connection
 
 

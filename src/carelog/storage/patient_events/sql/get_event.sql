@@ -10,7 +10,7 @@ WITH found AS (
       AND (%(patients)s::text[] IS NULL OR patient_id = ANY (%(patients)s::text[]))
       AND (%(visible_labels)s::text[] IS NULL OR labels = '{}' OR labels <@ %(visible_labels)s::text[])
 ), audit AS (
-    {{_audit_row}}
+    {{audit._audit_row}}
            'read', 'success', NULL::smallint, max(f.patient_id),
            COALESCE(array_agg(f.id) FILTER (WHERE f.id IS NOT NULL), '{}'), count(f.id)
     FROM found AS f

@@ -7,7 +7,9 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from carelog.storage.db import Connection
-from carelog.storage.queries import load
+from carelog.storage.queries import Queries
+
+load = Queries(__name__)
 
 
 async def event_type_rule(

@@ -16,7 +16,7 @@ WITH target AS (
     ON CONFLICT (tenant_id, supersedes) WHERE supersedes IS NOT NULL DO NOTHING
     RETURNING e.id, e.occurred_at, carelog_event_json(e) AS doc, e.patient_id, e.supersedes
 ), audit AS (
-    {{_audit_row}}
+    {{audit._audit_row}}
            'update', 'success', NULL::smallint, i.patient_id, ARRAY[i.id, i.supersedes], 1
     FROM inserted AS i
 )

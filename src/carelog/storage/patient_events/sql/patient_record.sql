@@ -13,7 +13,7 @@ WITH found AS (
     ORDER BY id
     LIMIT %(max_versions)s + 1
 ), audit AS (
-    {{_audit_row}}
+    {{audit._audit_row}}
            'read', 'success', NULL::smallint, %(patient_id)s,
            COALESCE(array_agg(f.id ORDER BY f.id), '{}'), count(f.id)
     FROM found AS f

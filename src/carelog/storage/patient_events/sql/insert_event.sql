@@ -9,7 +9,7 @@ WITH inserted AS (
          %(agent_name)s, %(source)s, %(labels)s)
     RETURNING e.id, e.occurred_at, carelog_event_json(e) AS doc, e.patient_id
 ), audit AS (
-    {{_audit_row}}
+    {{audit._audit_row}}
            'create', 'success', NULL::smallint, i.patient_id, ARRAY[i.id], 1
     FROM inserted AS i
 )

@@ -1,0 +1,40 @@
+"""Storage of patient events. Functions take a connection first and never commit."""
+
+from carelog.storage.patient_events.context import ContextCandidates, context_candidates
+from carelog.storage.patient_events.reads import (
+    count_withheld,
+    get_event,
+    list_events,
+    patient_has_events,
+    patient_record,
+    search_events,
+)
+from carelog.storage.patient_events.writes import (
+    IdempotentReplay,
+    RevisionTarget,
+    current_version,
+    get_idempotent_event,
+    get_revision_target,
+    insert_event,
+    insert_event_idempotent,
+    insert_revision,
+)
+
+__all__ = [
+    "ContextCandidates",
+    "IdempotentReplay",
+    "RevisionTarget",
+    "context_candidates",
+    "count_withheld",
+    "current_version",
+    "get_event",
+    "get_idempotent_event",
+    "get_revision_target",
+    "insert_event",
+    "insert_event_idempotent",
+    "insert_revision",
+    "list_events",
+    "patient_has_events",
+    "patient_record",
+    "search_events",
+]
