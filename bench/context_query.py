@@ -20,7 +20,8 @@ from datetime import UTC, datetime
 import psycopg
 
 from bench_common import TENANT
-from carelog.storage.patient_events import context_candidates
+from carelog.storage.db import set_local
+from carelog.storage.patient_events import CONTEXT_PLAN, context_candidates
 
 PATIENT = "P-CONTEXT"
 
@@ -32,9 +33,13 @@ async def run(url: str, runs: int) -> None:
         await conn.execute("SELECT set_config('carelog.tenant_id', %s, false)", (TENANT,))
 
         async def once() -> int:
-            found = await context_candidates(
-                conn, tenant_id=TENANT, patient_id=PATIENT, as_of=datetime.now(UTC)
-            )
+            # As the context's use case runs it (services/unit.py): one round trip.
+            async with conn.pipeline(), conn.transaction():
+                await set_local(conn, CONTEXT_PLAN)
+                sent = await context_candidates(
+                    conn, tenant_id=TENANT, patient_id=PATIENT, as_of=datetime.now(UTC)
+                )
+            found = await sent.read()
             return len(found.events)
 
         for _ in range(20):

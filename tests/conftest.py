@@ -15,10 +15,11 @@ import pytest
 from fastapi import FastAPI
 
 from carelog.api.app import create_app
+from carelog.services.unit import Work, unit_of_work
 from carelog.settings import Settings
 from carelog.storage.db import Connection, Pool, connect
 from carelog.storage.embedded import EmbeddedPostgres
-from tests.factories import client_address
+from tests.factories import client_address, make_access, new_tenant
 
 
 def _with_database(url: str, name: str) -> str:
@@ -111,3 +112,14 @@ async def dba(database_url: str, app: FastAPI) -> AsyncIterator[Connection]:
         yield conn
     finally:
         await conn.close()
+
+
+@pytest.fixture
+async def work(pool: Pool) -> AsyncIterator[Work]:
+    """A unit of work for a read-write key of a new tenant, inside a transaction that is
+    rolled back at the end: what the test writes through it is gone afterwards."""
+    async with (
+        unit_of_work(pool, make_access(new_tenant())) as unit,
+        unit.transaction(rollback=True),
+    ):
+        yield unit

@@ -15,8 +15,11 @@ from fastapi import FastAPI
 from psycopg.rows import dict_row
 
 from carelog.api.app import create_app
+from carelog.domain.access import Access
+from carelog.domain.audit import AuditContext
 from carelog.domain.events import PatientEvent
-from carelog.domain.principals import ApiKeyCreate
+from carelog.domain.principals import ApiKeyCreate, Credential, Principal
+from carelog.domain.scopes import Permission
 from carelog.services.auth.keys import issue_key
 from carelog.settings import Settings
 from carelog.storage.db import Pool, connection
@@ -90,6 +93,27 @@ def patient_event(
         status=status,
         labels=list(labels),
     )
+
+
+def make_access(tenant: str, *permissions: Permission) -> Access:
+    """What the REST edge builds for a request of a key of ``tenant`` holding
+    ``permissions`` (read and write when none are named), audit row filled in as it does."""
+    principal = Principal(
+        tenant_id=tenant,
+        key_id=f"test-{uuid.uuid4().hex[:8]}",
+        credential=Credential.KEY,
+        permissions=frozenset(permissions or (Permission.EVENTS_READ, Permission.EVENTS_WRITE)),
+    )
+    audit = AuditContext(
+        request_id=uuid.uuid4().hex,
+        client_address=None,
+        route="/test",
+        tenant_id=tenant,
+        principal_kind=principal.kind.value,
+        principal_id=principal.name,
+        purpose_of_use=principal.default_purpose,
+    )
+    return Access(principal, audit)
 
 
 def new_patient() -> str:

@@ -16,12 +16,22 @@ from carelog.domain.context import build_context, fact_key
 from carelog.domain.context.sections import is_measurement
 from carelog.domain.events import PatientEvent
 from carelog.storage import patient_events as event_store
-from carelog.storage.db import Pool, connection
+from carelog.storage.db import Pool, connection, set_local
 from carelog.storage.queries import Queries
 from tests.factories import new_patient, new_tenant
 
 Connection = AsyncConnection[Any]
 load = Queries("carelog.storage.patient_events")
+
+
+async def _candidates(conn: Connection, **options: Any) -> event_store.ContextCandidates:
+    """The candidates, run as the context's use case runs them: in a transaction of their
+    own under the query's plan settings (services/unit.py sets them there)."""
+    async with conn.transaction():
+        await set_local(conn, event_store.CONTEXT_PLAN)
+        sent = await event_store.context_candidates(conn, **options)
+    return await sent.read()
+
 
 INSERT = b"""
 INSERT INTO patient_events (tenant_id, patient_id, event_type, payload, occurred_at,
@@ -171,7 +181,7 @@ async def test_candidates_give_the_context_of_the_whole_history(
         for as_of in moments:
             for extra in options:
                 async with connection(pool, tenant) as conn:
-                    found = await event_store.context_candidates(
+                    found = await _candidates(
                         conn, tenant_id=tenant, patient_id=patient, as_of=as_of, **extra
                     )
                 candidates = found.events
@@ -281,7 +291,7 @@ async def _plan(dba: Connection, params: dict[str, Any]) -> dict[str, Any]:
     await dba.execute(f"PREPARE {name} ({kinds}) AS {query}".encode())
     try:
         async with dba.transaction():
-            await dba.execute(load("context_plan_settings"))
+            await set_local(dba, event_store.CONTEXT_PLAN)
             # Literal arguments: EXECUTE's own parameters cannot be bound.
             arguments = sql.SQL(", ").join(
                 sql.SQL("{}::{}").format(sql.Literal(params[key]), sql.SQL(kind))
@@ -342,13 +352,11 @@ async def test_choosing_the_candidates_reads_what_is_shown_not_the_history(
     await dba.execute("ANALYZE patient_measurements")
     await dba.execute("SET ROLE carelog_app")
     await dba.execute("SELECT set_config('carelog.tenant_id', %s, false)", (tenant,))
-    found = await event_store.context_candidates(
-        dba, tenant_id=tenant, patient_id=patient, as_of=datetime.now(UTC)
-    )
+    found = await _candidates(dba, tenant_id=tenant, patient_id=patient, as_of=datetime.now(UTC))
     # labs x2, conditions, the latest pulse and the latest weight, notes
     assert len(found.events) == 30 * 2 + 10 + 2 + 10
     assert found.withheld == 0
-    plain = await event_store.context_candidates(
+    plain = await _candidates(
         dba,
         tenant_id=tenant,
         patient_id=patient,
@@ -359,7 +367,7 @@ async def test_choosing_the_candidates_reads_what_is_shown_not_the_history(
     assert len(notes) == 10
     assert not any(e.labels for e in notes)
     assert plain.withheld == 500  # every labelled note (half of them corrected: one each)
-    # Its plan settings were its own: the pooled connection is as it was.
+    # Its plan settings were its transaction's: the connection is as it was.
     cur = await dba.execute(
         "SELECT current_setting('plan_cache_mode'), current_setting('enable_sort'),"
         " current_setting('enable_bitmapscan')"

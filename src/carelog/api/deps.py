@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
@@ -23,6 +24,7 @@ from carelog.domain.scopes import Permission
 from carelog.errors import Forbidden, TooManyRequests, Unauthenticated, ValidationFailed
 from carelog.services.auth import keys as key_service
 from carelog.services.runtime import Runtime
+from carelog.services.unit import Work, unit_of_work
 from carelog.settings import Settings
 from carelog.storage.db import Pool
 
@@ -61,6 +63,11 @@ class Caller:
     access: Access
     pool: Pool
     settings: Settings
+
+    def work(self) -> AbstractAsyncContextManager[Work]:
+        """The request's unit of work (services/unit.py), for the route to hand to its use
+        case: ``async with caller.work() as work``."""
+        return unit_of_work(self.pool, self.access)
 
 
 def _audit_context(request: Request) -> AuditContext:

@@ -288,7 +288,7 @@ async def _audit_unaudited(scope: Scope, audit: AuditContext, status: int) -> No
     patient = params.get("patient_id")
     raw_id = str(params.get("event_id", ""))
     event_id = int(raw_id) if raw_id.isdigit() and len(raw_id) <= 18 else None
-    # An unknown caller's repeats are counted, and written as one row (services/attempts.py).
+    # An unknown caller's repeats are counted, and written as one row (services/audit/attempts.py).
     runtime: Runtime = scope["app"].state.runtime
     attempts = runtime.attempts
     if attempts is not None and attempts.absorb(audit, action=action, status=status):

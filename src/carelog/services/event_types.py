@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from carelog.domain.access import Access
 from carelog.domain.clinical import EVENT_TYPES, check_payload, describe_event_types
 from carelog.domain.tenant_schemas import check_against_schema, check_schema
 from carelog.errors import Conflict, ValidationFailed
+from carelog.services.unit import Work
 from carelog.storage import event_types as type_store
-from carelog.storage.db import Connection, Pool, connection
+from carelog.storage.db import Connection
 
 
 async def check_event(
@@ -41,30 +41,27 @@ async def check_event(
 
 
 async def register(
-    pool: Pool, access: Access, event_type: str, description: str, schema: dict[str, Any]
+    work: Work, event_type: str, description: str, schema: dict[str, Any]
 ) -> dict[str, Any]:
     """Register (or replace) one of the tenant's event types, once its schema passes every
     check a write will rely on (see ``tenant_schemas``): a bad one is 422 here, not later."""
     if event_type in EVENT_TYPES:
         raise Conflict(f"'{event_type}' is a built-in type; choose another name.")
     check_schema(schema)
-    async with connection(pool, access.tenant_id) as conn:
-        return await type_store.upsert_event_type(
-            conn,
-            tenant_id=access.tenant_id,
-            event_type=event_type,
-            description=description,
-            schema=schema,
-        )
+    return await type_store.upsert_event_type(
+        work.conn,
+        tenant_id=work.access.tenant_id,
+        event_type=event_type,
+        description=description,
+        schema=schema,
+    )
 
 
-async def catalogue(pool: Pool, access: Access) -> dict[str, Any]:
+async def catalogue(work: Work) -> dict[str, Any]:
     """Built-in types, the tenant's own, and its rule for the rest."""
-    async with connection(pool, access.tenant_id) as conn:
-        registered = await type_store.list_event_types(conn, tenant_id=access.tenant_id)
-        _, reject = await type_store.event_type_rule(
-            conn, tenant_id=access.tenant_id, event_type=""
-        )
+    tenant_id = work.access.tenant_id
+    registered = await type_store.list_event_types(work.conn, tenant_id=tenant_id)
+    _, reject = await type_store.event_type_rule(work.conn, tenant_id=tenant_id, event_type="")
     return {
         "types": describe_event_types(),
         "tenant_types": registered,
@@ -72,9 +69,8 @@ async def catalogue(pool: Pool, access: Access) -> dict[str, Any]:
     }
 
 
-async def set_policy(pool: Pool, access: Access, *, reject_unregistered: bool) -> bool:
-    """Set whether the tenant refuses unregistered types."""
-    async with connection(pool, access.tenant_id) as conn, conn.transaction():
-        return await type_store.set_reject_unregistered(
-            conn, tenant_id=access.tenant_id, reject=reject_unregistered
-        )
+async def set_policy(work: Work, *, reject_unregistered: bool) -> bool:
+    """Set whether the tenant refuses unregistered types (one statement)."""
+    return await type_store.set_reject_unregistered(
+        work.conn, tenant_id=work.access.tenant_id, reject=reject_unregistered
+    )

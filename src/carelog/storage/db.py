@@ -6,7 +6,7 @@ import logging
 import select
 import time
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -84,8 +84,9 @@ def create_pool(
 ) -> Pool:
     """An autocommit pool, not yet open: open it with ``await pool.open()`` in a lifespan.
 
-    Autocommit means a single statement is its own transaction (one round trip); services
-    that write more than one statement open ``conn.transaction()`` explicitly. With
+    Autocommit means a single statement is its own transaction (one round trip); a use case
+    that writes more than one statement opens its unit of work's transaction
+    (``services/unit.py``), and operator commands ``conn.transaction()``. With
     ``as_app`` (the service) every connection acts as carelog_app, under row-level security;
     without it (the operator's CLI) as the login user, the tables' owner. PostgreSQL
     cancels any statement of theirs that runs over ``statement_timeout_ms`` (0: no limit).
@@ -183,6 +184,33 @@ async def connection(
     except psycopg.OperationalError as exc:
         _log.warning("database unavailable: %s", type(exc).__name__)
         raise ServiceUnavailable("The database is unavailable; retry shortly.") from None
+
+
+async def set_local(conn: AsyncConnection[Any], settings: Mapping[str, str]) -> None:
+    """Set ``settings`` for the rest of the connection's current transaction, in one
+    statement (``SET LOCAL``, as ``set_config(name, value, true)``)."""
+    names = list(settings)
+    calls = ", ".join("set_config(%s, %s, true)" for _ in names)
+    await conn.execute(
+        f"SELECT {calls}".encode(), [part for name in names for part in (name, settings[name])]
+    )
+
+
+async def current_settings(conn: AsyncConnection[Any], names: Iterable[str]) -> dict[str, str]:
+    """The values ``names`` have now on the connection."""
+    wanted = list(names)
+    calls = ", ".join("current_setting(%s)" for _ in wanted)
+    cur = await conn.execute(f"SELECT {calls}".encode(), wanted)
+    row = await cur.fetchone()
+    assert row is not None
+    return dict(zip(wanted, row, strict=True))
+
+
+async def restore_settings(conn: AsyncConnection[Any], prior: Mapping[str, str]) -> None:
+    """Put back settings an inner scope of a transaction changed; nothing if the
+    transaction has failed (it will roll back, and its settings with it)."""
+    if conn.info.transaction_status != pq.TransactionStatus.INERROR:
+        await set_local(conn, prior)
 
 
 async def connect(url: str, **options: Any) -> AsyncConnection[Any]:

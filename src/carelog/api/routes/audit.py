@@ -62,13 +62,10 @@ async def list_audit_events(
         "since": since,
         "until": until,
     }
-    page = await audit_service.search(
-        caller.pool,
-        caller.access,
-        filters=filters,
-        after=after_audit_row(cursor),
-        limit=limit,
-    )
+    async with caller.work() as work:
+        page = await audit_service.search(
+            work, filters=filters, after=after_audit_row(cursor), limit=limit
+        )
     headers = page_headers(request, page.next_after, encode_audit_cursor)
     if format == "fhir":
         body = orjson.dumps(to_bundle(page.events))

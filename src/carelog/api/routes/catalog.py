@@ -43,7 +43,8 @@ class EventTypePolicy(BaseModel):
 async def list_event_types(caller: EventsRead) -> dict[str, Any]:
     """Built-in types with their JSON Schema, the tenant's registered types, and whether other
     types are accepted as free JSON."""
-    return await type_service.catalogue(caller.pool, caller.access)
+    async with caller.work() as work:
+        return await type_service.catalogue(work)
 
 
 @router.put("/event-types/{event_type}", responses=problem_responses(409))
@@ -54,16 +55,16 @@ async def register_event_type(
     event_type: Annotated[EventTypeParam, Path()],
 ) -> dict[str, Any]:
     """Register or replace one of the tenant's event types (scope ``admin``)."""
-    return await type_service.register(
-        caller.pool, caller.access, event_type, registration.description, registration.schema_
-    )
+    async with caller.work() as work:
+        return await type_service.register(
+            work, event_type, registration.description, registration.schema_
+        )
 
 
 @router.put("/event-type-policy")
 @audited(AuditAction.UPDATE)
 async def set_event_type_policy(policy: EventTypePolicy, caller: Admin) -> EventTypePolicy:
     """Refuse (or accept again) event types that are neither built in nor registered."""
-    reject = await type_service.set_policy(
-        caller.pool, caller.access, reject_unregistered=policy.reject_unregistered
-    )
+    async with caller.work() as work:
+        reject = await type_service.set_policy(work, reject_unregistered=policy.reject_unregistered)
     return EventTypePolicy(reject_unregistered=reject)

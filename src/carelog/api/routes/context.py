@@ -51,19 +51,13 @@ async def patient_context(
     ``since``/``until`` bound clinical time (what was active on a day: ``until`` the day
     after), ``as_of`` recorded time. ``max_tokens`` drops the lowest-priority sections first
     and names them."""
-    context = await context_service.get_context(
-        caller.pool,
-        caller.access,
-        patient_id,
-        options=ContextOptions(
-            since=since,
-            until=until,
-            types=frozenset(types) if types else None,
-            max_tokens=max_tokens,
-        ),
-        as_of=as_of,
-        cache=runtime(request).context_cache,
+    options = ContextOptions(
+        since=since, until=until, types=frozenset(types) if types else None, max_tokens=max_tokens
     )
+    async with caller.work() as work:
+        context = await context_service.get_context(
+            work, patient_id, options=options, as_of=as_of, cache=runtime(request).context_cache
+        )
     headers = {WITHHELD_HEADER: str(context.withheld)} if context.withheld else None
     if format == "markdown":
         return Response(context.markdown(), media_type="text/markdown", headers=headers)

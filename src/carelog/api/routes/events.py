@@ -65,9 +65,8 @@ async def create_patient_event(
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Record one event for a patient (the seed's write path)."""
-    recorded = await event_service.record_event(
-        caller.pool, caller.access, event, idempotency_key=idempotency_key
-    )
+    async with caller.work() as work:
+        recorded = await event_service.record_event(work, event, idempotency_key=idempotency_key)
     headers = {"Idempotent-Replayed": "true"} if recorded.replayed else None
     return event_json(recorded.event.json, headers)
 
@@ -117,7 +116,8 @@ async def list_patient_events(
         history=include == "history",
         as_of=as_of,
     )
-    page = await event_service.list_events(caller.pool, caller.access, query)
+    async with caller.work() as work:
+        page = await event_service.list_events(work, query)
     headers = page_headers(request, page.next_after, encode_cursor)
     if caller.access.visible_labels is not None:
         headers[WITHHELD_HEADER] = str(page.withheld)
@@ -131,7 +131,9 @@ async def get_event(
     event_id: Annotated[int, Path(ge=1, le=MAX_EVENT_ID)],
 ) -> Response:
     """One event by id, if it belongs to the caller's tenant."""
-    return event_json((await event_service.get_event(caller.pool, caller.access, event_id)).json)
+    async with caller.work() as work:
+        event = await event_service.get_event(work, event_id)
+    return event_json(event.json)
 
 
 @router.post(
@@ -179,12 +181,8 @@ async def _revise(
     payload: dict[str, Any] | None = None,
     occurred_at: datetime | None = None,
 ) -> Response:
-    revision = await event_service.revise_event(
-        caller.pool,
-        caller.access,
-        event_id,
-        reason=reason,
-        payload=payload,
-        occurred_at=occurred_at,
-    )
+    async with caller.work() as work:
+        revision = await event_service.revise_event(
+            work, event_id, reason=reason, payload=payload, occurred_at=occurred_at
+        )
     return event_json(revision.json)

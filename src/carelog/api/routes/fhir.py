@@ -50,8 +50,7 @@ async def patient_fhir(
     MedicationStatement, AllergyIntolerance, Encounter, DocumentReference, Basic): retracted
     events left out, corrected ones at their latest version (``meta.versionId``), sensitivity
     labels in ``meta.security``; what the key may not see is withheld and counted."""
-    found = await fhir_service.patient_bundle(
-        caller.pool, caller.access, patient_id, as_of=as_of, kind=bundle_type
-    )
+    async with caller.work() as work:
+        found = await fhir_service.patient_bundle(work, patient_id, as_of=as_of, kind=bundle_type)
     headers = {WITHHELD_HEADER: str(found.withheld)} if found.withheld else None
     return Response(orjson.dumps(found.bundle), media_type="application/fhir+json", headers=headers)

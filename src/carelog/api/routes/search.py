@@ -45,14 +45,14 @@ async def search(
     if q is None and code is None:
         raise invalid_parameter("q", "give q, code or both")
     system, _, value = (code or "").partition(":")
-    page = await event_service.search_events(
-        caller.pool,
-        caller.access,
-        query=q,
-        code=(system, value) if code else None,
-        patient_id=patient_id,
-        after=after_event(cursor),
-        limit=limit,
-    )
+    async with caller.work() as work:
+        page = await event_service.search_events(
+            work,
+            query=q,
+            code=(system, value) if code else None,
+            patient_id=patient_id,
+            after=after_event(cursor),
+            limit=limit,
+        )
     headers = page_headers(request, page.next_after, encode_cursor)
     return event_list_json([doc.json for doc in page.events], headers)

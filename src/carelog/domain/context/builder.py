@@ -10,7 +10,7 @@ four characters each (no model involved).
 
 Every filter applies before any section picks its newest entries: a section is the newest of
 what this reader may see and asked for. The database picks the same candidates
-(``storage/sql/context_candidates.sql``); a test holds the two to the same context.
+(``storage/patient_events/sql/context_candidates.sql``); a test holds the two to the same context.
 """
 
 from __future__ import annotations

@@ -6,7 +6,6 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from carelog.domain.access import Access
 from carelog.domain.audit import (
     AuditAction,
     AuditContext,
@@ -16,8 +15,9 @@ from carelog.domain.audit import (
     check_chain,
 )
 from carelog.errors import ServiceUnavailable
+from carelog.services.unit import Work
 from carelog.storage import audit as audit_store
-from carelog.storage.db import Connection, Pool, connection
+from carelog.storage.db import Pool, connection
 
 _log = logging.getLogger("carelog.audit")
 
@@ -62,25 +62,24 @@ async def record_attempt(
 
 
 async def record_success(
-    conn: Connection,
-    access: Access,
+    work: Work,
     action: AuditAction,
     *,
     patient_id: str | None,
     event_ids: list[int],
 ) -> None:
     """Write the audit row of a success that its own statement did not audit (an idempotent
-    replay, an empty answer), on the use case's connection, and mark the request audited."""
-    await audit_store.insert_audit_event(
-        conn,
-        audit=access.audit,
+    replay, an empty answer), in the use case's unit of work."""
+    written = await audit_store.insert_audit_event(
+        work.conn,
+        audit=work.access.audit,
         action=action,
         outcome=AuditOutcome.SUCCESS,
         patient_id=patient_id,
         event_ids=event_ids,
         result_count=len(event_ids),
     )
-    access.audit.written = True
+    work.note_audited(written)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,8 +91,7 @@ class AuditPage:
 
 
 async def search(
-    pool: Pool,
-    access: Access,
+    work: Work,
     *,
     filters: dict[str, object],
     after: tuple[datetime, int, int] | None,
@@ -106,27 +104,26 @@ async def search(
     an empty page, as for a patient with no rows, so the answer tells nothing about them.
     """
     patient = filters.get("patient_id")
-    audit = access.audit
-    async with connection(pool, access.tenant_id) as conn:
-        rows = await audit_store.list_audit_events(
-            conn,
-            tenant_id=access.tenant_id,
-            filters=filters,
-            after=after,
-            limit=limit + 1,
-            patients=access.principal.patients,
-            reader=access.principal.name,
-        )
-        page = rows[:limit]
-        await audit_store.insert_audit_event(
-            conn,
-            audit=audit,
-            action=AuditAction.SEARCH,
-            outcome=AuditOutcome.SUCCESS,
-            patient_id=patient if isinstance(patient, str) else None,
-            result_count=len(page),
-        )
-        audit.written = True
+    access = work.access
+    rows = await audit_store.list_audit_events(
+        work.conn,
+        tenant_id=access.tenant_id,
+        filters=filters,
+        after=after,
+        limit=limit + 1,
+        patients=access.principal.patients,
+        reader=access.principal.name,
+    )
+    page = rows[:limit]
+    written = await audit_store.insert_audit_event(
+        work.conn,
+        audit=access.audit,
+        action=AuditAction.SEARCH,
+        outcome=AuditOutcome.SUCCESS,
+        patient_id=patient if isinstance(patient, str) else None,
+        result_count=len(page),
+    )
+    work.note_audited(written)
     next_after = None
     if len(rows) > limit:
         last = page[-1]

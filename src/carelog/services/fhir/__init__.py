@@ -7,14 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from carelog.domain.access import Access
 from carelog.domain.audit import AuditAction
 from carelog.domain.events import EventQuery
 from carelog.domain.fhir.history import bundle
 from carelog.errors import NotFound, ValidationFailed
 from carelog.services.audit import record_success
+from carelog.services.unit import Work
 from carelog.storage import patient_events as event_store
-from carelog.storage.db import Pool, connection
 
 # The most event versions one Bundle is made of: a record larger than this is refused
 # (Bulk Data export is the way to a whole population, or a very long record).
@@ -30,8 +29,7 @@ class PatientBundle:
 
 
 async def patient_bundle(
-    pool: Pool,
-    access: Access,
+    work: Work,
     patient_id: str,
     *,
     as_of: datetime | None = None,
@@ -39,12 +37,13 @@ async def patient_bundle(
 ) -> PatientBundle:
     """The patient's current record as a FHIR Bundle. A patient with no event in the
     tenant (or beyond a patient-limited key's list) is :class:`NotFound`, as for the lists."""
+    access = work.access
     if not access.principal.may_reach(patient_id):
         raise NotFound("No events for that patient.")
     visible = access.visible_labels
-    async with connection(pool, access.tenant_id) as conn:
-        documents = await event_store.patient_record(
-            conn,
+    documents = work.audited(
+        await event_store.patient_record(
+            work.conn,
             tenant_id=access.tenant_id,
             patient_id=patient_id,
             as_of=as_of,
@@ -52,33 +51,32 @@ async def patient_bundle(
             audit=access.audit,
             visible_labels=visible,
         )
-        if len(documents) > MAX_BUNDLE_VERSIONS:
-            raise ValidationFailed(
-                f"The patient's record has more than {MAX_BUNDLE_VERSIONS} event versions: "
-                "too many for one Bundle.",
-                errors=[
-                    {
-                        "field": "patient_id",
-                        "location": "path",
-                        "message": f"more than {MAX_BUNDLE_VERSIONS} event versions",
-                        "type": "too_large",
-                    }
-                ],
-            )
-        withheld = 0
-        if visible is not None:
-            withheld = await event_store.count_withheld(
-                conn,
-                tenant_id=access.tenant_id,
-                query=EventQuery(patient_id=patient_id, as_of=as_of),
-                visible_labels=visible,
-            )
-        if not documents:
-            if not withheld:
-                raise NotFound("No events for that patient.")  # (audited as a failed 404)
-            # Everything withheld: an empty Bundle, audited as a read of nothing.
-            await record_success(
-                conn, access, AuditAction.READ, patient_id=patient_id, event_ids=[]
-            )
+    )
+    if len(documents) > MAX_BUNDLE_VERSIONS:
+        raise ValidationFailed(
+            f"The patient's record has more than {MAX_BUNDLE_VERSIONS} event versions: "
+            "too many for one Bundle.",
+            errors=[
+                {
+                    "field": "patient_id",
+                    "location": "path",
+                    "message": f"more than {MAX_BUNDLE_VERSIONS} event versions",
+                    "type": "too_large",
+                }
+            ],
+        )
+    withheld = 0
+    if visible is not None:
+        withheld = await event_store.count_withheld(
+            work.conn,
+            tenant_id=access.tenant_id,
+            query=EventQuery(patient_id=patient_id, as_of=as_of),
+            visible_labels=visible,
+        )
+    if not documents:
+        if not withheld:
+            raise NotFound("No events for that patient.")  # (audited as a failed 404)
+        # Everything withheld: an empty Bundle, audited as a read of nothing.
+        await record_success(work, AuditAction.READ, patient_id=patient_id, event_ids=[])
     events = [document.parse() for document in documents]
     return PatientBundle(bundle(patient_id, events, kind=kind), withheld)

@@ -5,13 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from carelog.domain.access import Access
 from carelog.domain.audit import AuditAction
 from carelog.domain.events import EventDocument, EventQuery
 from carelog.errors import NotFound
 from carelog.services.audit import record_success
+from carelog.services.unit import Work
 from carelog.storage import patient_events as event_store
-from carelog.storage.db import Pool, connection
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,23 +22,25 @@ class EventPage:
     withheld: int = 0
 
 
-async def get_event(pool: Pool, access: Access, event_id: int) -> EventDocument:
+async def get_event(work: Work, event_id: int) -> EventDocument:
     """One event of the principal's tenant; :class:`NotFound` for any other id."""
-    async with connection(pool, access.tenant_id) as conn:
-        event = await event_store.get_event(
-            conn,
+    access = work.access
+    event = work.audited(
+        await event_store.get_event(
+            work.conn,
             tenant_id=access.tenant_id,
             event_id=event_id,
             patients=access.principal.patients,
             audit=access.audit,
             visible_labels=access.visible_labels,
         )
+    )
     if event is None:
         raise NotFound("No event with that id.")
     return event
 
 
-async def list_events(pool: Pool, access: Access, query: EventQuery) -> EventPage:
+async def list_events(work: Work, query: EventQuery) -> EventPage:
     """A page of one patient's events, newest first, with the position of the next page.
 
     A patient with no event in the principal's tenant is :class:`NotFound`, whether it exists
@@ -47,10 +48,11 @@ async def list_events(pool: Pool, access: Access, query: EventQuery) -> EventPag
     nothing for a known patient give an empty page. A patient outside a patient-limited
     principal's list is :class:`NotFound` too.
     """
+    access, conn = work.access, work.conn
     if not access.principal.may_reach(query.patient_id):
         raise NotFound("No events for that patient.")
-    async with connection(pool, access.tenant_id) as conn:
-        rows, counted = await event_store.list_events(
+    rows, counted = work.audited(
+        await event_store.list_events(
             conn,
             tenant_id=access.tenant_id,
             query=query,
@@ -58,22 +60,21 @@ async def list_events(pool: Pool, access: Access, query: EventQuery) -> EventPag
             audit=access.audit,
             visible_labels=access.visible_labels,
         )
-        withheld = counted or 0
-        visible = access.visible_labels
-        if counted is None and visible is not None:
-            withheld = await event_store.count_withheld(
-                conn, tenant_id=access.tenant_id, query=query, visible_labels=visible
-            )
-        if not rows and query.after is None and not withheld:
-            filtered = bool(query.event_types) or query.since is not None or query.until is not None
-            if not filtered or not await event_store.patient_has_events(
-                conn, tenant_id=access.tenant_id, patient_id=query.patient_id
-            ):
-                raise NotFound("No events for that patient.")  # (audited as a failed 404)
-        if not rows:  # an empty answer, audited as one
-            await record_success(
-                conn, access, AuditAction.SEARCH, patient_id=query.patient_id, event_ids=[]
-            )
+    )
+    withheld = counted or 0
+    visible = access.visible_labels
+    if counted is None and visible is not None:
+        withheld = await event_store.count_withheld(
+            conn, tenant_id=access.tenant_id, query=query, visible_labels=visible
+        )
+    if not rows and query.after is None and not withheld:
+        filtered = bool(query.event_types) or query.since is not None or query.until is not None
+        if not filtered or not await event_store.patient_has_events(
+            conn, tenant_id=access.tenant_id, patient_id=query.patient_id
+        ):
+            raise NotFound("No events for that patient.")  # (audited as a failed 404)
+    if not rows:  # an empty answer, audited as one
+        await record_success(work, AuditAction.SEARCH, patient_id=query.patient_id, event_ids=[])
     if len(rows) <= query.limit:
         return EventPage(rows, next_after=None, withheld=withheld)
     page = rows[: query.limit]
@@ -85,8 +86,7 @@ CODE_SYSTEMS = frozenset({"loinc", "rxnorm", "icd10", "snomed"})
 
 
 async def search_events(
-    pool: Pool,
-    access: Access,
+    work: Work,
     *,
     query: str | None,
     code: tuple[str, str] | None,
@@ -95,11 +95,12 @@ async def search_events(
     limit: int,
 ) -> EventPage:
     """Full-text and/or code search over the principal's tenant's current events."""
+    access = work.access
     if patient_id is not None and not access.principal.may_reach(patient_id):
         return EventPage([], next_after=None)
-    async with connection(pool, access.tenant_id) as conn:
-        rows = await event_store.search_events(
-            conn,
+    rows = work.audited(
+        await event_store.search_events(
+            work.conn,
             tenant_id=access.tenant_id,
             query=query,
             contains=None if code is None else {code[0]: code[1]},
@@ -111,6 +112,7 @@ async def search_events(
             page_size=limit,
             audit=access.audit,
         )
+    )
     if len(rows) <= limit:
         return EventPage(rows, next_after=None)
     page = rows[:limit]

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from carelog.domain.access import Access
 from carelog.domain.audit import AuditAction
 from carelog.domain.events import EventDocument, PatientEventCreate
 from carelog.errors import Forbidden, IdempotencyKeyReused
 from carelog.services.audit import record_success
 from carelog.services.event_types import check_event
+from carelog.services.unit import Work
 from carelog.storage import patient_events as event_store
-from carelog.storage.db import Pool, connection
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,8 +22,7 @@ class Recorded:
 
 
 async def record_event(
-    pool: Pool,
-    access: Access,
+    work: Work,
     event: PatientEventCreate,
     *,
     idempotency_key: str | None = None,
@@ -35,18 +33,23 @@ async def record_event(
     nothing but its audit row; the same key with a different request raises
     :class:`IdempotencyKeyReused`. The database's primary key on the key decides, so
     concurrent retries are safe too.
+
+    Each path writes one statement (the event and its audit row; or a replay's audit row),
+    so it needs no transaction of its own: alone it commits as it runs, and inside a
+    transaction of ``work`` it is part of it.
     """
+    access, conn = work.access, work.conn
     if not access.principal.may_reach(event.patient_id):
         raise Forbidden("This key may not record events for that patient.")
-    async with connection(pool, access.tenant_id) as conn:
-        await check_event(conn, access.tenant_id, event.event_type, event.payload)
-        if idempotency_key is None:
-            stored = await event_store.insert_event(
-                conn, principal=access.principal, event=event, audit=access.audit
-            )
-            return Recorded(stored, replayed=False)
-        request_hash = event.request_hash()
-        inserted = await event_store.insert_event_idempotent(
+    await check_event(conn, access.tenant_id, event.event_type, event.payload)
+    if idempotency_key is None:
+        stored = await event_store.insert_event(
+            conn, principal=access.principal, event=event, audit=access.audit
+        )
+        return Recorded(work.audited(stored), replayed=False)
+    request_hash = event.request_hash()
+    inserted = work.audited(
+        await event_store.insert_event_idempotent(
             conn,
             principal=access.principal,
             event=event,
@@ -54,20 +57,17 @@ async def record_event(
             request_hash=request_hash,
             audit=access.audit,
         )
-        if inserted is not None:
-            return Recorded(inserted, replayed=False)
-        first = await event_store.get_idempotent_event(
-            conn, tenant_id=access.tenant_id, idempotency_key=idempotency_key
+    )
+    if inserted is not None:
+        return Recorded(inserted, replayed=False)
+    first = await event_store.get_idempotent_event(
+        conn, tenant_id=access.tenant_id, idempotency_key=idempotency_key
+    )
+    if first is None or first.request_hash != request_hash:
+        raise IdempotencyKeyReused(
+            "This Idempotency-Key was already used with a different request body."
         )
-        if first is None or first.request_hash != request_hash:
-            raise IdempotencyKeyReused(
-                "This Idempotency-Key was already used with a different request body."
-            )
-        await record_success(
-            conn,
-            access,
-            AuditAction.CREATE,
-            patient_id=event.patient_id,
-            event_ids=[first.event.id],
-        )
+    await record_success(
+        work, AuditAction.CREATE, patient_id=event.patient_id, event_ids=[first.event.id]
+    )
     return Recorded(first.event, replayed=True)

@@ -5,12 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from carelog.domain.access import Access
 from carelog.domain.events import EventDocument
 from carelog.errors import Conflict, EventSuperseded, NotFound
 from carelog.services.event_types import check_event
+from carelog.services.unit import Work
 from carelog.storage import patient_events as event_store
-from carelog.storage.db import Pool, connection
 
 AMENDED = "amended"
 
@@ -18,8 +17,7 @@ RETRACTED = "entered-in-error"
 
 
 async def revise_event(
-    pool: Pool,
-    access: Access,
+    work: Work,
     event_id: int,
     *,
     reason: str,
@@ -28,22 +26,24 @@ async def revise_event(
 ) -> EventDocument:
     """Correct (with a ``payload``) or retract (without) one event: a new event supersedes
     it and the original row never changes. Revising an event that already has a successor
-    raises :class:`EventSuperseded` naming the current version."""
-    async with connection(pool, access.tenant_id) as conn:
-        target = await event_store.get_revision_target(
-            conn,
-            tenant_id=access.tenant_id,
-            event_id=event_id,
-            patients=access.principal.patients,
-            visible_labels=access.visible_labels,
-        )
-        if target is None:
-            raise NotFound("No event with that id.")
-        if target.status == RETRACTED:
-            raise Conflict("That event is a retraction; it cannot be revised.")
-        if payload is not None:
-            await check_event(conn, access.tenant_id, target.event_type, payload)
-        revision = await event_store.insert_revision(
+    raises :class:`EventSuperseded` naming the current version. The revision and its
+    audit row are one statement (see :func:`record_event` on transactions)."""
+    access, conn = work.access, work.conn
+    target = await event_store.get_revision_target(
+        conn,
+        tenant_id=access.tenant_id,
+        event_id=event_id,
+        patients=access.principal.patients,
+        visible_labels=access.visible_labels,
+    )
+    if target is None:
+        raise NotFound("No event with that id.")
+    if target.status == RETRACTED:
+        raise Conflict("That event is a retraction; it cannot be revised.")
+    if payload is not None:
+        await check_event(conn, access.tenant_id, target.event_type, payload)
+    revision = work.audited(
+        await event_store.insert_revision(
             conn,
             principal=access.principal,
             supersedes=event_id,
@@ -53,9 +53,10 @@ async def revise_event(
             occurred_at=occurred_at,
             audit=access.audit,
         )
-        if revision is None:
-            current = await event_store.current_version(
-                conn, tenant_id=access.tenant_id, event_id=event_id
-            )
-            raise EventSuperseded(event_id, current)
+    )
+    if revision is None:
+        current = await event_store.current_version(
+            conn, tenant_id=access.tenant_id, event_id=event_id
+        )
+        raise EventSuperseded(event_id, current)
     return revision

@@ -3,8 +3,9 @@ database (the audit_events_chain trigger), so every writer chains the same way."
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from psycopg.rows import dict_row
 
@@ -13,6 +14,19 @@ from carelog.storage.db import Connection
 from carelog.storage.queries import Queries
 
 load = Queries(__name__)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Audited(Generic[T]):
+    """What a statement that audits itself gives back: its result, and whether it wrote
+    the request's audit row (a read that found nothing leaves that to its caller). The
+    unit of work (services/unit.py) takes the flag: the row counts once it is committed."""
+
+    value: T
+    audited: bool
+
 
 async def insert_audit_event(
     conn: Connection,

@@ -1,6 +1,11 @@
 """Storage of patient events. Functions take a connection first and never commit."""
 
-from carelog.storage.patient_events.context import ContextCandidates, context_candidates
+from carelog.storage.patient_events.context import (
+    CONTEXT_PLAN,
+    ContextCandidates,
+    SentCandidates,
+    context_candidates,
+)
 from carelog.storage.patient_events.reads import (
     count_withheld,
     get_event,
@@ -21,9 +26,11 @@ from carelog.storage.patient_events.writes import (
 )
 
 __all__ = [
+    "CONTEXT_PLAN",
     "ContextCandidates",
     "IdempotentReplay",
     "RevisionTarget",
+    "SentCandidates",
     "context_candidates",
     "count_withheld",
     "current_version",

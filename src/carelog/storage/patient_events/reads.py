@@ -11,6 +11,7 @@ from psycopg.types.json import Jsonb
 
 from carelog.domain.audit import AuditContext
 from carelog.domain.events import EventDocument, EventQuery
+from carelog.storage.audit import Audited
 from carelog.storage.patient_events._shared import documents, labels, load
 
 
@@ -22,7 +23,7 @@ async def get_event(
     audit: AuditContext,
     patients: frozenset[str] | None = None,
     visible_labels: frozenset[str] | None = None,
-) -> EventDocument | None:
+) -> Audited[EventDocument | None]:
     """One event of the tenant by id (of one of ``patients``, if given), or ``None``; the
     read is audited if it found the event (``None`` is the caller's 404 to audit)."""
     params = {
@@ -35,8 +36,7 @@ async def get_event(
     async with conn.cursor(row_factory=documents) as cur:
         await cur.execute(load("get_event"), params)
         found = await cur.fetchone()
-        audit.written = found is not None  # (audited only when found: see the query)
-        return found
+    return Audited(found, audited=found is not None)  # (only when found: see the query)
 
 
 async def list_events(
@@ -47,7 +47,7 @@ async def list_events(
     fetch: int,
     audit: AuditContext,
     visible_labels: frozenset[str] | None = None,
-) -> tuple[list[EventDocument], int | None]:
+) -> Audited[tuple[list[EventDocument], int | None]]:
     """Up to ``fetch`` events of one patient matching ``query``, newest first, and how many
     matching events were withheld for their labels (``None`` when the page is empty: ask
     :func:`count_withheld`). The search is audited with the ids of the first
@@ -74,10 +74,10 @@ async def list_events(
     name = "list_events_by_type" if query.event_types else "list_events"
     cur = await conn.execute(load(name), params)
     rows = await cur.fetchall()
-    audit.written = bool(rows)  # (an empty page is not audited here: see the query)
-    if not rows:
-        return [], None
-    return [EventDocument(event_id, at, doc) for event_id, at, doc, _ in rows], int(rows[0][3])
+    if not rows:  # (an empty page is not audited here: see the query)
+        return Audited(([], None), audited=False)
+    events = [EventDocument(event_id, at, doc) for event_id, at, doc, _ in rows]
+    return Audited((events, int(rows[0][3])), audited=True)
 
 
 async def patient_has_events(
@@ -124,7 +124,7 @@ async def patient_record(
     max_versions: int,
     audit: AuditContext,
     visible_labels: frozenset[str] | None = None,
-) -> list[EventDocument]:
+) -> Audited[list[EventDocument]]:
     """Every version of the patient's events recorded by ``as_of`` and visible, oldest first,
     up to ``max_versions + 1`` (one more: too many). The read is audited by the statement
     when there are between 1 and ``max_versions``."""
@@ -140,8 +140,8 @@ async def patient_record(
         },
     )
     rows = await cur.fetchall()
-    audit.written = 0 < len(rows) <= max_versions
-    return [EventDocument(id=r[0], occurred_at=r[1], json=r[2]) for r in rows]
+    documents = [EventDocument(id=r[0], occurred_at=r[1], json=r[2]) for r in rows]
+    return Audited(documents, audited=0 < len(rows) <= max_versions)
 
 
 async def search_events(
@@ -157,8 +157,9 @@ async def search_events(
     fetch: int,
     page_size: int,
     audit: AuditContext,
-) -> list[EventDocument]:
-    """Current events matching a text query and/or a contained code, newest first."""
+) -> Audited[list[EventDocument]]:
+    """Current events matching a text query and/or a contained code, newest first (the
+    search audited, whatever it found)."""
     after_at, after_id = after or (None, None)
     params = {
         "tenant_id": tenant_id,
@@ -175,5 +176,4 @@ async def search_events(
     }
     async with conn.cursor(row_factory=documents) as cur:
         await cur.execute(load("search_events"), params)
-        audit.written = True
-        return await cur.fetchall()
+        return Audited(await cur.fetchall(), audited=True)

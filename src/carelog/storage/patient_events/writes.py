@@ -13,6 +13,7 @@ from psycopg.types.json import Jsonb
 from carelog.domain.audit import AuditContext
 from carelog.domain.events import EventDocument, PatientEventCreate
 from carelog.domain.principals import Principal
+from carelog.storage.audit import Audited
 from carelog.storage.patient_events._shared import documents, labels, load
 
 
@@ -46,15 +47,14 @@ async def insert_event(
     principal: Principal,
     event: PatientEventCreate,
     audit: AuditContext,
-) -> EventDocument:
+) -> Audited[EventDocument]:
     """Append ``event`` to the principal's tenant's log, with its audit row; return it."""
     params = _insert_params(principal=principal, event=event) | audit.params()
     async with conn.cursor(row_factory=documents) as cur:
         await cur.execute(load("insert_event"), params)
         row = await cur.fetchone()
-    audit.written = True
     assert row is not None
-    return row
+    return Audited(row, audited=True)
 
 
 async def insert_event_idempotent(
@@ -65,7 +65,7 @@ async def insert_event_idempotent(
     idempotency_key: str,
     request_hash: bytes,
     audit: AuditContext,
-) -> EventDocument | None:
+) -> Audited[EventDocument | None]:
     """Append ``event`` (and its audit row) under ``idempotency_key``; ``None``, and nothing
     written, when the key was already used."""
     params = _insert_params(principal=principal, event=event) | audit.params()
@@ -74,8 +74,7 @@ async def insert_event_idempotent(
     async with conn.cursor(row_factory=documents) as cur:
         await cur.execute(load("insert_event_idempotent"), params)
         row = await cur.fetchone()
-    audit.written = row is not None
-    return row
+    return Audited(row, audited=row is not None)
 
 
 async def get_idempotent_event(
@@ -136,8 +135,9 @@ async def insert_revision(
     payload: dict[str, Any] | None,
     occurred_at: datetime | None,
     audit: AuditContext,
-) -> EventDocument | None:
-    """Append a correction or retraction of ``supersedes``; ``None`` if it already has one."""
+) -> Audited[EventDocument | None]:
+    """Append a correction or retraction of ``supersedes`` (audited); ``None``, and nothing
+    written, if it already has one."""
     params = {
         "tenant_id": principal.tenant_id,
         "supersedes": supersedes,
@@ -154,8 +154,7 @@ async def insert_revision(
     async with conn.cursor(row_factory=documents) as cur:
         await cur.execute(load("insert_revision"), params)
         row = await cur.fetchone()
-    audit.written = row is not None
-    return row
+    return Audited(row, audited=row is not None)
 
 
 async def current_version(conn: AsyncConnection[Any], *, tenant_id: str, event_id: int) -> int:
