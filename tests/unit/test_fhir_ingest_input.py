@@ -140,6 +140,7 @@ def _issues(read: Read) -> list[tuple[str, str]]:
             },
             [("Procedure", "required")],
         ),
+        ({"resourceType": "Organization", "name": "Clinic"}, [("Organization", "not-supported")]),
     ],
 )
 def test_malformed_resources_are_rejected_where_they_are_wrong(

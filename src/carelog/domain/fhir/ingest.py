@@ -194,13 +194,17 @@ def _read(resource: Resource, kind: str, resource_id: str | None) -> Read:
         mapped = Mapped(f"fhir.{kind}", copy.deepcopy(resource), GENERIC_TIMES)
     else:
         mapped.payload.update(json_extension(resource, c.EXTRA_EXTENSION) or {})
+    element = "patient" if "patient" in resource and "subject" not in resource else "subject"
+    if element not in resource and reader is None:
+        # An Organization, a Practitioner...: Carelog keeps events of a patient only.
+        message = f"a {kind} is about no patient (no subject or patient): not stored"
+        raise Invalid(kind, message, "not-supported")
+    patient = patient_ref(resource.get(element), f"{kind}.{element}")
     status = _status(resource, kind, mapped)
     if mapped.when is not None:
         occurred = date_time(mapped.when[1], f"{kind}.{mapped.when[0]}")
     else:
         occurred = first_time(resource, mapped.times, None if reader else kind)
-    element = "patient" if "patient" in resource and "subject" not in resource else "subject"
-    patient = patient_ref(resource.get(element), f"{kind}.{element}")
     issues = _check(mapped, kind)
     if issues:
         return Rejected(kind, resource_id, tuple(issues))
