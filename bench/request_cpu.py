@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
+import importlib.util
 import os
 import random
 import tempfile
@@ -39,14 +41,17 @@ from typing import Any
 
 from carelog.api.app import create_app
 from carelog.domain.principals import ApiKeyCreate
-
-try:
-    from carelog.services.auth.keys import issue_key
-except ImportError:  # a tree from before issue 10's layout, run for comparison
-    from carelog.services.keys import issue_key  # type: ignore[no-redef]
 from carelog.settings import Settings
 from carelog.storage.db import connection
 from carelog.storage.embedded import EmbeddedPostgres
+
+# The key service's module, also in a tree from before issue 10's layout (run to compare).
+_KEYS = importlib.import_module(
+    "carelog.services.auth.keys"
+    if importlib.util.find_spec("carelog.services.auth")
+    else "carelog.services.keys"
+)
+issue_key = _KEYS.issue_key
 
 Message = dict[str, Any]
 
