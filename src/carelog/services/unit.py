@@ -67,7 +67,8 @@ class Work:
     one is open."""
 
     __slots__ = (
-        "_audited_in_transaction", "_conn", "_depth", "_doomed", "_pool", "_stack", "access"
+        "_audited_in_transaction", "_conn", "_depth", "_doomed", "_pipelining", "_pool",
+        "_stack", "access",
     )  # fmt: skip
 
     def __init__(self, pool: Pool, access: Access, stack: AsyncExitStack) -> None:
@@ -77,6 +78,7 @@ class Work:
         self._conn: Connection | None = None
         self._depth = 0
         self._doomed = False
+        self._pipelining = False
         self._audited_in_transaction = False
 
     async def connection(self) -> Connection:
@@ -147,6 +149,8 @@ class Work:
         wrote (and its audit row's claim) and propagates, and the transaction goes on."""
         if not self._depth:
             raise RuntimeError("a savepoint needs an open transaction: work.transaction()")
+        if self._pipelining:
+            raise RuntimeError("a pipelined transaction takes no savepoint")
         audited, doomed = self._audited_in_transaction, self._doomed
         try:
             async with self.conn.transaction(), self._scope():
@@ -192,6 +196,7 @@ class Work:
     ) -> AsyncIterator[None]:
         # BEGIN, the settings, what the scope sends and COMMIT, queued and sent with one
         # Sync as the pipeline ends (psycopg's transaction() would wait at each step).
+        self._pipelining = True
         try:
             async with conn.pipeline():
                 await begin(conn)
@@ -207,6 +212,8 @@ class Work:
             if transaction_open(conn):
                 await rollback(conn)
             raise
+        finally:
+            self._pipelining = False
 
     def audited(self, result: Audited[T]) -> T:
         """A self-auditing statement's result; the request counts as audited once its row
