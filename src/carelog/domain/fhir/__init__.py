@@ -69,9 +69,46 @@ Condition, MedicationStatement, Encounter, AllergyIntolerance; Basic always), th
 ``...:event-status`` extension carries Carelog's status (``amended``, ``entered-in-error``). A
 correction that drops a vital sign retracts that sign's Observation. Not carried: the event's
 source, recorder and a correction's reason.
+
+Import (``ingest``, ``readers``, ``bundles``, ``outcomes``) is the inverse, pure as well:
+``read_resource`` validates a resource with ``fhir.resources`` (``validation``, the one module
+that uses it, imported lazily) and reads it as an ``Imported`` event (resource type, id,
+``meta.versionId``, a SHA-256 of its canonical JSON without ``meta``, the patient reference,
+event type, payload, UTC clinical time, labels, Carelog status), an ``ImportedPatient``
+(the ``urn:carelog:patient`` identifier, else the FHIR id, and every identifier) or a
+``Rejected`` with its issues (a FHIRPath-like location, a message, an OperationOutcome code);
+it never raises for bad input. Observations: triage note (54094-8), vital signs (one sign
+each; ``merge_signs`` joins those of one exported event), laboratory and survey as lab
+results; Condition, MedicationStatement and MedicationRequest (as ``medication``, its intent
+kept), AllergyIntolerance, Encounter, DocumentReference (inline text only), Carelog's Basic.
+Any other resource, or one no typed payload holds (a ratio value, a vital sign Carelog has no
+field for), is the event ``fhir.<ResourceType>`` with the whole resource as payload. The
+clinical time is tried in a documented order per type (Observation ``effective[x]``;
+Condition and AllergyIntolerance ``recordedDate`` then onset; MedicationStatement
+``effective[x]`` then ``dateAsserted``; MedicationRequest ``authoredOn``; Encounter
+``period.start``; DocumentReference ``date``; others ``ingest.GENERIC_TIMES``); none is an
+error, as are a time without zone and a year or month alone (a day alone is its midnight UTC).
+``meta.security`` codes must be Carelog's v3-ActCode labels. What the export cannot say back:
+a flag's spelling (``H`` reads as ``high``), a default (an allergy without clinical status
+reads ``active``, a document without content type ``text/plain``, a blood pressure's
+``mm[Hg]``), a retracted resource's status. ``read_bundle`` reads collection, batch and
+transaction Bundles (POST or PUT entries) and resolves references by fullUrl;
+``NdjsonReader``/``read_ndjson`` read NDJSON line by line; ``operation_outcome`` and
+``response_bundle`` build the answers.
 """
 
+from carelog.domain.fhir.bundles import BundleRead, Item, NdjsonReader, read_bundle, read_ndjson
 from carelog.domain.fhir.history import bundle, current, history, versions
+from carelog.domain.fhir.imported import (
+    Imported,
+    ImportedPatient,
+    Issue,
+    PatientRef,
+    Read,
+    Rejected,
+)
+from carelog.domain.fhir.ingest import content_hash, merge_signs, read_resource
+from carelog.domain.fhir.outcomes import Outcome, operation_outcome, response_bundle
 from carelog.domain.fhir.resources import (
     Resource,
     Version,
@@ -82,14 +119,31 @@ from carelog.domain.fhir.resources import (
 )
 
 __all__ = [
+    "BundleRead",
+    "Imported",
+    "ImportedPatient",
+    "Issue",
+    "Item",
+    "NdjsonReader",
+    "Outcome",
+    "PatientRef",
+    "Read",
+    "Rejected",
     "Resource",
     "Version",
     "bundle",
+    "content_hash",
     "current",
     "event_resources",
     "history",
+    "merge_signs",
+    "operation_outcome",
     "patient_resource",
     "patient_resource_id",
+    "read_bundle",
+    "read_ndjson",
+    "read_resource",
+    "response_bundle",
     "to_resources",
     "versions",
 ]
