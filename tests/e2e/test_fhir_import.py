@@ -252,13 +252,18 @@ async def test_patients_by_identifier_and_bundle_references(
     response = await post(client, writer, unknown)
     assert statuses(response) == ["400 Bad Request"]
     assert response.json()["entry"][0]["response"]["outcome"]["issue"][0]["code"] == "not-found"
-    # An identifier names one patient: another Patient claiming it fails.
+    # An identifier names one patient: another Patient claiming it fails, and registers
+    # none of its identifiers.
     thief = {
         "resourceType": "Patient",
         "id": new_patient(),
-        "identifier": [{"system": MRN, "value": mrn}],
+        "identifier": [{"system": MRN, "value": "fresh"}, {"system": MRN, "value": mrn}],
     }
-    assert statuses(await post(client, writer, bundle("batch", thief))) == ["409 Conflict"]
+    response = await post(client, writer, bundle("batch", thief))
+    assert statuses(response) == ["409 Conflict"]
+    assert response.json()["entry"][0]["response"]["outcome"]["issue"][0]["code"] == "conflict"
+    fresh = bundle("batch", lab("p5", {"identifier": {"system": MRN, "value": "fresh"}}, 5))
+    assert statuses(await post(client, writer, fresh)) == ["400 Bad Request"]
 
 
 async def test_another_tenant_sees_nothing_and_a_limited_key_writes_only_its_patients(

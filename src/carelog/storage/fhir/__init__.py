@@ -74,8 +74,9 @@ async def register_identifiers(
     patient_id: str,
     identifiers: Sequence[tuple[str, str]],
 ) -> list[tuple[str, str, str]]:
-    """Register ``identifiers`` (system, value) as naming ``patient_id``; return those that
-    already name another patient (system, value, that patient), which are left as they are."""
+    """Register ``identifiers`` (system, value) as naming ``patient_id``, all or none: those
+    that already name another patient (system, value, that patient) are returned, and then
+    nothing is written."""
     if not identifiers:
         return []
     cur = await conn.execute(
