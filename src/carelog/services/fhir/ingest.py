@@ -191,6 +191,7 @@ class _Importer:
         self.tenant = work.access.tenant_id
         self.known: dict[tuple[str, str], Remembered] = {}
         self.identifiers: dict[tuple[str, str], str | None] = {}
+        self.pending: dict[tuple[str, str], Remembered] = {}
         self.audited = False
 
     async def transaction(self, entries: Sequence[_Entry]) -> list[Outcome]:
@@ -208,6 +209,7 @@ class _Importer:
                     outcomes.append((entry.item, done))
                     if done.fate == "failed":
                         raise _RollBack
+                await self.flush()
         except _RollBack:
             return [outcome for _, outcome in outcomes if outcome.fate == "failed"]
         return self._answer(self._spread(entries, [o for _, o in outcomes]))
@@ -224,6 +226,7 @@ class _Importer:
                     outcomes.append(self._rejected(entry))
                 else:
                     outcomes.append(await self._store(entry))
+            await self.flush()
         return self._answer(self._spread(entries, outcomes))
 
     def _spread(self, entries: Sequence[_Entry], outcomes: list[Outcome]) -> list[Outcome]:
@@ -287,7 +290,7 @@ class _Importer:
             )
         for identifier in identifiers:
             self.identifiers[identifier] = patient_id
-        await self._remember(
+        self._remember(
             Remembered(*key, read.version_id, read.content_hash, patient_id, None, None, 1)
         )
         return Outcome(where, "created" if known is None else "corrected", f"Patient/{patient_id}")
@@ -329,7 +332,7 @@ class _Importer:
             *key, read.version_id, read.content_hash, patient_id, stored.value.id,
             stored.value.id, 1,
         )  # fmt: skip
-        await self._remember(remembered)
+        self._remember(remembered)
         return Outcome(where, "created", _location(remembered))
 
     async def _correct(
@@ -384,7 +387,7 @@ class _Importer:
             event_id=revision.value.id,
             version=known.version + 1,
         )
-        await self._remember(remembered)
+        self._remember(remembered)
         return Outcome(where, "corrected", _location(remembered))
 
     async def _checked(self, read: Imported, where: str) -> None:
@@ -394,11 +397,15 @@ class _Importer:
         except CarelogError as exc:
             raise _Failed(f"{where}.resource", exc.detail, "processing") from None
 
-    async def _remember(self, remembered: Remembered) -> None:
-        await fhir_store.remember_import(
-            self.work.conn, tenant_id=self.tenant, remembered=remembered
-        )
-        self.known[(remembered.resource_type, remembered.resource_id)] = remembered
+    def _remember(self, remembered: Remembered) -> None:
+        # Written by flush, in one statement for the Bundle, before its transaction ends.
+        key = (remembered.resource_type, remembered.resource_id)
+        self.known[key] = self.pending[key] = remembered
+
+    async def flush(self) -> None:
+        """Write what the entries stored so far are to be remembered by."""
+        pending, self.pending = list(self.pending.values()), {}
+        await fhir_store.remember_imports(self.work.conn, tenant_id=self.tenant, remembered=pending)
 
     def _may_reach(self, patient_id: str, location: str) -> None:
         if not self.work.access.principal.may_reach(patient_id):

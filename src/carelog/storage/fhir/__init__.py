@@ -49,20 +49,25 @@ async def lookup_imports(
     return {(r.resource_type, r.resource_id): r for r in found}
 
 
-async def remember_import(conn: Connection, *, tenant_id: str, remembered: Remembered) -> None:
-    """Store (or replace) what the tenant's imports know of one resource."""
+async def remember_imports(
+    conn: Connection, *, tenant_id: str, remembered: Sequence[Remembered]
+) -> None:
+    """Store (or replace) what the tenant's imports know of these resources, in one
+    statement (at most one of each resource type and id)."""
+    if not remembered:
+        return
     await conn.execute(
-        load("remember_import"),
+        load("remember_imports"),
         {
             "tenant_id": tenant_id,
-            "resource_type": remembered.resource_type,
-            "resource_id": remembered.resource_id,
-            "version_id": remembered.version_id,
-            "content_hash": remembered.content_hash,
-            "patient_id": remembered.patient_id,
-            "event_id": remembered.event_id,
-            "chain_id": remembered.chain_id,
-            "version": remembered.version,
+            "resource_types": [r.resource_type for r in remembered],
+            "resource_ids": [r.resource_id for r in remembered],
+            "version_ids": [r.version_id for r in remembered],
+            "content_hashes": [r.content_hash for r in remembered],
+            "patient_ids": [r.patient_id for r in remembered],
+            "event_ids": [r.event_id for r in remembered],
+            "chain_ids": [r.chain_id for r in remembered],
+            "versions": [r.version for r in remembered],
         },
     )
 
