@@ -510,3 +510,46 @@ async def test_a_record_exported_imported_elsewhere_and_exported_again_is_the_sa
     before = await count_events(pool, target)
     assert summary(await post(client, importer, exported)).startswith("0 created")
     assert await count_events(pool, target) == before
+
+
+async def test_a_resource_now_entered_in_error_retracts_its_event(
+    client: httpx.AsyncClient, pool: Pool
+) -> None:
+    tenant, patient = new_tenant(), new_patient()
+    writer = bearer(await make_token(pool, tenant))
+    assert statuses(await post(client, writer, bundle("batch", lab("r1", of(patient), 1)))) == [
+        "201 Created"
+    ]
+    # Corrected meanwhile through the REST API: the import corrects the newest version.
+    [event] = (await client.get(f"/patient-events/{patient}", headers=writer)).json()
+    corrected = await client.post(
+        f"/events/{event['id']}/corrections",
+        json={"payload": {**event["payload"], "value": 2}, "reason": "synthetic"},
+        headers=writer,
+    )
+    assert corrected.status_code == 200, corrected.text
+    changed = bundle("batch", lab("r1", of(patient), 3, version="2"))
+    response = await post(client, writer, changed)
+    assert statuses(response) == ["200 OK"]
+    assert response.json()["entry"][0]["response"]["location"] == "Observation/r1/_history/2"
+    [current] = (await client.get(f"/patient-events/{patient}", headers=writer)).json()
+    assert (current["payload"]["value"], current["supersedes"]) == (3, corrected.json()["id"])
+
+    retracted = lab("r1", of(patient), 3, version="3")
+    retracted["status"] = "entered-in-error"
+    assert statuses(await post(client, writer, bundle("batch", retracted))) == ["200 OK"]
+    # Nothing current left: the patient's list is not found, as for any patient without one.
+    assert (await client.get(f"/patient-events/{patient}", headers=writer)).status_code == 404
+    history = await events_of(client, writer, patient)
+    assert [e["status"] for e in sorted(history, key=lambda e: e["id"])] == [
+        "final",
+        "amended",
+        "amended",
+        "entered-in-error",
+    ]
+    # Never imported: nothing to retract, the entry fails.
+    unknown = lab("r2", of(patient), 4)
+    unknown["status"] = "entered-in-error"
+    response = await post(client, writer, bundle("batch", unknown))
+    assert statuses(response) == ["400 Bad Request"]
+    assert response.json()["entry"][0]["response"]["outcome"]["issue"][0]["code"] == "not-supported"
