@@ -10,12 +10,21 @@ from typing import Any
 
 import httpx
 import pytest
-from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 
 from carelog.domain.principals import ApiKeyCreate
 from carelog.services.auth.keys import issue_key
 from carelog.storage.db import Pool
+from tests.e2e.fhir_import_kit import (
+    MRN,
+    bundle,
+    events_of,
+    lab,
+    of,
+    post,
+    statuses,
+    summary,
+)
 from tests.factories import (
     audit_rows,
     bearer,
@@ -23,106 +32,9 @@ from tests.factories import (
     make_token,
     new_patient,
     new_tenant,
-    record,
 )
 
 pytestmark = pytest.mark.e2e
-
-LOINC = "http://loinc.org"
-CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
-MRN = "urn:oid:2.16.840.1.113883.19.5"
-
-
-def lab(
-    resource_id: str | None,
-    subject: dict[str, Any],
-    value: float,
-    *,
-    version: str | None = None,
-    labels: tuple[str, ...] = (),
-    when: str = "2026-01-05T08:00:00Z",
-) -> dict[str, Any]:
-    """A synthetic glucose result."""
-    resource: dict[str, Any] = {
-        "resourceType": "Observation",
-        "status": "final",
-        "category": [{"coding": [{"system": CATEGORY, "code": "laboratory"}]}],
-        "code": {"coding": [{"system": LOINC, "code": "2345-7"}], "text": "Glucose"},
-        "subject": subject,
-        "effectiveDateTime": when,
-        "valueQuantity": {
-            "value": value,
-            "unit": "mg/dL",
-            "system": "http://unitsofmeasure.org",
-            "code": "mg/dL",
-        },
-    }
-    if resource_id is not None:
-        resource["id"] = resource_id
-    meta: dict[str, Any] = {}
-    if version is not None:
-        meta["versionId"] = version
-    if labels:
-        meta["security"] = [
-            {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": label}
-            for label in labels
-        ]
-    if meta:
-        resource["meta"] = meta
-    return resource
-
-
-def of(patient: str) -> dict[str, str]:
-    return {"reference": f"Patient/{patient}"}
-
-
-def bundle(kind: str, *resources: dict[str, Any]) -> dict[str, Any]:
-    """A Bundle of ``resources``: PUT <type>/<id> (POST without an id) in a batch or
-    transaction."""
-    entries = []
-    for resource in resources:
-        entry: dict[str, Any] = {"resource": resource}
-        if kind != "collection":
-            rid = resource.get("id")
-            kind_of = resource["resourceType"]
-            entry["request"] = (
-                {"method": "PUT", "url": f"{kind_of}/{rid}"}
-                if rid
-                else {"method": "POST", "url": kind_of}
-            )
-        entries.append(entry)
-    return {"resourceType": "Bundle", "type": kind, "entry": entries}
-
-
-async def post(
-    client: httpx.AsyncClient, headers: dict[str, str], body: Any, **extra: str
-) -> httpx.Response:
-    return await client.post(
-        "/fhir",
-        json=body,
-        headers={**headers, "Content-Type": "application/fhir+json", **extra},
-    )
-
-
-def statuses(response: httpx.Response) -> list[str]:
-    body = response.json()
-    assert body["resourceType"] == "Bundle", body
-    Bundle.model_validate(body)
-    return [entry["response"]["status"] for entry in body["entry"]]
-
-
-def summary(response: httpx.Response) -> str:
-    body = response.json()
-    OperationOutcome.model_validate(body)
-    [info] = [i for i in body["issue"] if i["severity"] == "information"]
-    return str(info["diagnostics"])
-
-
-async def events_of(client: httpx.AsyncClient, headers: dict[str, str], patient: str) -> Any:
-    response = await client.get(
-        f"/patient-events/{patient}", params={"include": "history"}, headers=headers
-    )
-    return response.json() if response.status_code == 200 else []
 
 
 async def test_created_then_unchanged_then_corrected(client: httpx.AsyncClient, pool: Pool) -> None:
@@ -410,146 +322,3 @@ async def test_bad_resources_fail_their_entries_with_codes(
     assert all(i["code"] for i in errors)
     assert summary(response) == "1 created, 0 unchanged, 6 failed"
     assert await count_events(pool, tenant) == 1
-
-
-async def test_a_record_exported_imported_elsewhere_and_exported_again_is_the_same(
-    client: httpx.AsyncClient, pool: Pool
-) -> None:
-    source, target, patient = new_tenant(), new_tenant(), new_patient()
-    writer = bearer(await make_token(pool, source, "events:read", "events:write", "sensitive:BH"))
-    await record(
-        client,
-        writer,
-        patient,
-        "lab_result",
-        {"test": "Glucose", "loinc": "2345-7", "value": 98, "unit": "mg/dL", "flag": "normal"},
-        occurred_at="2026-01-03T09:00:00Z",
-    )
-    await record(
-        client,
-        writer,
-        patient,
-        "vital_signs",
-        {
-            "heart_rate": {"value": 72, "unit": "/min"},
-            "blood_pressure": {"systolic": 120, "diastolic": 80},
-            "spo2": {"value": 98, "unit": "%"},
-        },
-        occurred_at="2026-01-03T09:05:00Z",
-    )
-    await record(
-        client,
-        writer,
-        patient,
-        "condition",
-        {"name": "Major depressive disorder", "icd10": "F32.9", "clinical_status": "active"},
-        occurred_at="2026-01-04T10:00:00Z",
-        labels=["BH"],
-    )
-    await record(
-        client,
-        writer,
-        patient,
-        "triage_note",
-        {"text": "Synthetic cough for two days", "symptoms": ["cough"], "severity": "low"},
-        occurred_at="2026-01-04T11:00:00Z",
-    )
-    lab_id = (
-        await client.get(
-            f"/patient-events/{patient}", params={"event_type": "lab_result"}, headers=writer
-        )
-    ).json()[0]["id"]
-    corrected = await client.post(
-        f"/events/{lab_id}/corrections",
-        json={
-            "payload": {"test": "Glucose", "loinc": "2345-7", "value": 101, "unit": "mg/dL"},
-            "reason": "synthetic",
-        },
-        headers=writer,
-    )
-    assert corrected.status_code == 200, corrected.text
-    exported = (
-        await client.get(f"/patients/{patient}/fhir?type=collection", headers=writer)
-    ).json()
-
-    importer = bearer(await make_token(pool, target, "events:read", "events:write", "sensitive:BH"))
-    response = await post(client, importer, exported)
-    assert response.status_code == 200, response.text
-    assert summary(response).endswith(" 0 failed")
-    again = (await client.get(f"/patients/{patient}/fhir?type=collection", headers=importer)).json()
-
-    def clinical(bundle_: dict[str, Any]) -> list[Any]:
-        # The content, less what names the tenant's own events and versions.
-        found = []
-        for entry in bundle_["entry"]:
-            resource = dict(entry["resource"])
-            if resource["resourceType"] == "Patient":
-                continue
-            # (issued, dateAsserted: when the tenant recorded it)
-            for key in ("id", "meta", "identifier", "issued", "dateAsserted"):
-                resource.pop(key, None)
-            # A corrected resource arrives as the first version of its new event.
-            if resource.get("status") == "corrected":
-                resource["status"] = "final"
-            found.append(resource)
-        return sorted(found, key=repr)
-
-    assert len(again["entry"]) == len(exported["entry"])
-    assert clinical(again) == clinical(exported)
-    source_events = (await client.get(f"/patient-events/{patient}", headers=writer)).json()
-    target_events = (await client.get(f"/patient-events/{patient}", headers=importer)).json()
-
-    # The events too (their payloads as the export says them back: 72 as 72.0, a blood
-    # pressure's default unit written out), with their times and labels.
-    def facts(events: list[dict[str, Any]]) -> list[tuple[str, str, list[str]]]:
-        return sorted((e["event_type"], e["occurred_at"], e["labels"]) for e in events)
-
-    assert facts(target_events) == facts(source_events)
-    assert len(target_events) == 4
-    # Imported again: unchanged, nothing written.
-    before = await count_events(pool, target)
-    assert summary(await post(client, importer, exported)).startswith("0 created")
-    assert await count_events(pool, target) == before
-
-
-async def test_a_resource_now_entered_in_error_retracts_its_event(
-    client: httpx.AsyncClient, pool: Pool
-) -> None:
-    tenant, patient = new_tenant(), new_patient()
-    writer = bearer(await make_token(pool, tenant))
-    assert statuses(await post(client, writer, bundle("batch", lab("r1", of(patient), 1)))) == [
-        "201 Created"
-    ]
-    # Corrected meanwhile through the REST API: the import corrects the newest version.
-    [event] = (await client.get(f"/patient-events/{patient}", headers=writer)).json()
-    corrected = await client.post(
-        f"/events/{event['id']}/corrections",
-        json={"payload": {**event["payload"], "value": 2}, "reason": "synthetic"},
-        headers=writer,
-    )
-    assert corrected.status_code == 200, corrected.text
-    changed = bundle("batch", lab("r1", of(patient), 3, version="2"))
-    response = await post(client, writer, changed)
-    assert statuses(response) == ["200 OK"]
-    assert response.json()["entry"][0]["response"]["location"] == "Observation/r1/_history/2"
-    [current] = (await client.get(f"/patient-events/{patient}", headers=writer)).json()
-    assert (current["payload"]["value"], current["supersedes"]) == (3, corrected.json()["id"])
-
-    retracted = lab("r1", of(patient), 3, version="3")
-    retracted["status"] = "entered-in-error"
-    assert statuses(await post(client, writer, bundle("batch", retracted))) == ["200 OK"]
-    # Nothing current left: the patient's list is not found, as for any patient without one.
-    assert (await client.get(f"/patient-events/{patient}", headers=writer)).status_code == 404
-    history = await events_of(client, writer, patient)
-    assert [e["status"] for e in sorted(history, key=lambda e: e["id"])] == [
-        "final",
-        "amended",
-        "amended",
-        "entered-in-error",
-    ]
-    # Never imported: nothing to retract, the entry fails.
-    unknown = lab("r2", of(patient), 4)
-    unknown["status"] = "entered-in-error"
-    response = await post(client, writer, bundle("batch", unknown))
-    assert statuses(response) == ["400 Bad Request"]
-    assert response.json()["entry"][0]["response"]["outcome"]["issue"][0]["code"] == "not-supported"
