@@ -19,13 +19,18 @@ From the repository root::
 It loads ``--events`` events over ``--patients`` patients with one INSERT ... SELECT, warms
 up, then times ``--requests`` sequential GETs of a random patient's newest page and as many
 POSTs of a lab result, and prints CPU microseconds per request (and wall time, which also
-includes waiting for PostgreSQL).
+includes waiting for PostgreSQL). With ``--context``, also as many GETs of a random
+patient's context: ``CTX-M`` with the context cache off (every one a miss: the candidate
+query), ``CTX-H`` of one patient again and again (hits: the audit row that confirms the
+version).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
+import importlib.util
 import os
 import random
 import tempfile
@@ -36,10 +41,17 @@ from typing import Any
 
 from carelog.api.app import create_app
 from carelog.domain.principals import ApiKeyCreate
-from carelog.services.auth.keys import issue_key
 from carelog.settings import Settings
 from carelog.storage.db import connection
 from carelog.storage.embedded import EmbeddedPostgres
+
+# The key service's module, also in a tree from before issue 10's layout (run to compare).
+_KEYS = importlib.import_module(
+    "carelog.services.auth.keys"
+    if importlib.util.find_spec("carelog.services.auth")
+    else "carelog.services.keys"
+)
+issue_key = _KEYS.issue_key
 
 Message = dict[str, Any]
 
@@ -108,6 +120,9 @@ async def _time(label: str, count: int, one: Callable[[int], Awaitable[int]]) ->
 async def run(url: str, args: argparse.Namespace) -> None:
     """Preload, then time GETs and POSTs through the ASGI app."""
     app = create_app(Settings(database_url=url, access_log=False, rate_limit_per_second=0))
+    uncached = create_app(
+        Settings(database_url=url, access_log=False, rate_limit_per_second=0, context_cache_size=0)
+    )
     rng = random.Random(args.seed)
     async with app.router.lifespan_context(app):
         pool = app.state.runtime.pool
@@ -134,6 +149,21 @@ async def run(url: str, args: argparse.Namespace) -> None:
 
         await _time("GET", args.requests, get)
         await _time("POST", args.requests, post)
+        if not args.context:
+            return
+
+        async def context_hit(i: int) -> int:
+            path = "/patients/P-00001/context"
+            return await _call(app, _scope("GET", path, token, b""), b"")
+
+        await _time("CTX-H", args.requests, context_hit)
+        async with uncached.router.lifespan_context(uncached):
+
+            async def context_miss(i: int) -> int:
+                path = f"/patients/P-{rng.randrange(args.patients):05d}/context"
+                return await _call(uncached, _scope("GET", path, token, b""), b"")
+
+            await _time("CTX-M", args.requests, context_miss)
 
 
 def main() -> None:
@@ -143,6 +173,7 @@ def main() -> None:
     parser.add_argument("--patients", type=int, default=2_000)
     parser.add_argument("--requests", type=int, default=3_000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--context", action="store_true", help="also time context GETs")
     args = parser.parse_args()
     url = os.environ.get("DATABASE_URL")
     if url:

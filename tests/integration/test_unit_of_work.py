@@ -7,22 +7,34 @@ inside a transaction that is rolled back."""
 
 from __future__ import annotations
 
+import contextlib
+import pathlib
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from carelog.domain.events import PatientEventCreate
-from carelog.errors import NotFound
+from carelog.errors import Forbidden, NotFound, ServiceBusy
 from carelog.services import patient_events as event_service
 from carelog.services.context import get_context
 from carelog.services.context.cache import ContextOptions
-from carelog.services.unit import Work, unit_of_work
-from carelog.storage.db import Pool, connection
-from carelog.storage.patient_events import CONTEXT_PLAN
+from carelog.services.unit import UnitAborted, Work, unit_of_work
+from carelog.storage.db import Pool, connection, create_pool
+from carelog.storage.patient_events import CONTEXT_PLAN, context_candidates
 from tests.factories import audit_rows, count_events, make_access, new_patient, new_tenant
 
 pytestmark = pytest.mark.integration
+
+
+async def _count(pool: Pool, tenant: str, patient: str) -> int:
+    async with connection(pool, tenant) as conn:
+        cur = await conn.execute(
+            "SELECT count(*) FROM patient_events WHERE patient_id = %s", (patient,)
+        )
+        row = await cur.fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 def _lab(patient: str, value: float = 7.1) -> PatientEventCreate:
@@ -113,6 +125,7 @@ async def test_settings_end_with_their_scope_inside_an_outer_transaction(work: W
 
 async def test_outermost_settings_end_with_the_transaction(pool: Pool) -> None:
     async with unit_of_work(pool, make_access(new_tenant())) as work:
+        await work.connection()
         before = await _settings(work)
         async with work.transaction(settings=CONTEXT_PLAN):
             assert await _settings(work) == dict(CONTEXT_PLAN)
@@ -144,3 +157,127 @@ async def test_the_fixtures_transaction_is_rolled_back(pool: Pool) -> None:
             "SELECT count(*) FROM patient_events WHERE patient_id = %s", (patient,)
         )
         assert await cur.fetchone() == (0,)
+
+
+async def test_a_failure_caught_inside_the_transaction_still_rolls_it_back(pool: Pool) -> None:
+    tenant, patient = new_tenant(), new_patient()
+    access = make_access(tenant)
+
+    async def swallow_a_joined_failure(work: Work) -> None:
+        async with work.transaction():
+            await event_service.record_event(work, _lab(patient))
+            try:
+                async with work.transaction():
+                    await event_service.record_event(work, _lab(patient, 9.9))
+                    await event_service.get_event(work, 2**62)
+            except NotFound:
+                pass  # (a use case must not do this: the unit refuses to commit)
+
+    async def swallow_a_statement_error(work: Work) -> None:
+        async with work.transaction():
+            await event_service.record_event(work, _lab(patient))
+            with contextlib.suppress(Exception):  # (the point of the test)
+                await work.conn.execute("SELECT 1 / 0")
+
+    for wrong in (swallow_a_joined_failure, swallow_a_statement_error):
+        async with unit_of_work(pool, access) as work:
+            with pytest.raises(UnitAborted):
+                await wrong(work)
+            assert access.audit.written is False
+        assert await _count(pool, tenant, patient) == 0
+
+
+async def test_a_savepoint_fails_alone(pool: Pool) -> None:
+    tenant, patient = new_tenant(), new_patient()
+    access = make_access(tenant)
+    async with unit_of_work(pool, access) as work:
+        async with work.transaction():
+            for value in (7.0, None, 7.2):
+                try:
+                    async with work.savepoint():
+                        await event_service.record_event(work, _lab(patient, 7.1))
+                        if value is None:
+                            await work.conn.execute("SELECT 1 / 0")
+                except Exception:  # noqa: S112 (one entry of a batch failed: go on)
+                    continue
+        assert access.audit.written is True
+    assert await _count(pool, tenant, patient) == 2
+
+
+async def test_a_joined_scope_cannot_roll_back_alone(work: Work) -> None:
+    with pytest.raises(ValueError, match="outermost"):
+        async with work.transaction(rollback=True):
+            pass
+
+
+async def test_a_custom_setting_is_put_back_by_a_joined_scope(work: Work) -> None:
+    async with work.transaction(settings={"carelog.unit_test": "on"}):
+        cur = await work.conn.execute("SELECT current_setting('carelog.unit_test')")
+        assert await cur.fetchone() == ("on",)
+    cur = await work.conn.execute("SELECT coalesce(current_setting('carelog.unit_test', true), '')")
+    assert await cur.fetchone() == ("",)
+
+
+async def test_a_pipelined_scope_that_fails_leaves_a_usable_connection(pool: Pool) -> None:
+    access = make_access(new_tenant())
+
+    async def over_its_time(work: Work) -> None:
+        async with work.transaction(settings={"statement_timeout": "50"}, pipelined=True):
+            await work.conn.execute("SELECT pg_sleep(2)")
+
+    async with unit_of_work(pool, access) as work:
+        cur = await (await work.connection()).execute("SHOW statement_timeout")
+        before = await cur.fetchone()
+    with pytest.raises(ServiceBusy):  # (QueryCanceled, as storage.db maps it)
+        async with unit_of_work(pool, access) as work:
+            await over_its_time(work)
+    async with unit_of_work(pool, access) as work:
+        conn = await work.connection()
+        cur = await conn.execute("SHOW statement_timeout")
+        assert await cur.fetchone() == before
+        assert conn.info.transaction_status.name == "IDLE"
+
+
+async def test_checks_that_need_no_database_come_before_the_connection(
+    database_url: str,
+) -> None:
+    """A key limited to one patient, writing another, is refused without the database:
+    the unit takes its connection only when a use case first asks for it."""
+    closed = create_pool(database_url)  # never opened: any checkout would fail
+    access = make_access(new_tenant())
+    limited = type(access)(
+        access.principal.model_copy(update={"patients": frozenset({"P-only"})}), access.audit
+    )
+    async with unit_of_work(closed, limited) as work:
+        with pytest.raises(Forbidden):
+            await event_service.record_event(work, _lab(new_patient()))
+        with pytest.raises(NotFound):
+            await get_context(work, new_patient(), options=ContextOptions())
+
+
+async def test_the_context_query_scope_is_one_round_trip(
+    pool: Pool, tmp_path: pathlib.Path
+) -> None:
+    """BEGIN, the plan settings, the candidate query and COMMIT go with one Sync, read from
+    libpq's protocol trace of the connection."""
+    tenant, patient = new_tenant(), new_patient()
+    access = make_access(tenant)
+    async with unit_of_work(pool, access) as work:
+        await event_service.record_event(work, _lab(patient))
+        conn = await work.connection()
+        trace = tmp_path / "trace.txt"
+        with trace.open("w") as out:
+            conn.pgconn.trace(out.fileno())
+            try:
+                async with work.transaction(settings=CONTEXT_PLAN, pipelined=True):
+                    sent = await context_candidates(
+                        conn, tenant_id=tenant, patient_id=patient, as_of=datetime.now(UTC)
+                    )
+            finally:
+                conn.pgconn.untrace()
+        found = await sent.read()
+    assert len(found.events) == 1
+    sent_messages = [
+        line.split("\t")[3] for line in trace.read_text().splitlines() if "\tF\t" in line
+    ]
+    assert sent_messages.count("Sync") == 1, sent_messages

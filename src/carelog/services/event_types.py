@@ -49,7 +49,7 @@ async def register(
         raise Conflict(f"'{event_type}' is a built-in type; choose another name.")
     check_schema(schema)
     return await type_store.upsert_event_type(
-        work.conn,
+        await work.connection(),
         tenant_id=work.access.tenant_id,
         event_type=event_type,
         description=description,
@@ -60,7 +60,7 @@ async def register(
 async def catalogue(work: Work) -> dict[str, Any]:
     """Built-in types, the tenant's own, and its rule for the rest."""
     tenant_id = work.access.tenant_id
-    registered = await type_store.list_event_types(work.conn, tenant_id=tenant_id)
+    registered = await type_store.list_event_types(await work.connection(), tenant_id=tenant_id)
     _, reject = await type_store.event_type_rule(work.conn, tenant_id=tenant_id, event_type="")
     return {
         "types": describe_event_types(),
@@ -72,5 +72,5 @@ async def catalogue(work: Work) -> dict[str, Any]:
 async def set_policy(work: Work, *, reject_unregistered: bool) -> bool:
     """Set whether the tenant refuses unregistered types (one statement)."""
     return await type_store.set_reject_unregistered(
-        work.conn, tenant_id=work.access.tenant_id, reject=reject_unregistered
+        await work.connection(), tenant_id=work.access.tenant_id, reject=reject_unregistered
     )

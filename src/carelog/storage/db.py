@@ -197,20 +197,43 @@ async def set_local(conn: AsyncConnection[Any], settings: Mapping[str, str]) -> 
 
 
 async def current_settings(conn: AsyncConnection[Any], names: Iterable[str]) -> dict[str, str]:
-    """The values ``names`` have now on the connection."""
+    """The values ``names`` have now on the connection (``''`` for a custom setting that was
+    never set, which is what setting it to ``''`` puts back)."""
     wanted = list(names)
-    calls = ", ".join("current_setting(%s)" for _ in wanted)
+    calls = ", ".join("coalesce(current_setting(%s, true), '')" for _ in wanted)
     cur = await conn.execute(f"SELECT {calls}".encode(), wanted)
     row = await cur.fetchone()
     assert row is not None
     return dict(zip(wanted, row, strict=True))
 
 
-async def restore_settings(conn: AsyncConnection[Any], prior: Mapping[str, str]) -> None:
-    """Put back settings an inner scope of a transaction changed; nothing if the
-    transaction has failed (it will roll back, and its settings with it)."""
-    if conn.info.transaction_status != pq.TransactionStatus.INERROR:
-        await set_local(conn, prior)
+def transaction_failed(conn: AsyncConnection[Any]) -> bool:
+    """Whether the connection's transaction has failed (only a rollback ends it)."""
+    return conn.info.transaction_status == pq.TransactionStatus.INERROR
+
+
+def transaction_open(conn: AsyncConnection[Any]) -> bool:
+    """Whether the connection is inside a transaction block, failed or not."""
+    return conn.info.transaction_status in (
+        pq.TransactionStatus.INTRANS,
+        pq.TransactionStatus.INERROR,
+    )
+
+
+async def begin(conn: AsyncConnection[Any]) -> None:
+    """Start a transaction by hand (in a pipeline, where psycopg's own ``transaction()``
+    would wait for an answer at each step)."""
+    await conn.execute(b"BEGIN")
+
+
+async def commit(conn: AsyncConnection[Any]) -> None:
+    """Commit the transaction :func:`begin` started."""
+    await conn.execute(b"COMMIT")
+
+
+async def rollback(conn: AsyncConnection[Any]) -> None:
+    """Roll back the transaction :func:`begin` started, whatever state it is in."""
+    await conn.execute(b"ROLLBACK")
 
 
 async def connect(url: str, **options: Any) -> AsyncConnection[Any]:

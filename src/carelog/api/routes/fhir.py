@@ -59,7 +59,8 @@ async def patient_fhir(
     async with caller.work() as work:
         found = await fhir_service.patient_bundle(work, patient_id, as_of=as_of, kind=bundle_type)
     headers = {WITHHELD_HEADER: str(found.withheld)} if found.withheld else None
-    return Response(orjson.dumps(found.bundle), media_type="application/fhir+json", headers=headers)
+    body = orjson.dumps(found.render())
+    return Response(body, media_type="application/fhir+json", headers=headers)
 
 
 class FhirBundle(BaseModel):

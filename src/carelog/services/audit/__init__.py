@@ -71,7 +71,7 @@ async def record_success(
     """Write the audit row of a success that its own statement did not audit (an idempotent
     replay, an empty answer), in the use case's unit of work."""
     written = await audit_store.insert_audit_event(
-        work.conn,
+        await work.connection(),
         audit=work.access.audit,
         action=action,
         outcome=AuditOutcome.SUCCESS,
@@ -106,7 +106,7 @@ async def search(
     patient = filters.get("patient_id")
     access = work.access
     rows = await audit_store.list_audit_events(
-        work.conn,
+        await work.connection(),
         tenant_id=access.tenant_id,
         filters=filters,
         after=after,

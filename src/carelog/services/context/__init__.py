@@ -49,7 +49,7 @@ async def _audit(
     work: Work, patient_id: str, built: Built, *, if_version: int | None = None
 ) -> bool:
     written = await audit_store.insert_audit_event(
-        work.conn,
+        await work.connection(),
         audit=work.access.audit,
         action=AuditAction.READ,
         outcome=AuditOutcome.SUCCESS,

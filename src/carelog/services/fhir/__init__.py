@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from carelog.domain.audit import AuditAction
-from carelog.domain.events import EventQuery
+from carelog.domain.events import EventDocument, EventQuery
 from carelog.domain.fhir.history import bundle
 from carelog.errors import NotFound, ValidationFailed
 from carelog.services.audit import record_success
@@ -22,10 +22,19 @@ MAX_BUNDLE_VERSIONS = 20_000
 
 @dataclass(frozen=True, slots=True)
 class PatientBundle:
-    """The Bundle, and how many of the patient's events were left out for their labels."""
+    """A patient's record as read, and how many of its events were left out for their
+    labels; :meth:`render` makes the Bundle (CPU only: after the unit of work has given its
+    connection back)."""
 
-    bundle: dict[str, Any]
+    patient_id: str
+    documents: list[EventDocument]
+    kind: Literal["collection", "searchset"]
     withheld: int
+
+    def render(self) -> dict[str, Any]:
+        """The FHIR Bundle."""
+        events = [document.parse() for document in self.documents]
+        return bundle(self.patient_id, events, kind=self.kind)
 
 
 async def patient_bundle(
@@ -43,7 +52,7 @@ async def patient_bundle(
     visible = access.visible_labels
     documents = work.audited(
         await event_store.patient_record(
-            work.conn,
+            await work.connection(),
             tenant_id=access.tenant_id,
             patient_id=patient_id,
             as_of=as_of,
@@ -78,5 +87,4 @@ async def patient_bundle(
             raise NotFound("No events for that patient.")  # (audited as a failed 404)
         # Everything withheld: an empty Bundle, audited as a read of nothing.
         await record_success(work, AuditAction.READ, patient_id=patient_id, event_ids=[])
-    events = [document.parse() for document in documents]
-    return PatientBundle(bundle(patient_id, events, kind=kind), withheld)
+    return PatientBundle(patient_id, documents, kind, withheld)

@@ -27,7 +27,7 @@ async def get_event(work: Work, event_id: int) -> EventDocument:
     access = work.access
     event = work.audited(
         await event_store.get_event(
-            work.conn,
+            await work.connection(),
             tenant_id=access.tenant_id,
             event_id=event_id,
             patients=access.principal.patients,
@@ -48,9 +48,10 @@ async def list_events(work: Work, query: EventQuery) -> EventPage:
     nothing for a known patient give an empty page. A patient outside a patient-limited
     principal's list is :class:`NotFound` too.
     """
-    access, conn = work.access, work.conn
+    access = work.access
     if not access.principal.may_reach(query.patient_id):
         raise NotFound("No events for that patient.")
+    conn = await work.connection()
     rows, counted = work.audited(
         await event_store.list_events(
             conn,
@@ -100,7 +101,7 @@ async def search_events(
         return EventPage([], next_after=None)
     rows = work.audited(
         await event_store.search_events(
-            work.conn,
+            await work.connection(),
             tenant_id=access.tenant_id,
             query=query,
             contains=None if code is None else {code[0]: code[1]},

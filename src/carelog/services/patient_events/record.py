@@ -38,9 +38,10 @@ async def record_event(
     so it needs no transaction of its own: alone it commits as it runs, and inside a
     transaction of ``work`` it is part of it.
     """
-    access, conn = work.access, work.conn
+    access = work.access
     if not access.principal.may_reach(event.patient_id):
         raise Forbidden("This key may not record events for that patient.")
+    conn = await work.connection()
     await check_event(conn, access.tenant_id, event.event_type, event.payload)
     if idempotency_key is None:
         stored = await event_store.insert_event(

@@ -28,7 +28,7 @@ async def revise_event(
     it and the original row never changes. Revising an event that already has a successor
     raises :class:`EventSuperseded` naming the current version. The revision and its
     audit row are one statement (see :func:`record_event` on transactions)."""
-    access, conn = work.access, work.conn
+    access, conn = work.access, await work.connection()
     target = await event_store.get_revision_target(
         conn,
         tenant_id=access.tenant_id,
