@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     max_json_depth: int = Field(default=32, ge=2, le=512)
     default_page_size: int = Field(default=20, ge=1)
     max_page_size: int = Field(default=500, ge=1)
+    fhir_max_bundle_entries: int = Field(
+        default=10_000,
+        ge=1,
+        description="The most entries a Bundle sent to POST /fhir may have (and it must fit "
+        "the body limit too).",
+    )
     key_use_flush_seconds: float = Field(
         default=5.0, gt=0, description="How often each process records keys' last use."
     )

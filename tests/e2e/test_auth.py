@@ -124,6 +124,7 @@ def test_every_protected_route_demands_its_scope() -> None:
         "/events/{event_id}/retractions": {Permission.EVENTS_WRITE},
         "/patients/{patient_id}/context": {Permission.EVENTS_READ},
         "/patients/{patient_id}/fhir": {Permission.EVENTS_READ},
+        "/fhir": {Permission.EVENTS_WRITE},
         "/search": {Permission.EVENTS_READ},
         "/event-types/{event_type}": {Permission.ADMIN},
         "/event-type-policy": {Permission.ADMIN},

@@ -198,6 +198,7 @@ VALID_BODIES: dict[str, Callable[[], dict[str, Any]]] = {
     "RetractionCreate": lambda: {"reason": "entered in error"},
     "EventTypeRegistration": lambda: {"schema": {"type": "object"}},
     "EventTypePolicy": lambda: {"reject_unregistered": False},
+    "FhirBundle": lambda: {"resourceType": "Bundle", "type": "batch", "entry": []},
 }
 # Per path parameter: whether an unknown value is looked up (404), and an invalid value.
 PATH_PARAMETERS: dict[str, tuple[bool, str]] = {

@@ -75,6 +75,9 @@ def _examples(patient: str, event_id: int) -> dict[tuple[str, str], Example]:
         ("PUT", "/event-type-policy"): Example(body={"reject_unregistered": False}),
         ("GET", "/patients/{patient_id}/context"): Example(path={"patient_id": patient}),
         ("GET", "/patients/{patient_id}/fhir"): Example(path={"patient_id": patient}),
+        ("POST", "/fhir"): Example(
+            body={"resourceType": "Bundle", "type": "batch", "entry": []},
+        ),
         ("GET", "/search"): Example(query={"q": "synthetic"}),
     }
 

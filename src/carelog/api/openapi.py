@@ -178,8 +178,20 @@ def _document_operations(schema: dict[str, Any], app: FastAPI) -> None:
             responses = operation.setdefault("responses", {})
             declared = {int(status) for status in responses if status.isdigit()}
             for status in sorted(error_statuses(route) | {s for s in declared if s >= 400}):
-                # Replace what FastAPI writes (its own 422 schema, or a bare description).
-                responses[str(status)] = _problem(status)
+                # Replace what FastAPI writes (its own 422 schema, or a bare description),
+                # keeping a media type a route declares besides (POST /fhir's 400 is an
+                # OperationOutcome, application/fhir+json, too).
+                own = responses.get(str(status), {})
+                problem = _problem(status)
+                other = {
+                    k: v
+                    for k, v in own.get("content", {}).items()
+                    if k not in (PROBLEM_JSON, "application/json")
+                }
+                if other:
+                    problem["content"] = {**other, **problem["content"]}
+                    problem["description"] = f"{own['description']} Or {problem['description']}"
+                responses[str(status)] = problem
             for response in responses.values():
                 headers = response.setdefault("headers", {})
                 headers.update(_REQUEST_ID)

@@ -20,6 +20,7 @@ PACKAGES = (
     "carelog.storage.audit",
     "carelog.storage.keys",
     "carelog.storage.event_types",
+    "carelog.storage.fhir",
 )
 
 # A line of a query that is only ``{{_name}}`` stands for the fragment ``sql/_name.sql`` of

@@ -181,7 +181,10 @@ def _resolve(items: list[Item]) -> Iterator[Item]:
                 ),
             )
             continue
-        patient = by_id.get(ref.id) if ref.id is not None else None
+        if ref.id is None:  # an identifier: the service resolves it
+            yield item
+            continue
+        patient = by_id.get(ref.id)
         resolved = PatientRef(id=ref.id) if patient is None else patient.ref
         yield replace(item, read=replace(read, patient=resolved))
 

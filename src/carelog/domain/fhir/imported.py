@@ -21,6 +21,8 @@ IssueCode = Literal[
     "duplicate",
     "not-found",
     "processing",
+    "forbidden",
+    "conflict",
 ]
 
 

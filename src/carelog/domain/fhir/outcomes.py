@@ -12,13 +12,24 @@ from typing import Any, Literal
 from carelog.domain.fhir.imported import Issue
 
 Resource = dict[str, Any]
-Fate = Literal["created", "unchanged", "failed"]
-_STATUS = {"created": "201 Created", "unchanged": "200 OK", "failed": "400 Bad Request"}
+Fate = Literal["created", "corrected", "unchanged", "failed"]
+_STATUS = {
+    "created": "201 Created",
+    "corrected": "200 OK",
+    "unchanged": "200 OK",
+    "failed": "400 Bad Request",
+}
+# A failed entry's status, by its first issue's code (400 otherwise).
+_FAILED_STATUS = {
+    "forbidden": "403 Forbidden",
+    "conflict": "409 Conflict",
+}
 
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What became of one entry or line: ``created`` (stored), ``unchanged`` (the same
+    """What became of one entry or line: ``created`` (stored), ``corrected`` (a new version
+    of a resource imported before: a correction of its event), ``unchanged`` (the same
     content was already there) or ``failed`` (its ``issues``). ``location`` is where the
     stored resource is, ``Observation/123/_history/1`` as FHIR wants it; ``where`` says
     which entry or line (``Bundle.entry[3]``, ``line 7``)."""
@@ -48,17 +59,23 @@ def _issues(outcome: Outcome) -> list[Resource]:
 
 def operation_outcome(outcomes: Sequence[Outcome]) -> Resource:
     """One error issue per issue of a failed entry, and an informational summary (``3
-    created, 1 unchanged, 2 failed``): an import of a million lines says each failure, not
-    each success."""
+    created, 1 unchanged, 2 failed``; ``1 corrected`` after the created when there are
+    corrections): an import of a million lines says each failure, not each success."""
     issues = [issue for o in outcomes if o.fate == "failed" for issue in _issues(o)]
     counts = Counter(outcome.fate for outcome in outcomes)
-    summary = ", ".join(f"{counts[fate]} {fate}" for fate in ("created", "unchanged", "failed"))
+    fates: tuple[Fate, ...] = ("created", "corrected", "unchanged", "failed")
+    summary = ", ".join(
+        f"{counts[fate]} {fate}" for fate in fates if fate != "corrected" or counts[fate]
+    )
     issues.append({"severity": "information", "code": "informational", "diagnostics": summary})
     return {"resourceType": "OperationOutcome", "issue": issues}
 
 
 def _entry(outcome: Outcome) -> Resource:
-    response: Resource = {"status": _STATUS[outcome.fate]}
+    status = _STATUS[outcome.fate]
+    if outcome.fate == "failed" and outcome.issues:
+        status = _FAILED_STATUS.get(outcome.issues[0].code, status)
+    response: Resource = {"status": status}
     if outcome.location is not None:
         response["location"] = outcome.location
         version = outcome.location.rpartition("/_history/")[2]

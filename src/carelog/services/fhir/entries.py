@@ -1,0 +1,337 @@
+"""One Bundle's entries stored in one unit of work (``ingest.import_bundle`` says what each
+becomes): the lookups of what was imported before, the patient each names, the key's reach,
+the event written (``insert_event``, ``insert_revision``, each with its audit row) and the
+resources remembered."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from pydantic import ValidationError
+
+from carelog.domain.events import PatientEventCreate
+from carelog.domain.fhir import (
+    Imported,
+    ImportedPatient,
+    Issue,
+    Item,
+    Outcome,
+    PatientRef,
+    Rejected,
+)
+from carelog.domain.fhir.codes import PATIENT_IDENTIFIER
+from carelog.domain.fhir.imported import IssueCode
+from carelog.errors import CarelogError
+from carelog.services.event_types import check_event
+from carelog.services.unit import Work
+from carelog.storage import fhir as fhir_store
+from carelog.storage import patient_events as event_store
+from carelog.storage.fhir import Remembered
+
+SOURCE = "fhir-import"
+_AMENDED, _RETRACTED = "amended", "entered-in-error"
+_REASON = "FHIR import: a new version of the resource"
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """An entry to store: the item, what to store (vital signs of one event joined), and
+    the entries whose outcome is this one's (the other signs of that event)."""
+
+    item: Item
+    read: Imported | ImportedPatient | Rejected
+    followers: tuple[Item, ...] = ()
+
+
+class _Failed(Exception):
+    """An entry that cannot be stored, and why: raised before the entry writes anything
+    (see ``Importer._store``)."""
+
+    def __init__(self, location: str, message: str, code: IssueCode = "processing") -> None:
+        super().__init__(message)
+        self.issue = Issue(location, message, code)
+
+
+class _RollBack(Exception):
+    """Ends a transaction Bundle's transaction when one of its entries failed."""
+
+
+def _element(read: Imported) -> str:
+    return "patient" if read.resource_type == "AllergyIntolerance" else "subject"
+
+
+class Importer:
+    """Stores a Bundle's entries in one unit of work, remembering what it has looked up."""
+
+    def __init__(self, work: Work) -> None:
+        self.work = work
+        self.tenant = work.access.tenant_id
+        self.known: dict[tuple[str, str], Remembered] = {}
+        self.identifiers: dict[tuple[str, str], str | None] = {}
+        self.pending: dict[tuple[str, str], Remembered] = {}
+        self.audited = False
+
+    async def transaction(self, entries: Sequence[Entry]) -> list[Outcome]:
+        """Every entry in one transaction, rolled back at the first that fails (entries
+        that cannot be read fail it before anything is written)."""
+        unread = [e for e in entries if isinstance(e.read, Rejected)]
+        if unread:
+            return self._answer([self._rejected(e) for e in unread])
+        outcomes: list[tuple[Item, Outcome]] = []
+        try:
+            async with self.work.transaction():
+                await self._lookup(entries)
+                for entry in entries:
+                    done = await self._store(entry)
+                    outcomes.append((entry.item, done))
+                    if done.fate == "failed":
+                        raise _RollBack
+                await self.flush()
+        except _RollBack:
+            return [outcome for _, outcome in outcomes if outcome.fate == "failed"]
+        return self._answer(self._spread(entries, [o for _, o in outcomes]))
+
+    async def each(self, entries: Sequence[Entry]) -> list[Outcome]:
+        """Entry by entry, in one transaction (one commit for the Bundle, not one an
+        entry): an entry that fails leaves the others, since every check that can fail it
+        comes before the statement that writes it (see ``_store``)."""
+        outcomes = []
+        async with self.work.transaction():
+            await self._lookup(entries)
+            for entry in entries:
+                if isinstance(entry.read, Rejected):
+                    outcomes.append(self._rejected(entry))
+                else:
+                    outcomes.append(await self._store(entry))
+            await self.flush()
+        return self._answer(self._spread(entries, outcomes))
+
+    def _spread(self, entries: Sequence[Entry], outcomes: list[Outcome]) -> list[Outcome]:
+        # The joined signs' entries get the outcome of the event they were stored in.
+        found = []
+        for entry, outcome in zip(entries, outcomes, strict=True):
+            found.append(outcome)
+            found.extend(replace(outcome, where=f.where) for f in entry.followers)
+        return found
+
+    @staticmethod
+    def _answer(outcomes: list[Outcome]) -> list[Outcome]:
+        order = {o.where: at for at, o in enumerate(outcomes)}
+        return sorted(outcomes, key=lambda o: _position(o.where, order))
+
+    @staticmethod
+    def _rejected(entry: Entry) -> Outcome:
+        assert isinstance(entry.read, Rejected)
+        return Outcome(entry.item.where, "failed", issues=entry.read.issues)
+
+    async def _lookup(self, entries: Sequence[Entry]) -> None:
+        keys = [_key(e.read) for e in entries if not isinstance(e.read, Rejected)]
+        self.known.update(
+            await fhir_store.lookup_imports(self.work.conn, tenant_id=self.tenant, keys=keys)
+        )
+
+    async def _store(self, entry: Entry) -> Outcome:
+        """Store one entry. Every reason it can fail is found before it writes anything
+        (the lookups, the patient, the key's reach, the payload's checks; registering
+        identifiers is one statement, all or none), so a failed entry leaves nothing behind
+        in a batch's transaction."""
+        read, where = entry.read, entry.item.where
+        try:
+            if isinstance(read, ImportedPatient):
+                return await self._patient(read, where)
+            assert isinstance(read, Imported)
+            return await self._event(read, where)
+        except _Failed as failed:
+            return Outcome(where, "failed", issues=(failed.issue,))
+
+    async def _patient(self, read: ImportedPatient, where: str) -> Outcome:
+        location = f"{where}.resource"
+        patient_id = read.patient_id
+        if patient_id is None:
+            patient_id = await self._resolve(read.ref, location)
+        self._may_reach(patient_id, location)
+        key = _key(read)
+        known = self.known.get(key)
+        if known is not None and _same(known, read.version_id, read.content_hash):
+            return Outcome(where, "unchanged", f"Patient/{patient_id}")
+        identifiers = [i for i in read.identifiers if i[0] != PATIENT_IDENTIFIER]
+        taken = await fhir_store.register_identifiers(
+            self.work.conn, tenant_id=self.tenant, patient_id=patient_id, identifiers=identifiers
+        )
+        if taken:
+            system, value, _ = taken[0]
+            raise _Failed(
+                f"{location}.identifier",
+                f"identifier {system}|{value} already names another patient",
+                "conflict",
+            )
+        for identifier in identifiers:
+            self.identifiers[identifier] = patient_id
+        self._remember(
+            Remembered(*key, read.version_id, read.content_hash, patient_id, None, None, 1)
+        )
+        return Outcome(where, "created" if known is None else "corrected", f"Patient/{patient_id}")
+
+    async def _event(self, read: Imported, where: str) -> Outcome:
+        location = f"{where}.resource.{_element(read)}"
+        patient_id = await self._resolve(read.patient, location)
+        self._may_reach(patient_id, location)
+        key = _key(read)
+        known = self.known.get(key)
+        if known is not None and known.event_id is not None:
+            if _same(known, read.version_id, read.content_hash):
+                return Outcome(where, "unchanged", _location(known))
+            return await self._correct(read, where, known, patient_id)
+        if read.status == _RETRACTED:
+            message = "an entered-in-error resource that was never imported: nothing to retract"
+            raise _Failed(f"{where}.resource", message, "not-supported")
+        try:
+            event = PatientEventCreate.model_validate(
+                {
+                    "patient_id": patient_id,
+                    "event_type": read.event_type,
+                    "payload": read.payload,
+                    "occurred_at": read.occurred_at,
+                    "source": SOURCE,
+                    "labels": sorted(read.labels),
+                }
+            )
+        except ValidationError as exc:
+            raise _Failed(f"{where}.resource", _first_error(exc), "value") from None
+        await self._checked(read, where)
+        stored = await event_store.insert_event(
+            self.work.conn, principal=self.work.access.principal, event=event,
+            audit=self.work.access.audit,
+        )  # fmt: skip
+        self.work.note_audited(stored.audited)
+        self.audited = True
+        remembered = Remembered(
+            *key, read.version_id, read.content_hash, patient_id, stored.value.id,
+            stored.value.id, 1,
+        )  # fmt: skip
+        self._remember(remembered)
+        return Outcome(where, "created", _location(remembered))
+
+    async def _correct(
+        self, read: Imported, where: str, known: Remembered, patient_id: str
+    ) -> Outcome:
+        """A new version of a resource imported before: a correction (or retraction) of the
+        event holding it, now the newest of its chain."""
+        assert known.event_id is not None
+        access, conn = self.work.access, self.work.conn
+        resource = f"{where}.resource"
+        if patient_id != known.patient_id:
+            message = f"it was imported for another patient; it cannot move to {patient_id}"
+            raise _Failed(f"{resource}.{_element(read)}", message, "conflict")
+        event_id = await event_store.current_version(
+            conn, tenant_id=self.tenant, event_id=known.event_id
+        )
+        target = await event_store.get_revision_target(
+            conn,
+            tenant_id=self.tenant,
+            event_id=event_id,
+            patients=access.principal.patients,
+            visible_labels=access.visible_labels,
+        )
+        if target is None:
+            raise _Failed(resource, "its earlier version is not visible to this key", "forbidden")
+        if target.status == _RETRACTED:
+            raise _Failed(resource, "its earlier version was retracted", "conflict")
+        if target.event_type != read.event_type:
+            message = f"it was imported as {target.event_type}, now it reads as {read.event_type}"
+            raise _Failed(resource, message, "conflict")
+        retract = read.status == _RETRACTED
+        if not retract:
+            await self._checked(read, where)
+        revision = await event_store.insert_revision(
+            conn,
+            principal=access.principal,
+            supersedes=event_id,
+            status=_RETRACTED if retract else _AMENDED,
+            reason=_REASON,
+            payload=None if retract else read.payload,
+            occurred_at=read.occurred_at,
+            audit=access.audit,
+        )
+        if revision.value is None:  # corrected by someone else this very moment
+            raise _Failed(resource, "its event was corrected at the same time; retry", "conflict")
+        self.work.note_audited(revision.audited)
+        self.audited = True
+        remembered = replace(
+            known,
+            version_id=read.version_id,
+            content_hash=read.content_hash,
+            event_id=revision.value.id,
+            version=known.version + 1,
+        )
+        self._remember(remembered)
+        return Outcome(where, "corrected", _location(remembered))
+
+    async def _checked(self, read: Imported, where: str) -> None:
+        # The tenant's own rules for the type (registered schemas, refusing unregistered).
+        try:
+            await check_event(self.work.conn, self.tenant, read.event_type, read.payload)
+        except CarelogError as exc:
+            raise _Failed(f"{where}.resource", exc.detail, "processing") from None
+
+    def _remember(self, remembered: Remembered) -> None:
+        # Written by flush, in one statement for the Bundle, before its transaction ends.
+        key = (remembered.resource_type, remembered.resource_id)
+        self.known[key] = self.pending[key] = remembered
+
+    async def flush(self) -> None:
+        """Write what the entries stored so far are to be remembered by."""
+        pending, self.pending = list(self.pending.values()), {}
+        await fhir_store.remember_imports(self.work.conn, tenant_id=self.tenant, remembered=pending)
+
+    def _may_reach(self, patient_id: str, location: str) -> None:
+        if not self.work.access.principal.may_reach(patient_id):
+            raise _Failed(location, "this key may not record events for that patient", "forbidden")
+
+    async def _resolve(self, ref: PatientRef, location: str) -> str:
+        """The Carelog patient a reference names: its id, or a registered identifier."""
+        if ref.id is not None:
+            return ref.id
+        system, value = ref.system or "", ref.value
+        if value is None:
+            raise _Failed(location, f"{ref}: no patient to resolve it to", "not-found")
+        if system == PATIENT_IDENTIFIER:
+            return value
+        key = (system, value)
+        if key not in self.identifiers:
+            self.identifiers[key] = await fhir_store.resolve_identifier(
+                self.work.conn, tenant_id=self.tenant, system=system, value=value
+            )
+        found = self.identifiers[key]
+        if found is None:
+            message = f"no Patient with identifier {system}|{value} was imported"
+            raise _Failed(location, message, "not-found")
+        return found
+
+
+def _key(read: Imported | ImportedPatient) -> tuple[str, str]:
+    return (read.resource_type, read.resource_id or f"#{read.content_hash}")
+
+
+def _same(known: Remembered, version_id: str | None, content_hash: str) -> bool:
+    same_version = version_id is not None and known.version_id == version_id
+    return same_version or known.content_hash == content_hash
+
+
+def _location(known: Remembered) -> str:
+    resource_id = known.resource_id if not known.resource_id.startswith("#") else known.chain_id
+    return f"{known.resource_type}/{resource_id}/_history/{known.version}"
+
+
+def _position(where: str, order: dict[str, int]) -> tuple[int, int]:
+    # Bundle.entry[12] -> 12; anything else keeps the order it came in.
+    head, _, rest = where.partition("[")
+    number = rest.split("]", 1)[0]
+    return (int(number), 0) if head == "Bundle.entry" and number.isdigit() else (-1, order[where])
+
+
+def _first_error(exc: ValidationError) -> str:
+    error = exc.errors(include_url=False, include_input=False)[0]
+    field = ".".join(str(part) for part in error["loc"]) or "event"
+    return f"{field}: {error['msg']}"

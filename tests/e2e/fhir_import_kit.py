@@ -1,0 +1,106 @@
+"""Synthetic FHIR resources and Bundles for the POST /fhir tests, and how to read the
+answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.operationoutcome import OperationOutcome
+
+LOINC = "http://loinc.org"
+CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+MRN = "urn:oid:2.16.840.1.113883.19.5"
+
+
+def lab(
+    resource_id: str | None,
+    subject: dict[str, Any],
+    value: float,
+    *,
+    version: str | None = None,
+    labels: tuple[str, ...] = (),
+    when: str = "2026-01-05T08:00:00Z",
+) -> dict[str, Any]:
+    """A synthetic glucose result."""
+    resource: dict[str, Any] = {
+        "resourceType": "Observation",
+        "status": "final",
+        "category": [{"coding": [{"system": CATEGORY, "code": "laboratory"}]}],
+        "code": {"coding": [{"system": LOINC, "code": "2345-7"}], "text": "Glucose"},
+        "subject": subject,
+        "effectiveDateTime": when,
+        "valueQuantity": {
+            "value": value,
+            "unit": "mg/dL",
+            "system": "http://unitsofmeasure.org",
+            "code": "mg/dL",
+        },
+    }
+    if resource_id is not None:
+        resource["id"] = resource_id
+    meta: dict[str, Any] = {}
+    if version is not None:
+        meta["versionId"] = version
+    if labels:
+        meta["security"] = [
+            {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": label}
+            for label in labels
+        ]
+    if meta:
+        resource["meta"] = meta
+    return resource
+
+
+def of(patient: str) -> dict[str, str]:
+    return {"reference": f"Patient/{patient}"}
+
+
+def bundle(kind: str, *resources: dict[str, Any]) -> dict[str, Any]:
+    """A Bundle of ``resources``: PUT <type>/<id> (POST without an id) in a batch or
+    transaction."""
+    entries = []
+    for resource in resources:
+        entry: dict[str, Any] = {"resource": resource}
+        if kind != "collection":
+            rid = resource.get("id")
+            kind_of = resource["resourceType"]
+            entry["request"] = (
+                {"method": "PUT", "url": f"{kind_of}/{rid}"}
+                if rid
+                else {"method": "POST", "url": kind_of}
+            )
+        entries.append(entry)
+    return {"resourceType": "Bundle", "type": kind, "entry": entries}
+
+
+async def post(
+    client: httpx.AsyncClient, headers: dict[str, str], body: Any, **extra: str
+) -> httpx.Response:
+    return await client.post(
+        "/fhir",
+        json=body,
+        headers={**headers, "Content-Type": "application/fhir+json", **extra},
+    )
+
+
+def statuses(response: httpx.Response) -> list[str]:
+    body = response.json()
+    assert body["resourceType"] == "Bundle", body
+    Bundle.model_validate(body)
+    return [entry["response"]["status"] for entry in body["entry"]]
+
+
+def summary(response: httpx.Response) -> str:
+    body = response.json()
+    OperationOutcome.model_validate(body)
+    [info] = [i for i in body["issue"] if i["severity"] == "information"]
+    return str(info["diagnostics"])
+
+
+async def events_of(client: httpx.AsyncClient, headers: dict[str, str], patient: str) -> Any:
+    response = await client.get(
+        f"/patient-events/{patient}", params={"include": "history"}, headers=headers
+    )
+    return response.json() if response.status_code == 200 else []
