@@ -7,7 +7,7 @@ import itertools
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -92,6 +92,26 @@ def patient_event(
         supersedes=supersedes,
         status=status,
         labels=list(labels),
+    )
+
+
+def fhir_event(
+    event_id: int, event_type: str, payload: dict[str, Any], **more: Any
+) -> PatientEvent:
+    """An event of patient P-1 as the domain sees it, at a fixed time (the FHIR mapping
+    tests' unit)."""
+    fields: dict[str, Any] = {
+        "occurred_at": datetime(2025, 3, 1, 9, 30, tzinfo=UTC),
+        "created_at": datetime(2025, 3, 1, 10, tzinfo=UTC),
+        **more,
+    }
+    return PatientEvent(
+        id=event_id,
+        patient_id="P-1",
+        event_type=event_type,
+        payload=payload,
+        recorded_by="k1",
+        **fields,
     )
 
 

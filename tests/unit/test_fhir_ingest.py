@@ -5,8 +5,7 @@ come back as the export wrote them."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC
 
 import pytest
 
@@ -28,6 +27,7 @@ from carelog.domain.fhir import (
 )
 from carelog.domain.fhir import codes as c
 from carelog.synthetic.population import cohort
+from tests.factories import fhir_event
 
 pytestmark = pytest.mark.unit
 
@@ -89,7 +89,7 @@ def test_the_round_trip_holds_with_validation() -> None:
 
 
 def test_the_same_content_has_the_same_hash_whatever_its_meta() -> None:
-    (obs,) = event_resources(_event(1, "lab_result", {"loinc": "4548-4", "value": 8.4}))
+    (obs,) = event_resources(fhir_event(1, "lab_result", {"loinc": "4548-4", "value": 8.4}))
     first = read_resource(obs)
     again = read_resource(
         {**obs, "meta": {"versionId": "7", "lastUpdated": "2026-01-01T00:00:00Z"}}
@@ -104,22 +104,6 @@ def test_the_same_content_has_the_same_hash_whatever_its_meta() -> None:
     assert changed.content_hash != first.content_hash
 
 
-def _event(event_id: int, event_type: str, payload: dict[str, Any], **more: Any) -> PatientEvent:
-    fields: dict[str, Any] = {
-        "occurred_at": datetime(2025, 3, 1, 9, 30, tzinfo=UTC),
-        "created_at": datetime(2025, 3, 1, 10, tzinfo=UTC),
-        **more,
-    }
-    return PatientEvent(
-        id=event_id,
-        patient_id="P-1",
-        event_type=event_type,
-        payload=payload,
-        recorded_by="k1",
-        **fields,
-    )
-
-
 def _imported(read: Read) -> Imported:
     assert isinstance(read, Imported), read
     return read
@@ -128,8 +112,8 @@ def _imported(read: Read) -> Imported:
 def test_a_carelog_basic_is_its_event_again() -> None:
     decision = {"agent": "triage-bot", "action": "escalate", "relied_on": [3, 4]}
     for event in (
-        _event(7, "agent_decision", decision),
-        _event(8, "wearable.sleep", {"hours": 6.5}),
+        fhir_event(7, "agent_decision", decision),
+        fhir_event(8, "wearable.sleep", {"hours": 6.5}),
     ):
         (basic,) = event_resources(event)
         imported = _imported(read_resource(basic))
@@ -147,8 +131,8 @@ def test_a_carelog_basic_is_its_event_again() -> None:
 def test_statuses_labels_and_extra_fields_come_back() -> None:
     condition = {"icd10": "F32.9", "clinical_status": "active", "verification_status": "presumed"}
     chain = [
-        _event(1, "condition", condition, labels=["BH"]),
-        _event(2, "condition", {}, status=c.RETRACTED, supersedes=1, labels=["BH"]),
+        fhir_event(1, "condition", condition, labels=["BH"]),
+        fhir_event(2, "condition", {}, status=c.RETRACTED, supersedes=1, labels=["BH"]),
     ]
     first, second = (_imported(read_resource(r)) for v in versions(chain) for r in to_resources(v))
     assert first.payload == condition  # presumed: R4's unconfirmed, the code kept aside
@@ -156,7 +140,7 @@ def test_statuses_labels_and_extra_fields_come_back() -> None:
     assert second.status == c.RETRACTED
     assert "clinical_status" not in second.payload
     summary = {"type": "ED", "summary": "Seen and sent home.", "triage_level": 3}
-    (encounter,) = event_resources(_event(11, "encounter", summary))
+    (encounter,) = event_resources(fhir_event(11, "encounter", summary))
     assert _imported(read_resource(encounter)).payload == {
         **summary,
         "start": "2025-03-01T09:30:00Z",

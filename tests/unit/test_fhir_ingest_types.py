@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 from carelog.domain.clinical import check_payload
-from carelog.domain.events import PatientEvent
 from carelog.domain.fhir import (
     Imported,
     PatientRef,
@@ -22,24 +21,9 @@ from carelog.domain.fhir import (
     read_resource,
 )
 from carelog.domain.fhir import codes as c
+from tests.factories import fhir_event
 
 pytestmark = pytest.mark.unit
-
-
-def _event(event_id: int, event_type: str, payload: dict[str, Any], **more: Any) -> PatientEvent:
-    fields: dict[str, Any] = {
-        "occurred_at": datetime(2025, 3, 1, 9, 30, tzinfo=UTC),
-        "created_at": datetime(2025, 3, 1, 10, tzinfo=UTC),
-        **more,
-    }
-    return PatientEvent(
-        id=event_id,
-        patient_id="P-1",
-        event_type=event_type,
-        payload=payload,
-        recorded_by="k1",
-        **fields,
-    )
 
 
 SUBJECT = {"reference": "Patient/P-1"}
@@ -300,7 +284,7 @@ def test_each_resource_type_both_ways(name: str) -> None:
     else:
         assert imported.occurred_at == AT
     # And back: exported as Carelog writes it, it reads as the same event.
-    event = _event(3, imported.event_type, imported.payload, occurred_at=imported.occurred_at)
+    event = fhir_event(3, imported.event_type, imported.payload, occurred_at=imported.occurred_at)
     again = merge_signs(read_resource(r) for r in event_resources(event))
     assert [(_imported(r).event_type, _imported(r).payload) for r in again] == [
         (event_type, payload)
