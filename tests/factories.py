@@ -18,7 +18,7 @@ from carelog.api.app import create_app
 from carelog.domain.access import Access
 from carelog.domain.audit import AuditContext
 from carelog.domain.events import PatientEvent
-from carelog.domain.principals import ApiKeyCreate, Credential, Principal
+from carelog.domain.principals import ApiKeyCreate, Credential, Principal, PrincipalKind
 from carelog.domain.scopes import Permission
 from carelog.services.auth.keys import issue_key
 from carelog.settings import Settings
@@ -146,6 +146,28 @@ async def make_token(pool: Pool, tenant: str, *scopes: str) -> str:
     chosen = frozenset(scopes or ("events:read", "events:write"))
     issued = await issue_key(pool, ApiKeyCreate(tenant_id=tenant, scopes=chosen, name="test"))
     return issued.token
+
+
+async def make_key(
+    pool: Pool,
+    tenant: str,
+    *scopes: str,
+    kind: PrincipalKind = PrincipalKind.SERVICE,
+    patients: frozenset[str] | None = None,
+) -> dict[str, str]:
+    """The Authorization header of a new key of ``kind`` (an agent is named ``intake-bot``)."""
+    issued = await issue_key(
+        pool,
+        ApiKeyCreate(
+            tenant_id=tenant,
+            scopes=frozenset(scopes),
+            name="test",
+            kind=kind,
+            agent_name="intake-bot" if kind is PrincipalKind.AGENT else None,
+            patients=patients,
+        ),
+    )
+    return bearer(issued.token)
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -116,6 +116,25 @@ class EventSuperseded(Conflict):
         )
 
 
+class PreconditionFailed(CarelogError):
+    """``If-Match`` named a version that is no longer current; ``current_version`` is."""
+
+    status = 412
+    code = "precondition-failed"
+    title = "Precondition failed"
+
+    def __init__(self, detail: str, *, current_version: int) -> None:
+        super().__init__(detail, extensions={"current_version": current_version})
+
+
+class PreconditionRequired(CarelogError):
+    """This change overwrites what the client read: it must say which version (``If-Match``)."""
+
+    status = 428
+    code = "precondition-required"
+    title = "Precondition required"
+
+
 class PayloadTooLarge(CarelogError):
     """The request body is over the configured limit."""
 

@@ -108,26 +108,33 @@ async def test_health_is_public(client: httpx.AsyncClient) -> None:
 
 def test_every_protected_route_demands_its_scope() -> None:
     protected = {
-        route.path: required_permissions(route)
+        f"{method} {route.path}": required_permissions(route)
         for router in PROTECTED_ROUTERS
         for route in router.routes
         if isinstance(route, APIRoute)
+        for method in route.methods or ()
     }
     assert protected == {
-        "/patient-events": {Permission.EVENTS_WRITE},
-        "/patient-events/{patient_id}": {Permission.EVENTS_READ},
-        "/events/{event_id}": {Permission.EVENTS_READ},
-        "/audit-events": {Permission.AUDIT_READ},
-        "/audit-events/verify": {Permission.AUDIT_READ},
-        "/event-types": {Permission.EVENTS_READ},
-        "/events/{event_id}/corrections": {Permission.EVENTS_WRITE},
-        "/events/{event_id}/retractions": {Permission.EVENTS_WRITE},
-        "/patients/{patient_id}/context": {Permission.EVENTS_READ},
-        "/patients/{patient_id}/fhir": {Permission.EVENTS_READ},
-        "/fhir": {Permission.EVENTS_WRITE},
-        "/search": {Permission.EVENTS_READ},
-        "/event-types/{event_type}": {Permission.ADMIN},
-        "/event-type-policy": {Permission.ADMIN},
+        "POST /patient-events": {Permission.EVENTS_WRITE},
+        "GET /patient-events/{patient_id}": {Permission.EVENTS_READ},
+        "GET /events/{event_id}": {Permission.EVENTS_READ},
+        "GET /audit-events": {Permission.AUDIT_READ},
+        "GET /audit-events/verify": {Permission.AUDIT_READ},
+        "GET /event-types": {Permission.EVENTS_READ},
+        "POST /events/{event_id}/corrections": {Permission.EVENTS_WRITE},
+        "POST /events/{event_id}/retractions": {Permission.EVENTS_WRITE},
+        "GET /patients/{patient_id}/context": {Permission.EVENTS_READ},
+        "GET /patients/{patient_id}/fhir": {Permission.EVENTS_READ},
+        "POST /fhir": {Permission.EVENTS_WRITE},
+        "GET /search": {Permission.EVENTS_READ},
+        "PUT /event-types/{event_type}": {Permission.ADMIN},
+        "PUT /event-type-policy": {Permission.ADMIN},
+        "GET /escalations/targets": {Permission.WORKFLOWS_READ},
+        "PUT /escalations/targets": {Permission.ADMIN},
+        "POST /escalations": {Permission.WORKFLOWS_WRITE},
+        "GET /escalations": {Permission.WORKFLOWS_READ},
+        "GET /escalations/{case_id}": {Permission.WORKFLOWS_READ},
+        "POST /escalations/{case_id}/actions": {Permission.WORKFLOWS_WRITE},
     }
 
 

@@ -39,7 +39,7 @@ class Example:
     body: dict[str, Any] | None = None
 
 
-def _examples(patient: str, event_id: int) -> dict[tuple[str, str], Example]:
+def _examples(patient: str, event_id: int, case_id: str) -> dict[tuple[str, str], Example]:
     payload = {"text": "synthetic note"}
     return {
         ("GET", "/healthz"): Example(),
@@ -79,6 +79,27 @@ def _examples(patient: str, event_id: int) -> dict[tuple[str, str], Example]:
             body={"resourceType": "Bundle", "type": "batch", "entry": []},
         ),
         ("GET", "/search"): Example(query={"q": "synthetic"}),
+        ("GET", "/escalations/targets"): Example(),
+        ("PUT", "/escalations/targets"): Example(body={"urgent": 3600}),
+        ("POST", "/escalations"): Example(
+            headers={"Idempotency-Key": "sweep-2"},
+            body={
+                "patient_id": patient,
+                "severity": "urgent",
+                "reason": "synthetic",
+                "link_events": [event_id],
+                "labels": ["BH"],
+            },
+        ),
+        ("GET", "/escalations"): Example(
+            query={"status": "open", "overdue": "false", "patient_id": patient, "limit": "5"}
+        ),
+        ("GET", "/escalations/{case_id}"): Example(path={"case_id": case_id}),
+        ("POST", "/escalations/{case_id}/actions"): Example(
+            path={"case_id": case_id},
+            headers={"If-Match": '"1"', "Idempotency-Key": "sweep-3"},
+            body={"action": "comment", "comment": "synthetic"},
+        ),
     }
 
 
@@ -135,7 +156,12 @@ async def test_every_input_of_every_operation_refuses_a_nul(
     tenant, patient = new_tenant(), new_patient()
     token = await make_token(pool, tenant, "events:read", "events:write", "audit:read", "admin")
     event_id = await record(client, bearer(token), patient, "triage_note", {"text": "synthetic"})
-    examples = _examples(patient, event_id)
+    case = await client.post(
+        "/escalations",
+        json={"patient_id": patient, "severity": "routine", "reason": "synthetic"},
+        headers=bearer(token),
+    )
+    examples = _examples(patient, event_id, case.json()["id"])
     doc = app.openapi()
     operations = {
         (method.upper(), path): operation
@@ -158,7 +184,7 @@ async def test_every_input_of_every_operation_refuses_a_nul(
     answered = await client.get("/event-types", headers={**bearer(token), "X-Request-ID": NUL})
     assert answered.status_code == 200
     assert answered.headers["x-request-id"] not in (NUL, "")
-    assert swept > 60  # every parameter, body property and common header of 15 operations
-    assert await count_events(pool, tenant) == 1  # nothing was written
+    assert swept > 80  # every parameter, body property and common header of 21 operations
+    assert await count_events(pool, tenant) == 2  # nothing was written (the note, the case)
     types_after = (await client.get("/event-types", headers=bearer(token))).json()
     assert types_after == types_before

@@ -10,7 +10,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from carelog.api.openapi import api_routes, error_statuses
+from carelog.api.openapi import error_statuses
+from carelog.api.walk import api_routes
 from carelog.storage.db import Pool
 from tests.factories import bearer, make_token, new_patient, new_tenant
 
@@ -43,7 +44,7 @@ async def test_every_operation_lists_every_error_of_its_kind(
         for path, methods in document["paths"].items()
         for method, operation in methods.items()
     }
-    assert len(operations) == 16
+    assert len(operations) == 22
     post = document["paths"]["/patient-events"]["post"]["responses"]
     protected = {"401", "403", "413", "422", "429", "431", "500", "503"}
     assert protected | {"400", "415", "409"} <= post.keys()

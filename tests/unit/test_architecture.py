@@ -151,7 +151,7 @@ def test_errors_module_imports_nothing_heavy() -> None:
     }
 
 
-PATIENT_TABLES = ("patient_events", "idempotency_keys", "api_keys")
+PATIENT_TABLES = ("patient_events", "idempotency_keys", "api_keys", "workflow_cases")
 
 
 def _sql_files() -> list[Path]:

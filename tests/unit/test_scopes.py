@@ -22,6 +22,7 @@ R, W, A, ADMIN = (
     Permission.AUDIT_READ,
     Permission.ADMIN,
 )
+WR, WW = Permission.WORKFLOWS_READ, Permission.WORKFLOWS_WRITE
 
 
 @pytest.mark.parametrize(
@@ -31,15 +32,24 @@ R, W, A, ADMIN = (
         ("events:write", {W}, None),
         ("audit:read", {A}, None),
         ("admin", {ADMIN}, None),
-        ("patient/*.rs", {R}, Context.PATIENT),
-        ("patient/*.r", {R}, Context.PATIENT),
-        ("user/*.cruds", {R, W}, Context.USER),
-        ("user/*.c", {W}, Context.USER),
-        ("system/*.rs", {R}, Context.SYSTEM),
-        ("system/*.cud", {W}, Context.SYSTEM),
-        ("patient/*.read", {R}, Context.PATIENT),
-        ("user/*.write", {W}, Context.USER),
-        ("system/*.*", {R, W}, Context.SYSTEM),
+        ("workflows:read", {WR}, None),
+        ("workflows:write", {WW}, None),
+        # The * resource reaches the events and the workflows.
+        ("patient/*.rs", {R, WR}, Context.PATIENT),
+        ("patient/*.r", {R, WR}, Context.PATIENT),
+        ("user/*.cruds", {R, W, WR, WW}, Context.USER),
+        ("user/*.c", {W, WW}, Context.USER),
+        ("system/*.rs", {R, WR}, Context.SYSTEM),
+        ("system/*.cud", {W, WW}, Context.SYSTEM),
+        ("patient/*.read", {R, WR}, Context.PATIENT),
+        ("user/*.write", {W, WW}, Context.USER),
+        ("system/*.*", {R, W, WR, WW}, Context.SYSTEM),
+        # Task (escalations, care tasks) and Claim (prior authorization): workflows only.
+        ("patient/Task.rs", {WR}, Context.PATIENT),
+        ("user/Task.cruds", {WR, WW}, Context.USER),
+        ("system/Claim.cu", {WW}, Context.SYSTEM),
+        ("user/Claim.read", {WR}, Context.USER),
+        ("system/Task.*", {WR, WW}, Context.SYSTEM),
     ],
 )
 def test_scope_grants(scope: str, permissions: set[Permission], context: Context | None) -> None:
@@ -54,7 +64,7 @@ def test_scope_grants(scope: str, permissions: set[Permission], context: Context
         ("events:delete", "unknown scope"),
         ("patient/*.x", "unknown scope"),
         ("practitioner/*.rs", "unknown scope"),
-        ("patient/Observation.rs", "only the '\\*' resource"),
+        ("patient/Observation.rs", "the supported resources are \\*, Claim, Task"),
         ("user/*.sr", "order cruds"),
         ("user/*.rr", "order cruds"),
         ("", "unknown scope"),
@@ -67,7 +77,8 @@ def test_bad_scopes(scope: str, message: str) -> None:
 
 
 def test_permissions_combine() -> None:
-    assert permissions_for(["system/*.rs", "events:write", "audit:read"]) == {R, W, A}
+    assert permissions_for(["system/*.rs", "events:write", "audit:read"]) == {R, W, A, WR}
+    assert permissions_for(["system/Task.rs", "events:write"]) == {W, WR}
     assert permissions_for([]) == frozenset()
 
 

@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request, Security
@@ -63,6 +64,11 @@ class Caller:
     access: Access
     pool: Pool
     settings: Settings
+    clock: Callable[[], datetime]
+
+    def now(self) -> datetime:
+        """The time of the request, by the runtime's clock (tests control it)."""
+        return self.clock()
 
     def work(self) -> AbstractAsyncContextManager[Work]:
         """The request's unit of work (services/unit.py), for the route to hand to its use
@@ -192,7 +198,7 @@ async def _authenticate(request: Request) -> Caller:
     audit.agent_name = principal.agent_name
     audit.purpose_of_use = _purpose(request, principal)
     _break_glass(request, principal, audit)
-    return Caller(Access(principal, audit, Channel.REST), state.pool, state.settings)
+    return Caller(Access(principal, audit, Channel.REST), state.pool, state.settings, state.clock)
 
 
 def _limit(request: Request, principal: Principal) -> None:
@@ -268,6 +274,8 @@ def required_permissions(route: APIRoute) -> set[Permission]:
 EventsRead = Annotated[Caller, require(Permission.EVENTS_READ)]
 EventsWrite = Annotated[Caller, require(Permission.EVENTS_WRITE)]
 AuditRead = Annotated[Caller, require(Permission.AUDIT_READ)]
+WorkflowsRead = Annotated[Caller, require(Permission.WORKFLOWS_READ)]
+WorkflowsWrite = Annotated[Caller, require(Permission.WORKFLOWS_WRITE)]
 Admin = Annotated[Caller, require(Permission.ADMIN)]
 
 

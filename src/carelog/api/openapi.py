@@ -22,16 +22,15 @@ and every response of a protected route the ``RateLimit-*`` headers once the cal
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
 from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
-from starlette.routing import BaseRoute
 
 from carelog.api.deps import BREAK_GLASS_REASON_PATTERN, required_permissions
 from carelog.api.problems import PROBLEM_JSON, Problem
+from carelog.api.walk import api_routes
 from carelog.domain.audit import PURPOSES_OF_USE
 from carelog.domain.limits import JSON_VALUE_SCHEMA
 from carelog.settings import Settings
@@ -155,17 +154,6 @@ def _problem(status: int) -> dict[str, Any]:
     return response
 
 
-def api_routes(routes: Iterable[BaseRoute]) -> Iterator[APIRoute]:
-    """Every API route in ``routes``, inside included routers too."""
-    for route in routes:
-        if isinstance(route, APIRoute):
-            yield route
-        else:
-            included = getattr(getattr(route, "original_router", None), "routes", None)
-            if included is not None:
-                yield from api_routes(included)
-
-
 def _document_operations(schema: dict[str, Any], app: FastAPI) -> None:
     # Operations are matched by id: FastAPI names each after its route's unique_id.
     by_id = {route.unique_id: route for route in api_routes(app.routes)}
@@ -175,6 +163,8 @@ def _document_operations(schema: dict[str, Any], app: FastAPI) -> None:
             protected = bool(required_permissions(route))
             if protected:
                 operation.setdefault("parameters", []).extend(_PROTECTED_PARAMETERS)
+            for parameter in operation.get("parameters", []):
+                _not_null(parameter)
             responses = operation.setdefault("responses", {})
             declared = {int(status) for status in responses if status.isdigit()}
             for status in sorted(error_statuses(route) | {s for s in declared if s >= 400}):
@@ -201,6 +191,18 @@ def _document_operations(schema: dict[str, Any], app: FastAPI) -> None:
     # FastAPI's own validation error shapes: no response uses them (422 is a Problem).
     for name in ("HTTPValidationError", "ValidationError"):
         components.pop(name, None)
+
+
+def _not_null(parameter: dict[str, Any]) -> None:
+    # An optional header is absent or a string, never null: FastAPI writes `str | None` as
+    # anyOf [string, null], which tells a client it may send the text "null".
+    schema = parameter.get("schema", {})
+    options = schema.get("anyOf")
+    if parameter.get("in") != "header" or options is None:
+        return
+    kept = [option for option in options if option.get("type") != "null"]
+    if len(kept) == 1:
+        parameter["schema"] = {**{k: v for k, v in schema.items() if k != "anyOf"}, **kept[0]}
 
 
 def _document_page_limits(schema: dict[str, Any], settings: Settings) -> None:

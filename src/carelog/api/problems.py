@@ -11,7 +11,9 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
+from carelog.api.walk import api_routes
 from carelog.errors import BadRequest, CarelogError, ValidationFailed
 
 PROBLEM_JSON = "application/problem+json"
@@ -128,7 +130,20 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     else:
         error = error_class()
     error.headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        error.headers["Allow"] = _allowed_methods(request) or error.headers.get("Allow", "")
     return problem_response(error, request)
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method the request's path answers: Starlette names only those of the first
+    route that matched the path, and a path may have a route per method."""
+    methods: set[str] = set()
+    for route in api_routes(request.app.router.routes):
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= route.methods or set()
+    return ", ".join(sorted(methods))
 
 
 def install_problem_handlers(app: FastAPI) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
 from starlette.responses import Response
 
 from carelog.api.deps import required_permissions, scope_checks
@@ -94,7 +95,7 @@ class JsonRoute(APIRoute):
         handler = super().get_route_handler()
         takes_body = self.body_field is not None
         checks = scope_checks(self)
-        known = frozenset(p.alias for p in self.dependant.query_params)
+        known = _query_names(self)
 
         async def json_route_handler(request: Request) -> Response:
             for check in checks:
@@ -111,6 +112,18 @@ class JsonRoute(APIRoute):
             return await handler(request)
 
         return json_route_handler
+
+
+def _query_names(route: APIRoute) -> frozenset[str]:
+    """The query parameters a route takes: its own, and the fields of a query model."""
+    names: set[str] = set()
+    for param in route.dependant.query_params:
+        annotation = param.field_info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            names |= {f.alias or name for name, f in annotation.model_fields.items()}
+        else:
+            names.add(param.alias)
+    return frozenset(names)
 
 
 def _unknown_parameters(known: frozenset[str]) -> ValidationFailed:

@@ -197,6 +197,29 @@ class AgentDecision(_Payload):
     )
 
 
+WORKFLOW_TRANSITION = "workflow_transition"
+
+
+class WorkflowTransition(_Payload):
+    """One transition of a workflow case (an escalation, a prior-authorization case, a care
+    task): written by the service itself, never by a client, so that replaying a case's
+    transitions rebuilds it. Who and when are the event's own ``recorded_by`` and
+    ``occurred_at``."""
+
+    workflow: Short
+    case_id: Short
+    action: Short
+    from_: Short | None = Field(default=None, alias="from")
+    to: Short
+    reason: Text | None = None
+    note: Text | None = None
+    changes: dict[str, Any] = Field(default_factory=dict)
+
+
+# Types only the service writes: a client's event, correction or retraction of one is refused.
+SYSTEM_EVENT_TYPES = frozenset({WORKFLOW_TRANSITION})
+
+
 EVENT_TYPES: dict[str, type[_Payload]] = {
     "lab_result": LabResult,
     "vital_signs": VitalSigns,
@@ -207,6 +230,7 @@ EVENT_TYPES: dict[str, type[_Payload]] = {
     "encounter": Encounter,
     "document": Document,
     "agent_decision": AgentDecision,
+    WORKFLOW_TRANSITION: WorkflowTransition,
 }
 
 

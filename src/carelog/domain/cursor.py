@@ -12,6 +12,7 @@ import base64
 import re
 import struct
 from datetime import UTC, datetime, timedelta
+from uuid import UUID
 
 # (occurred_at, event id): 16 bytes, 22 characters; the last one holds 2 bits and 4 zero bits.
 EVENT_CURSOR_PATTERN = r"^[A-Za-z0-9_-]{21}[AQgw]$"
@@ -71,3 +72,24 @@ def decode_audit_cursor(cursor: str) -> tuple[datetime, int, int]:
     otherwise."""
     micros, lane, seq = _decode(cursor, _AUDIT_RE, _AUDIT)
     return _time(micros), lane, seq
+
+
+# (rank, sort time, case id) of a workflow's queue: 26 bytes, 35 characters; the last one
+# holds 4 bits and 2 zero bits.
+CASE_CURSOR_PATTERN = r"^[A-Za-z0-9_-]{34}[AEIMQUYcgkosw048]$"
+_CASE = struct.Struct(">hq16s")
+_CASE_RE = re.compile(CASE_CURSOR_PATTERN)
+
+
+def encode_case_cursor(rank: int, sort_at: datetime, case_id: UUID) -> str:
+    """The cursor that continues a queue (in its rank, time, id order) after this case."""
+    return _encode(_CASE.pack(rank, _micros(sort_at), case_id.bytes))
+
+
+def decode_case_cursor(cursor: str) -> tuple[int, datetime, UUID]:
+    """The position of a cursor of :data:`CASE_CURSOR_PATTERN`'s shape; ``ValueError``
+    otherwise."""
+    if not _CASE_RE.match(cursor):
+        raise ValueError("invalid cursor")
+    rank, micros, raw = _CASE.unpack(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    return rank, _time(micros), UUID(bytes=raw)

@@ -9,8 +9,11 @@ Two vocabularies are accepted:
 - Carelog's own: ``events:read``, ``events:write``, ``audit:read``, ``admin``,
   ``break-glass`` and ``sensitive:<label>`` for each sensitivity label (``sensitive:ETH``...).
 
-Resource-specific SMART scopes (``patient/Observation.rs``) are refused for now: every event
-type is one resource here, and narrowing by resource needs the typed events to come.
+SMART resources map onto permissions: ``*`` reaches events and workflows; ``Task`` (an
+escalation, a care task) and ``Claim`` (a prior-authorization case: Da Vinci PAS submits a
+Claim) reach workflows only (``workflows:read`` for ``r``/``s``/``read``, ``workflows:write``
+for ``c``/``u``/``d``/``write``). Other resource-specific scopes (``patient/Observation.rs``)
+are refused for now: every event type is one resource here.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ class Permission(StrEnum):
     EVENTS_READ = "events:read"
     EVENTS_WRITE = "events:write"
     AUDIT_READ = "audit:read"
+    WORKFLOWS_READ = "workflows:read"
+    WORKFLOWS_WRITE = "workflows:write"
     ADMIN = "admin"
     BREAK_GLASS = "break-glass"
     SENSITIVE_BH = "sensitive:BH"
@@ -63,17 +68,18 @@ class Context(StrEnum):
 
 
 _SMART = re.compile(r"^(patient|user|system)/([A-Za-z*]+)\.(read|write|\*|[cruds]{1,5})$")
-_V2_ACTIONS = {
-    "c": Permission.EVENTS_WRITE,  # create an event
-    "u": Permission.EVENTS_WRITE,  # corrections
-    "d": Permission.EVENTS_WRITE,  # retractions (entered-in-error); nothing is deleted
-    "r": Permission.EVENTS_READ,
-    "s": Permission.EVENTS_READ,
-}
-_V1_ACTIONS = {
-    "read": frozenset({Permission.EVENTS_READ}),
-    "write": frozenset({Permission.EVENTS_WRITE}),
-    "*": frozenset({Permission.EVENTS_READ, Permission.EVENTS_WRITE}),
+_READ, _WRITE = "read", "write"
+# c: create; u: corrections, transitions; d: retractions, cancellations (nothing is deleted).
+_V2_ACTIONS = {"c": _WRITE, "u": _WRITE, "d": _WRITE, "r": _READ, "s": _READ}
+_V1_ACTIONS = {"read": (_READ,), "write": (_WRITE,), "*": (_READ, _WRITE)}
+# What each SMART resource reaches, for reading and for writing.
+_RESOURCES: dict[str, dict[str, tuple[Permission, ...]]] = {
+    "*": {
+        _READ: (Permission.EVENTS_READ, Permission.WORKFLOWS_READ),
+        _WRITE: (Permission.EVENTS_WRITE, Permission.WORKFLOWS_WRITE),
+    },
+    "Task": {_READ: (Permission.WORKFLOWS_READ,), _WRITE: (Permission.WORKFLOWS_WRITE,)},
+    "Claim": {_READ: (Permission.WORKFLOWS_READ,), _WRITE: (Permission.WORKFLOWS_WRITE,)},
 }
 
 
@@ -96,16 +102,20 @@ def parse_scope(scope: str) -> Grant:
             "or a SMART scope such as patient/*.rs"
         )
     context, resource, actions = match.groups()
-    if resource != "*":
-        raise ValueError(f"scope {scope!r}: only the '*' resource is supported so far")
+    reaches = _RESOURCES.get(resource)
+    if reaches is None:
+        raise ValueError(
+            f"scope {scope!r}: the supported resources are {', '.join(sorted(_RESOURCES))}"
+        )
     if actions in _V1_ACTIONS:
-        permissions = _V1_ACTIONS[actions]
+        kinds = _V1_ACTIONS[actions]
     else:
         if len(set(actions)) != len(actions) or actions != "".join(
             a for a in "cruds" if a in actions
         ):
             raise ValueError(f"scope {scope!r}: actions must be distinct, in the order cruds")
-        permissions = frozenset(_V2_ACTIONS[a] for a in actions)
+        kinds = tuple(_V2_ACTIONS[a] for a in actions)
+    permissions = frozenset(p for kind in kinds for p in reaches[kind])
     return Grant(permissions, Context(context))
 
 

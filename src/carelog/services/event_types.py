@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from carelog.domain.clinical import EVENT_TYPES, check_payload, describe_event_types
+from carelog.domain.clinical import (
+    EVENT_TYPES,
+    SYSTEM_EVENT_TYPES,
+    check_payload,
+    describe_event_types,
+)
 from carelog.domain.tenant_schemas import check_against_schema, check_schema
 from carelog.errors import Conflict, ValidationFailed
 from carelog.services.unit import Work
@@ -17,7 +22,20 @@ async def check_event(
 ) -> None:
     """Validate a payload: built-in kinds by their models, registered types by their JSON
     Schema; other types are free JSON unless the tenant refuses unregistered types. Only a
-    type that is not built in costs a query."""
+    type that is not built in costs a query. A type only the service writes (a workflow's
+    transition) is refused: a client cannot forge, correct or retract one."""
+    if event_type in SYSTEM_EVENT_TYPES:
+        raise ValidationFailed(
+            f"Events of type '{event_type}' are written by the service itself.",
+            errors=[
+                {
+                    "field": "event_type",
+                    "location": "body",
+                    "message": "use the workflow's routes (/escalations, ...) instead",
+                    "type": "reserved_event_type",
+                }
+            ],
+        )
     if event_type in EVENT_TYPES:
         check_payload(event_type, payload)
         return

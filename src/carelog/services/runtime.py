@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from carelog.services.audit.attempts import AttemptCounter
 from carelog.services.auth.key_use import KeyUseTracker
@@ -48,6 +49,8 @@ class Runtime:
     auth_failure_limiter: TokenBucketLimiter | None
     # An unknown caller's repeated failures, counted; None: a row each.
     attempts: AttemptCounter | None
+    # The wall clock due times and overdue flags are computed from (tests set their own).
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
 
 def _limiter(rate: float, burst: int) -> TokenBucketLimiter | None:

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from typing import Annotated
 
+from fastapi import Header
 from pydantic import StringConstraints
 
-from carelog.domain.limits import EVENT_TYPE_PATTERN
+from carelog.domain.limits import EVENT_TYPE_PATTERN, IDEMPOTENCY_KEY_PATTERN
 from carelog.errors import ValidationFailed
 
 EventTypeParam = Annotated[str, StringConstraints(pattern=EVENT_TYPE_PATTERN)]
+# Every write's retry key (POST /patient-events, the workflows' opens and actions).
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        pattern=IDEMPOTENCY_KEY_PATTERN,
+        description="Retries with the same key and body return the first response.",
+    ),
+]
 
 
 def invalid_parameter(field: str, message: str) -> ValidationFailed:

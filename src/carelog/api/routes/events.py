@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from carelog.api.deps import Caller, EventsRead, EventsWrite, audited
 from carelog.api.kit.pagination import NEXT_PAGE, EventCursor, after_event, page_headers
-from carelog.api.kit.params import EventTypeParam, invalid_parameter
+from carelog.api.kit.params import EventTypeParam, IdempotencyKey, invalid_parameter
 from carelog.api.kit.responses import WITHHELD, WITHHELD_HEADER, event_json, event_list_json
 from carelog.api.problems import problem_responses
 from carelog.api.routing import JsonRoute
@@ -23,7 +23,6 @@ from carelog.domain.events import (
     RetractionCreate,
 )
 from carelog.domain.limits import (
-    IDEMPOTENCY_KEY_PATTERN,
     PATIENT_ID_PATTERN,
     Timestamp,
 )
@@ -31,14 +30,6 @@ from carelog.services import patient_events as event_service
 
 router = APIRouter(tags=["events"], route_class=JsonRoute)
 
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        pattern=IDEMPOTENCY_KEY_PATTERN,
-        description="Retries with the same key and body return the first response.",
-    ),
-]
 MAX_EVENT_ID = 2**63 - 1
 
 

@@ -7,7 +7,12 @@ from carelog.services.patient_events.read import (
     list_events,
     search_events,
 )
-from carelog.services.patient_events.record import Recorded, record_event
+from carelog.services.patient_events.record import (
+    Recorded,
+    find_replay,
+    record_event,
+    record_system_event,
+)
 from carelog.services.patient_events.revise import AMENDED, RETRACTED, revise_event
 
 __all__ = [
@@ -16,9 +21,11 @@ __all__ = [
     "RETRACTED",
     "EventPage",
     "Recorded",
+    "find_replay",
     "get_event",
     "list_events",
     "record_event",
+    "record_system_event",
     "revise_event",
     "search_events",
 ]

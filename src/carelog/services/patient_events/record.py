@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from carelog.domain.audit import AuditAction
+from carelog.domain.clinical import check_payload
 from carelog.domain.events import EventDocument, PatientEventCreate
 from carelog.errors import Forbidden, IdempotencyKeyReused
 from carelog.services.audit import record_success
@@ -43,12 +44,48 @@ async def record_event(
         raise Forbidden("This key may not record events for that patient.")
     conn = await work.connection()
     await check_event(conn, access.tenant_id, event.event_type, event.payload)
+    return await _append(work, event, idempotency_key, event.request_hash())
+
+
+async def record_system_event(
+    work: Work, event: PatientEventCreate, *, idempotency_key: str | None, request_hash: bytes
+) -> Recorded:
+    """Append an event only the service writes (a workflow transition): its payload is
+    checked by its built-in model, never by the client's event-type rules (which refuse it).
+    ``request_hash`` is the digest of the client's request the event answers, so that a retry
+    of that request under ``idempotency_key`` replays it."""
+    if not work.access.principal.may_reach(event.patient_id):
+        raise Forbidden("This key may not record events for that patient.")
+    check_payload(event.event_type, event.payload)
+    return await _append(work, event, idempotency_key, request_hash)
+
+
+async def find_replay(
+    work: Work, *, idempotency_key: str, request_hash: bytes
+) -> EventDocument | None:
+    """The event first written under ``idempotency_key``, if the key was used for this same
+    request (``request_hash``); :class:`IdempotencyKeyReused` if for another; None if unused."""
+    first = await event_store.get_idempotent_event(
+        await work.connection(), tenant_id=work.access.tenant_id, idempotency_key=idempotency_key
+    )
+    if first is None:
+        return None
+    if first.request_hash != request_hash:
+        raise IdempotencyKeyReused(
+            "This Idempotency-Key was already used with a different request body."
+        )
+    return first.event
+
+
+async def _append(
+    work: Work, event: PatientEventCreate, idempotency_key: str | None, request_hash: bytes
+) -> Recorded:
+    access, conn = work.access, await work.connection()
     if idempotency_key is None:
         stored = await event_store.insert_event(
             conn, principal=access.principal, event=event, audit=access.audit
         )
         return Recorded(work.audited(stored), replayed=False)
-    request_hash = event.request_hash()
     inserted = work.audited(
         await event_store.insert_event_idempotent(
             conn,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from carelog.domain.clinical import SYSTEM_EVENT_TYPES
 from carelog.domain.events import EventDocument
 from carelog.errors import Conflict, EventSuperseded, NotFound
 from carelog.services.event_types import check_event
@@ -40,6 +41,11 @@ async def revise_event(
         raise NotFound("No event with that id.")
     if target.status == RETRACTED:
         raise Conflict("That event is a retraction; it cannot be revised.")
+    if target.event_type in SYSTEM_EVENT_TYPES:
+        raise Conflict(
+            f"Events of type '{target.event_type}' are the service's own record (a workflow "
+            "case's timeline); they cannot be corrected or retracted."
+        )
     if payload is not None:
         await check_event(conn, access.tenant_id, target.event_type, payload)
     revision = work.audited(
