@@ -19,6 +19,7 @@ from carelog.services.unit import Work, unit_of_work
 from carelog.settings import Settings
 from carelog.storage.db import Connection, Pool, connect
 from carelog.storage.embedded import EmbeddedPostgres
+from tests.e2e.workflow_kit import Clock, controlled_clock
 from tests.factories import client_address, make_access, new_tenant
 
 
@@ -101,6 +102,14 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app, client=client_address())
     async with httpx.AsyncClient(transport=transport, base_url="http://carelog.test") as c:
         yield c
+
+
+@pytest.fixture
+def clock(app: FastAPI) -> Iterator[Clock]:
+    """The app's clock, standing still at 2026-03-02 09:00 UTC until the test moves it (due
+    times and overdue flags are computed from it)."""
+    with controlled_clock(app) as clock:
+        yield clock
 
 
 @pytest.fixture

@@ -135,6 +135,10 @@ def test_every_protected_route_demands_its_scope() -> None:
         "GET /escalations": {Permission.WORKFLOWS_READ},
         "GET /escalations/{case_id}": {Permission.WORKFLOWS_READ},
         "POST /escalations/{case_id}/actions": {Permission.WORKFLOWS_WRITE},
+        "POST /care-tasks": {Permission.WORKFLOWS_WRITE},
+        "GET /care-tasks": {Permission.WORKFLOWS_READ},
+        "GET /care-tasks/{case_id}": {Permission.WORKFLOWS_READ},
+        "POST /care-tasks/{case_id}/actions": {Permission.WORKFLOWS_WRITE},
     }
 
 

@@ -209,6 +209,8 @@ VALID_BODIES: dict[str, Callable[[], dict[str, Any]]] = {
     "ResponseTargets": lambda: {"urgent": 3600},
     "EscalationOpen": lambda: {"patient_id": new_patient(), "severity": "routine", "reason": "r"},
     "POST /escalations/{case_id}/actions": lambda: {"action": "comment", "comment": "matrix"},
+    "CareTaskOpen": lambda: {"patient_id": new_patient(), "description": "d", "assignee": "rn"},
+    "POST /care-tasks/{case_id}/actions": lambda: {"action": "comment", "comment": "matrix"},
 }
 # Per path parameter: whether an unknown value is looked up (404), and an invalid value.
 PATH_PARAMETERS: dict[str, tuple[bool, str]] = {
@@ -576,7 +578,7 @@ async def test_another_tenants_patient_or_event_is_not_found_on_each_route(
 
 def test_every_looking_up_route_is_asked_by_another_tenant() -> None:
     """The routes that look something up are the ones with a patient or an event in the
-    path: eight today; a new one is added to the test above by the generator."""
+    path: ten today; a new one is added to the test above by the generator."""
     assert {str(p.values[0]) for p in LOOKUP_ROUTES} == {
         "GET /patient-events/{patient_id}",
         "GET /events/{event_id}",
@@ -586,4 +588,6 @@ def test_every_looking_up_route_is_asked_by_another_tenant() -> None:
         "GET /patients/{patient_id}/fhir",
         "GET /escalations/{case_id}",
         "POST /escalations/{case_id}/actions",
+        "GET /care-tasks/{case_id}",
+        "POST /care-tasks/{case_id}/actions",
     }

@@ -39,7 +39,9 @@ class Example:
     body: dict[str, Any] | None = None
 
 
-def _examples(patient: str, event_id: int, case_id: str) -> dict[tuple[str, str], Example]:
+def _examples(
+    patient: str, event_id: int, case_id: str, task_id: str
+) -> dict[tuple[str, str], Example]:
     payload = {"text": "synthetic note"}
     return {
         ("GET", "/healthz"): Example(),
@@ -99,6 +101,25 @@ def _examples(patient: str, event_id: int, case_id: str) -> dict[tuple[str, str]
             path={"case_id": case_id},
             headers={"If-Match": '"1"', "Idempotency-Key": "sweep-3"},
             body={"action": "comment", "comment": "synthetic"},
+        ),
+        ("POST", "/care-tasks"): Example(
+            body={
+                "patient_id": patient,
+                "description": "synthetic",
+                "assignee": "care-manager",
+                "priority": "urgent",
+                "due_at": "2026-01-05T08:00:00Z",
+                "link_events": [event_id],
+            },
+        ),
+        ("GET", "/care-tasks"): Example(
+            query={"status": "requested", "assignee": "care-manager", "overdue": "true"}
+        ),
+        ("GET", "/care-tasks/{case_id}"): Example(path={"case_id": task_id}),
+        ("POST", "/care-tasks/{case_id}/actions"): Example(
+            path={"case_id": task_id},
+            headers={"If-Match": '"1"'},
+            body={"action": "reassign", "assignee": "pharmacist"},
         ),
     }
 
@@ -161,7 +182,12 @@ async def test_every_input_of_every_operation_refuses_a_nul(
         json={"patient_id": patient, "severity": "routine", "reason": "synthetic"},
         headers=bearer(token),
     )
-    examples = _examples(patient, event_id, case.json()["id"])
+    task = await client.post(
+        "/care-tasks",
+        json={"patient_id": patient, "description": "synthetic", "assignee": "care-manager"},
+        headers=bearer(token),
+    )
+    examples = _examples(patient, event_id, case.json()["id"], task.json()["id"])
     doc = app.openapi()
     operations = {
         (method.upper(), path): operation
@@ -184,7 +210,8 @@ async def test_every_input_of_every_operation_refuses_a_nul(
     answered = await client.get("/event-types", headers={**bearer(token), "X-Request-ID": NUL})
     assert answered.status_code == 200
     assert answered.headers["x-request-id"] not in (NUL, "")
-    assert swept > 80  # every parameter, body property and common header of 21 operations
-    assert await count_events(pool, tenant) == 2  # nothing was written (the note, the case)
+    assert swept > 100  # every parameter, body property and common header of 25 operations
+    # Nothing was written but the note and the two cases.
+    assert await count_events(pool, tenant) == 3
     types_after = (await client.get("/event-types", headers=bearer(token))).json()
     assert types_after == types_before

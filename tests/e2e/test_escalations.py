@@ -10,7 +10,6 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from carelog.domain.principals import PrincipalKind
 from carelog.domain.workflows import WORKFLOWS
@@ -22,19 +21,12 @@ from tests.e2e.workflow_kit import (
     Clock,
     Team,
     case_rows,
-    controlled_clock,
     new_team,
     transition_events,
 )
 from tests.factories import audit_rows, count_events, make_key, new_patient
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def clock(app: FastAPI) -> Any:
-    with controlled_clock(app) as clock:
-        yield clock
 
 
 async def _triage_note(client: httpx.AsyncClient, team: Team, patient: str, **extra: Any) -> int:

@@ -13,7 +13,17 @@ from carelog.api.docs import install_docs
 from carelog.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from carelog.api.openapi import install_openapi
 from carelog.api.problems import install_problem_handlers
-from carelog.api.routes import audit, catalog, context, escalations, events, fhir, health, search
+from carelog.api.routes import (
+    audit,
+    care_tasks,
+    catalog,
+    context,
+    escalations,
+    events,
+    fhir,
+    health,
+    search,
+)
 from carelog.api.routing import assert_protected
 from carelog.services.runtime import running
 from carelog.settings import Settings, get_settings
@@ -25,6 +35,7 @@ PROTECTED_ROUTERS = [
     context.router,
     search.router,
     escalations.router,
+    care_tasks.router,
     fhir.router,
 ]
 

@@ -148,6 +148,11 @@ class Case:
         return self.columns.sort_at or self.opened_at
 
 
+def parse_time(value: Any) -> datetime | None:
+    """A time a case's data holds (RFC 3339 text), or None."""
+    return datetime.fromisoformat(value) if isinstance(value, str) else None
+
+
 def queue_columns(
     columns: Callable[[str, Mapping[str, Any]], QueueColumns],
     state: str,

@@ -32,7 +32,7 @@ Labels = Annotated[frozenset[SensitivityLabel], BeforeValidator(no_duplicates)]
 class Body(BaseModel):
     """A request body of a workflow: unknown fields are refused (a typo is a 422)."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid")
 
 
 class OpenBody(Body):

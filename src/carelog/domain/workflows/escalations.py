@@ -19,8 +19,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import Field, StringConstraints
 
 from carelog.domain.limits import ClientText
-from carelog.domain.principals import PrincipalKind
-from carelog.domain.workflows.case import QueueColumns
+from carelog.domain.workflows.case import QueueColumns, parse_time
 from carelog.domain.workflows.definition import (
     OPEN,
     ActionBody,
@@ -30,12 +29,11 @@ from carelog.domain.workflows.definition import (
     Reason,
     Workflow,
 )
-from carelog.domain.workflows.machine import ALL_KINDS, PEOPLE, Action, Machine
+from carelog.domain.workflows.machine import AGENTS, ALL_KINDS, PEOPLE, Action, Machine
 
 Severity = Literal["emergent", "urgent", "routine"]
 SEVERITY_RANK: dict[str, int] = {"emergent": 0, "urgent": 1, "routine": 2}
 DEFAULT_TARGETS: dict[str, int] = {"emergent": 15 * 60, "urgent": 2 * 3600, "routine": 2 * 86400}
-AGENTS = frozenset({PrincipalKind.AGENT, PrincipalKind.SERVICE})
 
 MACHINE = Machine(
     name="escalation",
@@ -141,13 +139,9 @@ EscalationAction = Annotated[
 ]
 
 
-def _parse_time(value: Any) -> datetime | None:
-    return datetime.fromisoformat(value) if isinstance(value, str) else None
-
-
 def columns(state: str, data: Mapping[str, Any]) -> QueueColumns:
     """Severity ranks the queue; the response target counts only while ``open``."""
-    due = _parse_time(data.get("due_at")) if state == "open" else None
+    due = parse_time(data.get("due_at")) if state == "open" else None
     return QueueColumns(rank=SEVERITY_RANK.get(str(data.get("severity")), 9), due_at=due)
 
 

@@ -22,6 +22,8 @@ from carelog.errors import Conflict, Forbidden
 
 ALL_KINDS = frozenset(PrincipalKind)
 PEOPLE = frozenset({PrincipalKind.USER})
+# Who is not a person: agents and services (e.g. those that may act only on their own cases).
+AGENTS = frozenset({PrincipalKind.AGENT, PrincipalKind.SERVICE})
 
 
 class TransitionNotAllowed(Conflict):
