@@ -162,6 +162,7 @@ def test_budget_drops_lowest_priority_sections_first() -> None:
     assert tiny.estimated_tokens <= 60 or not tiny.sections
     assert [s.name for s in tiny.sections] == [
         "allergies",
+        "open_items",
         "conditions",
         "medications",
         "labs",

@@ -11,6 +11,7 @@ import pytest
 
 from carelog.domain.context import build_context
 from carelog.domain.events import PatientEvent
+from carelog.domain.workflows.case import Case, QueueColumns
 from tests.factories import patient_event
 
 pytestmark = pytest.mark.unit
@@ -64,6 +65,7 @@ def _events(text: str) -> list[PatientEvent]:
 HEADINGS = {
     "# Patient P-1",
     "## Allergies",
+    "## Open items (escalations, prior authorizations, care tasks)",
     "## Active conditions",
     "## Active medications",
     "## Labs (latest, previous, trend)",
@@ -72,9 +74,23 @@ HEADINGS = {
 }
 
 
+def _escalation(text: str) -> Case:
+    """An open escalation whose reason is ``text`` (a case's fields are client text too)."""
+    data = {"severity": "urgent", "reason": text, "due_at": T0.isoformat()}
+    return Case(
+        workflow="escalation", case_id="6f1d0d3e-0000-4000-8000-000000000001",
+        patient_id="P-1", state="open", version=1, data=data, labels=(), is_open=True,
+        columns=QueueColumns(rank=1, due_at=T0, sort_at=T0), opened_at=T0,
+        opened_by="key:bot", opened_by_kind="agent", updated_at=T0, event_ids=(10,),
+    )  # fmt: skip
+
+
 @pytest.mark.parametrize("text", HOSTILE, ids=range(len(HOSTILE)))
 def test_free_text_creates_no_heading_list_item_or_citation(text: str) -> None:
-    context = build_context("P-1", _events(text))
+    context = build_context(
+        "P-1", _events(text), open_cases=[_escalation(text)], now=T0 + timedelta(hours=1)
+    )
+    assert "OVERDUE" in context.sections[1].lines[0].text
     markdown = context.markdown()
     out = markdown.splitlines()
     # Exactly the builder's headings, one list item per line, nothing else at a line start.

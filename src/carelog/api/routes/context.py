@@ -56,8 +56,9 @@ async def patient_context(
     )
     async with caller.work() as work:
         context = await context_service.get_context(
-            work, patient_id, options=options, as_of=as_of, cache=runtime(request).context_cache
-        )
+            work, patient_id, options=options, as_of=as_of, cache=runtime(request).context_cache,
+            now=caller.now(),
+        )  # fmt: skip
     headers = {WITHHELD_HEADER: str(context.withheld)} if context.withheld else None
     if format == "markdown":
         return Response(context.markdown(), media_type="text/markdown", headers=headers)

@@ -16,15 +16,16 @@ what this reader may see and asked for. The database picks the same candidates
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from carelog.domain.context import sections as kinds
 from carelog.domain.context.model import PatientContext, Section
 from carelog.domain.events import PatientEvent
+from carelog.domain.workflows.case import Case
 
 # Highest priority first: the budget drops from the end of this list.
-SECTIONS = ("allergies", "conditions", "medications", "labs", "vitals", "notes")
+SECTIONS = ("allergies", "open_items", "conditions", "medications", "labs", "vitals", "notes")
 RETRACTED = "entered-in-error"
 
 
@@ -48,9 +49,13 @@ def build_context(
     types: frozenset[str] | None = None,
     max_tokens: int | None = None,
     withheld: int = 0,
+    open_cases: Sequence[Case] = (),
+    now: datetime | None = None,
 ) -> PatientContext:
     """Summarise a patient's events (see the module docstring); deterministic. ``withheld``:
-    events the labels hid before these were handed over (the database's count)."""
+    events the labels hid before these were handed over (the database's count).
+    ``open_cases``: the patient's open workflow cases the reader may see (as of the same
+    time), shown unless ``types`` narrows the context; overdue is as of ``now``."""
     standing = [
         e
         for e in current_events(events, as_of=as_of)
@@ -69,6 +74,11 @@ def build_context(
     sections = [
         Section(
             name="allergies", title="Allergies", lines=kinds.allergies(of_type.get("allergy", []))
+        ),
+        Section(
+            name="open_items",
+            title="Open items (escalations, prior authorizations, care tasks)",
+            lines=kinds.open_items(open_cases if types is None else (), now or as_of),
         ),
         Section(
             name="conditions",

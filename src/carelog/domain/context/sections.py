@@ -11,6 +11,9 @@
 - Vitals: each measurement's own latest reading and time (a later pulse does not hide the
   blood pressure taken before it).
 - Notes: the newest notes, documents and encounters.
+- Open items: every open escalation, prior-authorization case and care task, with its
+  state, due time and whether it is overdue, citing its newest transition (and naming the
+  case id).
 
 Which events are about the same fact is ``facts.py``'s rule.
 """
@@ -19,12 +22,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from carelog.domain.context.facts import Fact, facts, first_present, newest_first
-from carelog.domain.context.model import Line, line
+from carelog.domain.context.model import Line, line, one_line
 from carelog.domain.events import PatientEvent
 from carelog.domain.units import convert
+from carelog.domain.workflows import WORKFLOWS
+from carelog.domain.workflows.case import Case
 
 ABNORMAL_FLAGS = {"high", "low", "abnormal", "critical", "H", "L", "A", "HH", "LL"}
 INACTIVE_CONDITIONS = {"inactive", "remission", "resolved"}
@@ -162,6 +168,27 @@ def notes(events: Sequence[PatientEvent]) -> list[Line]:
             body = body[: NOTE_CHARS - 1] + "…"
         kind = event.event_type.replace("_", " ")
         lines.append(line(f'{event.occurred_at.date().isoformat()} {kind}: "{body}"', [event.id]))
+    return lines
+
+
+HEADLINE_CHARS = 280
+WORKFLOW_NAMES = {"escalation": "Escalation", "care_task": "Care task", "prior_auth": "Prior auth"}
+
+
+def open_items(cases: Sequence[Case], now: datetime | None) -> list[Line]:
+    """Each open case: its state, when it is due and if it is overdue, its id, then what it
+    is about (the client's text, cut short so that it never hides the rest)."""
+    lines = []
+    for case in cases:
+        workflow = WORKFLOWS.get(case.workflow)
+        about = workflow.headline(case.data) if workflow is not None else ""
+        text = f"{WORKFLOW_NAMES.get(case.workflow, case.workflow)} {case.state}"
+        due = case.columns.due_at
+        if due is not None:
+            text += f", due {due.astimezone(UTC).isoformat()}"
+            text += ", OVERDUE" if now is not None and case.overdue(now) else ""
+        text += f" (case {case.case_id}): {one_line(about, HEADLINE_CHARS)}"
+        lines.append(line(text, [case.event_ids[-1]]))
     return lines
 
 

@@ -207,10 +207,16 @@ def computed(
     return {}
 
 
+def headline(data: Mapping[str, Any]) -> str:
+    """The priority, what is to be done and for whom."""
+    return f"{data.get('priority')}: {data.get('description')} (assigned to {data.get('assignee')})"
+
+
 WORKFLOW = Workflow(
     machine=MACHINE,
     columns=columns,
     computed=computed,
     default_policy={},
     fhir_resource="Task",
+    headline=headline,
 )

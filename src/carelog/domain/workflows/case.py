@@ -46,6 +46,8 @@ class TransitionRecord:
     changes: Mapping[str, Any]
     labels: tuple[str, ...] = ()
     note: str | None = None
+    # When the log recorded it (the database's clock; as_of reads go by it).
+    recorded_at: datetime | None = field(default=None, compare=False)
 
     @classmethod
     def from_event(
@@ -57,6 +59,7 @@ class TransitionRecord:
         recorded_by_kind: str,
         payload: Mapping[str, Any],
         labels: Iterable[str] = (),
+        recorded_at: datetime | None = None,
     ) -> TransitionRecord:
         return cls(
             workflow=str(payload["workflow"]),
@@ -72,6 +75,7 @@ class TransitionRecord:
             changes=dict(payload.get("changes") or {}),
             labels=tuple(sorted(labels)),
             note=payload.get("note"),
+            recorded_at=recorded_at,
         )
 
     def as_json(self) -> dict[str, Any]:

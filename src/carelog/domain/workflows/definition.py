@@ -101,6 +101,10 @@ class Workflow:
     default_policy: Mapping[str, Any]
     # Which SMART resource type it is, for the scope mapping (Task, Claim).
     fhir_resource: str
+    # What a case is about, in a few words (the context's open items): from its fields.
+    headline: Callable[[Mapping[str, Any]], str] = lambda data: str(
+        data.get("reason") or data.get("description") or ""
+    )
 
     @property
     def name(self) -> str:

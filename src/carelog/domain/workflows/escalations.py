@@ -156,10 +156,16 @@ def computed(
     return {"due_at": (now + timedelta(seconds=seconds)).isoformat()}
 
 
+def headline(data: Mapping[str, Any]) -> str:
+    """The severity and the reason."""
+    return f"{data.get('severity')}: {data.get('reason')}"
+
+
 WORKFLOW = Workflow(
     machine=MACHINE,
     columns=columns,
     computed=computed,
     default_policy=DEFAULT_TARGETS,
     fhir_resource="Task",
+    headline=headline,
 )

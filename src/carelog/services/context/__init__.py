@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from carelog.domain.audit import AuditAction, AuditOutcome
 from carelog.domain.context import PatientContext
 from carelog.errors import NotFound
+from carelog.services import workflows as workflow_service
 from carelog.services.context.cache import Built, Candidates, ContextCache, ContextOptions
 from carelog.services.unit import Work
 from carelog.storage import audit as audit_store
@@ -24,9 +25,12 @@ async def get_context(
     options: ContextOptions,
     as_of: datetime | None = None,
     cache: ContextCache | None = None,
+    now: datetime | None = None,
 ) -> PatientContext:
     """The patient's context, of what the access may see (``options`` says what else it
-    asks for); the audit row names every event the context cites."""
+    asks for); the audit row names every event the context cites. ``now``: the time its
+    open items' overdue flags are computed at (the runtime's clock; default: the pinned
+    time)."""
     access = work.access
     if not access.principal.may_reach(patient_id):
         raise NotFound("No events for that patient.")
@@ -36,11 +40,11 @@ async def get_context(
         cache.get(tenant_id, patient_id, options) if cache is not None and as_of is None else None
     )
     if cache is not None and cached is not None:
-        built = cached.context(options, as_of=datetime.now(UTC))
+        built = cached.context(options, as_of=datetime.now(UTC), now=now)
         if await _audit(work, patient_id, built, if_version=cached.version):
             cache.hits += 1
             return built.context
-    built = await _build(work, patient_id, options, as_of, cache)
+    built = await _build(work, patient_id, options, as_of, cache, now)
     await _audit(work, patient_id, built)
     return built.context
 
@@ -68,6 +72,7 @@ async def _build(
     options: ContextOptions,
     as_of: datetime | None,
     cache: ContextCache | None,
+    now: datetime | None,
 ) -> Built:
     # Always pinned to a time, so an agent can store it with its decision and a reviewer can
     # ask for exactly the same context later (as_of replays what had been recorded by then).
@@ -89,10 +94,13 @@ async def _build(
     found = await sent.read()
     if found.version is None:
         raise NotFound("No events for that patient.")
-    candidates = Candidates(patient_id, found.version, pinned, found.withheld, found.events)
+    cases = await workflow_service.open_cases(work, patient_id, as_of=as_of)
+    candidates = Candidates(
+        patient_id, found.version, pinned, found.withheld, found.events, open_cases=cases
+    )
     if cache is not None and as_of is None:
         cache.misses += 1
         # Reusable for later times only if nothing in the snapshot was recorded after pinned.
         if found.changed_at is not None and found.changed_at <= pinned:
             cache.put(tenant_id, patient_id, options, candidates)
-    return candidates.context(options, as_of=pinned)
+    return candidates.context(options, as_of=pinned, now=now if as_of is None else as_of)

@@ -9,6 +9,10 @@ built from them for each set of options asked for. A read uses an entry only if 
 patient's version in the database is still the entry's, so a cached context is always the
 context a fresh build would give (tests hold the two equal).
 
+A context's open items (the patient's open workflow cases) are read with its candidates;
+every transition writes an event, so the patient's version covers them too. Their overdue
+flags move with time: a context is remembered per options and per those flags.
+
 Only reads of "now" are cached, and only when every event the snapshot held had been recorded
 by the time the context was pinned to, so that the same candidates stand for any later time
 while the version holds; time-travel reads (``as_of``) always build. The database picks the
@@ -25,6 +29,7 @@ from datetime import datetime
 
 from carelog.domain.context import PatientContext, build_context
 from carelog.domain.events import PatientEvent
+from carelog.domain.workflows.case import Case
 
 BUILT_PER_ENTRY = 8  # option sets remembered per patient (labels, since, types, budget)
 
@@ -63,11 +68,20 @@ class Candidates:
     as_of: datetime
     withheld: int
     events: list[PatientEvent]
-    built: OrderedDict[ContextOptions, Built] = field(default_factory=OrderedDict)
+    # The patient's open workflow cases the reader may see, read with the events.
+    open_cases: list[Case] = field(default_factory=list)
+    built: OrderedDict[tuple[ContextOptions, tuple[bool, ...]], Built] = field(
+        default_factory=OrderedDict
+    )
 
-    def context(self, options: ContextOptions, *, as_of: datetime) -> Built:
-        """The context for ``options``, pinned to ``as_of`` (same events: same context)."""
-        built = self.built.get(options)
+    def context(
+        self, options: ContextOptions, *, as_of: datetime, now: datetime | None = None
+    ) -> Built:
+        """The context for ``options``, pinned to ``as_of`` (same events: same context),
+        its open items' overdue flags as of ``now`` (``as_of`` when not given)."""
+        moment = now or as_of
+        key = (options, tuple(case.overdue(moment) for case in self.open_cases))
+        built = self.built.get(key)
         if built is None:
             context = build_context(
                 self.patient_id,
@@ -79,9 +93,11 @@ class Candidates:
                 types=options.types,
                 max_tokens=options.max_tokens,
                 withheld=self.withheld,
+                open_cases=self.open_cases,
+                now=moment,
             )
             built = Built(context, context.cited())
-            self.built[options] = built
+            self.built[key] = built
             if len(self.built) > BUILT_PER_ENTRY:
                 self.built.popitem(last=False)
         if as_of == self.as_of:

@@ -18,6 +18,7 @@ from carelog.domain.clinical import WORKFLOW_TRANSITION
 from carelog.domain.events import PatientEventCreate
 from carelog.domain.principals import Principal
 from carelog.domain.scopes import SensitivityLabel
+from carelog.domain.workflows import WORKFLOWS
 from carelog.domain.workflows.case import (
     Case,
     CaseFilter,
@@ -373,3 +374,33 @@ async def list_cases(
         last = page[-1]
         next_after = (last.columns.rank, last.sort_at, uuid.UUID(last.case_id))
     return CasePage(page, next_after)
+
+
+async def open_cases(work: Work, patient_id: str, *, as_of: datetime | None) -> list[Case]:
+    """The patient's cases the caller may see that were open: now, or as the log stood at
+    ``as_of`` (each case folded from its transitions recorded by then). Not audited here:
+    the context that shows them cites their newest transitions in its own audit row."""
+    conn = await work.connection()
+    rows = await store.patient_cases(
+        conn, seen_by=visibility(work), patient_id=patient_id, open_only=as_of is None
+    )
+    if as_of is None:
+        return rows
+    history: dict[str, list[TransitionRecord]] = {}
+    event_ids = [event_id for row in rows for event_id in row.event_ids]
+    for record in await store.case_transitions(
+        conn, tenant_id=work.access.tenant_id, event_ids=event_ids
+    ):
+        if record.recorded_at is not None and record.recorded_at <= as_of:
+            history.setdefault(record.case_id, []).append(record)
+    found = []
+    for row in rows:
+        workflow = WORKFLOWS.get(row.workflow)
+        then = (
+            replay_case(workflow, row.patient_id, history.get(row.case_id, []))
+            if workflow
+            else None
+        )
+        if then is not None and then.is_open:
+            found.append(then)
+    return found

@@ -166,7 +166,7 @@ async def list_cases(
     return Audited([case_from_row(row) for row in await cur.fetchall()], audited=True)
 
 
-def _record(row: Sequence[Any]) -> TransitionRecord:
+def _record(row: Sequence[Any], recorded_at: datetime | None = None) -> TransitionRecord:
     event_id, occurred_at, recorded_by, recorded_by_kind, payload, labels = row[:6]
     return TransitionRecord.from_event(
         event_id=event_id,
@@ -175,6 +175,7 @@ def _record(row: Sequence[Any]) -> TransitionRecord:
         recorded_by_kind=recorded_by_kind,
         payload=payload,
         labels=labels,
+        recorded_at=recorded_at,
     )
 
 
@@ -185,7 +186,17 @@ async def case_transitions(
     cur = await conn.execute(
         load("case_transitions"), {"tenant_id": tenant_id, "event_ids": list(event_ids)}
     )
-    return [_record(row) for row in await cur.fetchall()]
+    return [_record(row, row[6]) for row in await cur.fetchall()]
+
+
+async def patient_cases(
+    conn: Connection, *, seen_by: Visibility, patient_id: str, open_only: bool
+) -> list[Case]:
+    """The patient's cases ``seen_by`` may see (only the open ones, or all). Not audited:
+    the context that shows them is."""
+    params = seen_by.params() | {"patient_id": patient_id, "open_only": open_only}
+    cur = await conn.execute(load("patient_cases"), params)
+    return [case_from_row(row) for row in await cur.fetchall()]
 
 
 @dataclass(frozen=True, slots=True)
