@@ -72,7 +72,12 @@ EXAMPLES: dict[tuple[str, ...], list[str]] = {
     ("keys", "rotate"): ["abcdef012345", "--grace", "24h"],
     ("keys", "revoke"): ["abcdef012345"],
     ("audit", "verify"): ["--tenant", "t-sweep"],
-}
+    ("workflows", "list"): [
+        "--tenant", "t-sweep", "--workflow", "escalation", "--status", "open", "--limit", "5",
+    ],
+    ("workflows", "show"): ["--tenant", "t-sweep", "6f1d0d3e-0000-4000-8000-000000000001"],
+    ("workflows", "rebuild"): ["--tenant", "t-sweep", "--workflow", "care_task"],
+}  # fmt: skip
 
 
 def commands(command: Any, path: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
@@ -127,7 +132,7 @@ def test_a_nul_in_any_parameter_is_a_usage_error() -> None:
 
 def test_valid_values_get_past_the_checks() -> None:
     """The examples themselves are valid: they fail only at the (closed) database."""
-    for path in (("keys", "list"), ("keys", "revoke"), ("audit", "verify")):
+    for path in (("keys", "list"), ("keys", "revoke"), ("audit", "verify"), ("workflows", "list")):
         result = runner.invoke(app, [*path, *EXAMPLES[path]])
         assert result.exit_code == 1, result.output
         assert "cannot reach the database" in result.output

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from carelog import __version__
-from carelog.cli import audit, demo, generate, keys, migrate, serve
+from carelog.cli import audit, demo, generate, keys, migrate, serve, workflows
 
 app = typer.Typer(
     name="carelog",
@@ -49,6 +49,7 @@ app.command("generate")(generate.generate)
 app.command("demo")(demo.demo)
 app.add_typer(keys.app, name="keys")
 app.add_typer(audit.app, name="audit")
+app.add_typer(workflows.app, name="workflows")
 
 
 def main() -> None:

@@ -51,6 +51,8 @@ class Credential(StrEnum):
 
     KEY = "key"
     JWT = "jwt"
+    # The operator at the command line (``carelog workflows show``): the database's own user.
+    OPERATOR = "operator"
 
 
 class Principal(BaseModel):
