@@ -223,7 +223,7 @@ class CaseFilter:
 
     workflow: str
     states: Sequence[str] | None = None
-    open_only: bool = False
+    # Only open cases past their due time, the most overdue first.
     overdue: bool = False
     patient_id: str | None = None
     assignee: str | None = None

@@ -360,8 +360,9 @@ async def list_cases(
     after: tuple[int, datetime, uuid.UUID] | None,
     limit: int,
 ) -> CasePage:
-    """One page of the workflow's queue in its order (rank, then age or due time), after
-    the ``after`` keyset; audited as a search of the cases' newest transitions."""
+    """One page of the workflow's queue in its order (rank, then age or due time; overdue
+    ones the most overdue first), after the ``after`` keyset; audited as a search of the
+    cases' newest transitions."""
     rows = work.audited(
         await store.list_cases(
             await work.connection(), seen_by=visibility(work), where=where, now=utc(now),
@@ -372,7 +373,10 @@ async def list_cases(
     next_after = None
     if len(rows) > limit:
         last = page[-1]
-        next_after = (last.columns.rank, last.sort_at, uuid.UUID(last.case_id))
+        if where.overdue and last.columns.due_at is not None:
+            next_after = (0, last.columns.due_at, uuid.UUID(last.case_id))
+        else:
+            next_after = (last.columns.rank, last.sort_at, uuid.UUID(last.case_id))
     return CasePage(page, next_after)
 
 

@@ -34,15 +34,15 @@ CREATE TABLE workflow_cases (
     PRIMARY KEY (tenant_id, case_id)
 );
 
--- A queue: one workflow's cases in one state, in queue order (keyset pages).
+-- A queue read is an ordered index range, a page at a time (keyset cursors): every state in
+-- queue order; one state (status=...) in queue order; the overdue ones (open, with a clock)
+-- by due time.
+CREATE INDEX workflow_cases_order
+    ON workflow_cases (tenant_id, workflow, rank, sort_at, case_id);
 CREATE INDEX workflow_cases_queue
     ON workflow_cases (tenant_id, workflow, state, rank, sort_at, case_id);
--- The open cases of a workflow, in queue order (status=open means every open state), and by
--- due time (overdue=true).
-CREATE INDEX workflow_cases_open_queue
-    ON workflow_cases (tenant_id, workflow, rank, sort_at, case_id) WHERE is_open;
 CREATE INDEX workflow_cases_due
-    ON workflow_cases (tenant_id, workflow, due_at) WHERE is_open AND due_at IS NOT NULL;
+    ON workflow_cases (tenant_id, workflow, due_at, case_id) WHERE is_open AND due_at IS NOT NULL;
 -- A patient's cases (the context's open items, ?patient_id=).
 CREATE INDEX workflow_cases_patient
     ON workflow_cases (tenant_id, patient_id, workflow, opened_at);

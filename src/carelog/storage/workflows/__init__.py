@@ -145,14 +145,14 @@ async def list_cases(
     limit: int,
     audit: AuditContext,
 ) -> Audited[list[Case]]:
-    """One page of the queue, in its order, after the ``after`` keyset; audited."""
+    """One page of the queue after the ``after`` keyset, audited: in queue order (rank,
+    sort time, id), or with ``where.overdue`` the most overdue first (due time, id; the
+    keyset's rank is 0). Each shape is its own statement, an ordered range of its index."""
     after_rank, after_sort_at, after_case = after or (None, None, None)
     params = seen_by.params() | audit.params()
     params |= {
         "workflow": where.workflow,
         "states": None if where.states is None else list(where.states),
-        "open_only": where.open_only,
-        "overdue": where.overdue,
         "patient_id": where.patient_id,
         "assignee": where.assignee,
         "payer_id": where.payer_id,
@@ -162,7 +162,12 @@ async def list_cases(
         "after_case": after_case,
         "limit": limit,
     }
-    cur = await conn.execute(load("list_cases"), params)
+    statement = (
+        "list_overdue" if where.overdue
+        else "list_cases" if where.states is None
+        else "list_cases_in_states"
+    )  # fmt: skip
+    cur = await conn.execute(load(statement), params)
     return Audited([case_from_row(row) for row in await cur.fetchall()], audited=True)
 
 

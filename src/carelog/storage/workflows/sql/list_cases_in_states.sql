@@ -1,0 +1,18 @@
+-- One page of a workflow's queue of some states (status=open...), in queue order after the
+-- keyset cursor: for one state an ordered range of workflow_cases_queue; for several, those
+-- states' ranges merged. And the audit row of the search.
+WITH found AS (
+    SELECT
+{{_case_columns}}
+    FROM workflow_cases AS c
+    WHERE c.tenant_id = %(tenant_id)s
+      AND c.workflow = %(workflow)s
+      AND c.state = ANY (%(states)s::text[])
+      AND (c.rank, c.sort_at, c.case_id) > (
+          COALESCE(%(after_rank)s::smallint, (-32768)::smallint),
+          COALESCE(%(after_sort_at)s::timestamptz, '-infinity'::timestamptz),
+          COALESCE(%(after_case)s::uuid, '00000000-0000-0000-0000-000000000000'::uuid))
+{{_queue_filters}}
+    ORDER BY c.rank, c.sort_at, c.case_id
+    LIMIT %(limit)s
+{{_queue_audit}}
