@@ -31,7 +31,7 @@ async def test_every_queue_is_an_index_range(dba: Connection) -> None:
     await dba.execute("ANALYZE workflow_cases")
     await dba.execute("SET ROLE carelog_app")
     await dba.execute("SELECT set_config('carelog.tenant_id', %s, false)", (TENANT,))
-    base = {
+    base: dict[str, object] = {
         "tenant_id": TENANT,
         "workflow": "escalation",
         "states": None,
@@ -47,7 +47,7 @@ async def test_every_queue_is_an_index_range(dba: Connection) -> None:
         "limit": 51,
         **AuditContext(request_id="plan", client_address=None).params(),
     }
-    shapes = [
+    shapes: list[tuple[str, dict[str, object], str]] = [
         ("list_cases", {}, "workflow_cases_order"),
         # A quarter of the rows are open: either the state's range or the whole order's,
         # filtered (about four rows read per row kept), never a sort.
