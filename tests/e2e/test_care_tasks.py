@@ -3,6 +3,7 @@ action overwrites fields, the assignee's queue, due times under a controlled clo
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -168,3 +169,15 @@ async def test_the_rows_are_what_the_events_replay(
     assert report.cases == 1
     assert rows[0]["assignee"] == "key:abc"
     assert rows[0]["rank"] == 1
+
+
+async def test_times_are_stored_in_utc(client: httpx.AsyncClient, pool: Pool, clock: Clock) -> None:
+    team = await new_team(pool)
+    task = await _open(client, team.agent, new_patient(), due_at="2026-03-02T17:00:00+01:00")
+    assert task.json()["due_at"] == "2026-03-02T16:00:00+00:00"
+    [row] = await case_rows(pool, team.tenant)
+    assert row["data"]["due_at"] == "2026-03-02T16:00:00+00:00"
+    assert row["due_at"] == datetime(2026, 3, 2, 16, tzinfo=UTC)
+    read = (await client.get(f"/care-tasks/{task.json()['id']}", headers=team.agent)).json()
+    assert read["timeline"][0]["changes"]["due_at"] == "2026-03-02T16:00:00+00:00"
+    assert read["timeline"][0]["at"] == "2026-03-02T09:00:00+00:00"

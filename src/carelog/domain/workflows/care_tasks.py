@@ -218,5 +218,6 @@ WORKFLOW = Workflow(
     computed=computed,
     default_policy={},
     fhir_resource="Task",
+    policy_actions=frozenset(),
     headline=headline,
 )

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic_core import to_jsonable_python
 
 from carelog.domain.limits import ClientText, PatientId, no_duplicates
 from carelog.domain.scopes import SensitivityLabel
@@ -34,6 +35,11 @@ class Body(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    def stored(self, exclude: set[str]) -> dict[str, Any]:
+        """The fields as a case stores them: JSON, times in UTC (RFC 3339)."""
+        values = self.model_dump(mode="python", exclude_none=True, exclude=exclude)
+        return {key: to_jsonable_python(_in_utc(value)) for key, value in values.items()}
+
 
 class OpenBody(Body):
     """What every case is opened with, besides its workflow's own fields."""
@@ -50,9 +56,7 @@ class OpenBody(Body):
 
     def fields(self) -> dict[str, Any]:
         """The workflow's own fields, as stored in the case (JSON-ready)."""
-        return self.model_dump(
-            mode="json", exclude_none=True, exclude={"patient_id", "link_events", "labels"}
-        )
+        return self.stored({"patient_id", "link_events", "labels"})
 
 
 class ActionBody(Body):
@@ -69,11 +73,7 @@ class ActionBody(Body):
 
     def changes(self) -> dict[str, Any]:
         """The fields this action sets on the case (JSON-ready)."""
-        return self.model_dump(
-            mode="json",
-            exclude_none=True,
-            exclude={"action", "reason", "link_events", *self.timeline_only},
-        )
+        return self.stored({"action", "reason", "link_events", *self.timeline_only})
 
     def note(self) -> str | None:
         """What the action says on the timeline besides its reason (a comment's text)."""
@@ -101,6 +101,9 @@ class Workflow:
     default_policy: Mapping[str, Any]
     # Which SMART resource type it is, for the scope mapping (Task, Claim).
     fhir_resource: str
+    # The actions whose ``computed`` reads the tenant's policy (None: every one); the
+    # others are taken without reading it.
+    policy_actions: frozenset[str] | None = None
     # What a case is about, in a few words (the context's open items): from its fields.
     headline: Callable[[Mapping[str, Any]], str] = lambda data: str(
         data.get("reason") or data.get("description") or ""
@@ -109,6 +112,10 @@ class Workflow:
     @property
     def name(self) -> str:
         return self.machine.name
+
+    def reads_policy(self, action: str) -> bool:
+        """Whether taking ``action`` needs the tenant's policy."""
+        return self.policy_actions is None or action in self.policy_actions
 
     def queue_columns(
         self, state: str, data: Mapping[str, Any], opened_at: datetime
@@ -144,6 +151,17 @@ class Workflow:
         if case.timeline:
             document["timeline"] = [record.as_json() for record in case.timeline]
         return document
+
+
+def _in_utc(value: Any) -> Any:
+    """``value`` with every aware time in it moved to UTC (its instant unchanged)."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat() if value.tzinfo is not None else value
+    if isinstance(value, dict):
+        return {k: _in_utc(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_in_utc(v) for v in value]
+    return value
 
 
 # Keys of a case's data the document gives a place of its own.

@@ -167,5 +167,6 @@ WORKFLOW = Workflow(
     computed=computed,
     default_policy=DEFAULT_TARGETS,
     fhir_resource="Task",
+    policy_actions=frozenset({OPEN, "reopen"}),
     headline=headline,
 )

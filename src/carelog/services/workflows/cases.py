@@ -84,6 +84,11 @@ async def policy(work: Work, workflow: Workflow) -> dict[str, Any]:
     return {**workflow.default_policy, **overrides}
 
 
+async def _policy(work: Work, workflow: Workflow, action: str) -> Mapping[str, Any]:
+    # The tenant's rules, read only for the actions whose computation uses them.
+    return await policy(work, workflow) if workflow.reads_policy(action) else {}
+
+
 async def set_policy(
     work: Work, workflow: Workflow, overrides: Mapping[str, Any]
 ) -> dict[str, Any]:
@@ -158,7 +163,7 @@ async def open_case(
                 return CaseResult(await _as_of_event(work, workflow, first.id), replayed=True)
         links, link_labels = await _links(work, patient_id, body.link_events, ())
         data = merge(body.fields(), {"links": links or None})
-        data = merge(data, workflow.computed(OPEN, data, now, await policy(work, workflow)))
+        data = merge(data, workflow.computed(OPEN, data, now, await _policy(work, workflow, OPEN)))
         machine = workflow.machine
         case = Case(
             workflow=workflow.name,
@@ -248,7 +253,8 @@ async def take_action(
         if len(links) > len(case.data.get("links") or ()):
             changes["links"] = links
         data = merge(case.data, changes)
-        computed = workflow.computed(action.name, data, now, await policy(work, workflow))
+        rules = await _policy(work, workflow, action.name)
+        computed = workflow.computed(action.name, data, now, rules)
         changes |= computed
         data = merge(data, computed)
         to_state = action.target_from(case.state)
