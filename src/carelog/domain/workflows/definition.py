@@ -8,8 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
-from pydantic_core import to_jsonable_python
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, TypeAdapter
 
 from carelog.domain.limits import ClientText, PatientId, no_duplicates
 from carelog.domain.scopes import SensitivityLabel
@@ -38,7 +37,9 @@ class Body(BaseModel):
     def stored(self, exclude: set[str]) -> dict[str, Any]:
         """The fields as a case stores them: JSON, times in UTC (RFC 3339)."""
         values = self.model_dump(mode="python", exclude_none=True, exclude=exclude)
-        return {key: to_jsonable_python(_in_utc(value)) for key, value in values.items()}
+        return {
+            key: _JSON.dump_python(_in_utc(value), mode="json") for key, value in values.items()
+        }
 
 
 class OpenBody(Body):
@@ -151,6 +152,9 @@ class Workflow:
         if case.timeline:
             document["timeline"] = [record.as_json() for record in case.timeline]
         return document
+
+
+_JSON: TypeAdapter[Any] = TypeAdapter(Any)
 
 
 def _in_utc(value: Any) -> Any:
