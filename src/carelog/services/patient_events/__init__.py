@@ -1,5 +1,11 @@
 """Record and read patient events for an authenticated principal, always within its tenant."""
 
+from carelog.services.patient_events.batch import (
+    BatchRecorded,
+    ReadBatch,
+    read_batch,
+    record_batch,
+)
 from carelog.services.patient_events.read import (
     CODE_SYSTEMS,
     EventPage,
@@ -14,10 +20,14 @@ __all__ = [
     "AMENDED",
     "CODE_SYSTEMS",
     "RETRACTED",
+    "BatchRecorded",
     "EventPage",
+    "ReadBatch",
     "Recorded",
     "get_event",
     "list_events",
+    "read_batch",
+    "record_batch",
     "record_event",
     "revise_event",
     "search_events",

@@ -1,0 +1,193 @@
+"""Record a batch of events (POST /patient-events/batch): all of them, checked first, in one
+transaction written with COPY, or none."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from dataclasses import dataclass
+
+from carelog.domain.batch import (
+    BatchItem,
+    ItemError,
+    parse_json_array,
+    parse_ndjson,
+    refused,
+    validate_items,
+)
+from carelog.domain.clinical import EVENT_TYPES
+from carelog.domain.tenant_schemas import check_against_schema
+from carelog.errors import Forbidden, IdempotencyKeyReused, ValidationFailed
+from carelog.services.unit import Work
+from carelog.storage import event_types as type_store
+from carelog.storage.db import Connection
+from carelog.storage.patient_events import batch as batch_store
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRecorded:
+    """Each item's event id, in the batch's order; which items were replays of events stored
+    earlier under their idempotency keys; how many events the batch wrote."""
+
+    ids: list[int]
+    replayed: list[int]
+    created: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReadBatch:
+    """A batch's items, checked as events, and for NDJSON each one's line."""
+
+    items: list[BatchItem]
+    lines: list[int] | None
+
+
+def _read(body: bytes, ndjson: bool, max_events: int) -> ReadBatch:
+    if ndjson:
+        raw, lines = parse_ndjson(body, max_events=max_events)
+        return ReadBatch(validate_items(raw, lines=lines), lines)
+    return ReadBatch(validate_items(parse_json_array(body, max_events=max_events)), None)
+
+
+async def read_batch(body: bytes, *, ndjson: bool, max_events: int) -> ReadBatch:
+    """Parse and check a batch's body (a JSON array, or NDJSON) in a worker thread: a large
+    batch's validation would otherwise hold the event loop for its whole length."""
+    return await asyncio.to_thread(_read, body, ndjson, max_events)
+
+
+async def record_batch(
+    work: Work, items: list[BatchItem], *, lines: list[int] | None = None
+) -> BatchRecorded:
+    """Append every item of ``items`` (already checked as events and as their built-in
+    types by ``domain.batch.validate_items``) to the tenant's log, in one transaction, with
+    one audit row for the batch; or, if any item may not be recorded, none.
+
+    An item for a patient the key may not reach is 403, one whose type the tenant's registry
+    refuses (or whose payload fails the tenant's schema) 422, one whose idempotency key was
+    used with another request 409: each names every such item. An item whose key was used
+    with the same request is a replay: it writes nothing and its id is the first event's.
+    """
+    access = work.access
+    principal = access.principal
+    unreachable = [i for i, item in enumerate(items) if not principal.may_reach(item.patient_id)]
+    if unreachable:
+        raise Forbidden(
+            "This key may not record events for the patient of "
+            f"{len(unreachable)} item(s) of the batch; nothing was stored.",
+            errors=[
+                _entry(i, "/patient_id", "patient out of reach", "forbidden", lines)
+                for i in unreachable[:100]
+            ],
+        )
+    conn = await work.connection()
+    await _check_registered_types(conn, access.tenant_id, items, lines)
+    staged = [
+        batch_store.StagedItem(
+            patient_id=item.patient_id,
+            event_type=item.event_type,
+            payload=item.payload,
+            occurred_at=item.occurred_at,
+            source=item.source,
+            labels=sorted(label.value for label in item.labels),
+            idempotency_key=item.idempotency_key,
+            request_hash=None if item.idempotency_key is None else item.request_hash(),
+        )
+        for item in items
+    ]
+    # Stored in the order of the log's indexes (patient, then clinical time; "now" last).
+    order = sorted(
+        range(len(items)),
+        key=lambda i: (
+            items[i].patient_id,
+            math.inf if (at := items[i].occurred_at) is None else at.timestamp(),
+        ),
+    )
+    keys = {item.idempotency_key for item in items if item.idempotency_key is not None}
+    async with work.transaction():
+        await batch_store.stage_batch(conn, items=staged, order=order)
+        replayed: list[int] = []
+        if keys:
+            claimed = await batch_store.claim_batch_keys(conn, tenant_id=access.tenant_id)
+            if len(claimed) < len(keys):
+                replays = await batch_store.mark_batch_replays(
+                    conn, tenant_id=access.tenant_id, keys=sorted(keys - claimed)
+                )
+                _check_replays(replays, lines)
+                replayed = sorted(r.index for r in replays)
+        ids, created = work.audited(
+            await batch_store.insert_batch(conn, principal=principal, audit=access.audit)
+        )
+    return BatchRecorded(ids, replayed, created)
+
+
+def _entry(
+    index: int, pointer: str, message: str, kind: str, lines: list[int] | None
+) -> dict[str, object]:
+    return ItemError(
+        index, f"/{index}{pointer}", message, kind, None if lines is None else lines[index]
+    ).as_problem_entry()
+
+
+def _check_replays(replays: list[batch_store.Replay], lines: list[int] | None) -> None:
+    reused = sorted(r.index for r in replays if not r.same_request)
+    if reused:
+        raise IdempotencyKeyReused(
+            f"The idempotency key of {len(reused)} item(s) was already used with a different "
+            "event; nothing was stored.",
+            errors=[
+                _entry(
+                    i,
+                    "/idempotency_key",
+                    "already used with a different event",
+                    "idempotency_key_reused",
+                    lines,
+                )
+                for i in reused[:100]
+            ],
+        )
+
+
+async def _check_registered_types(
+    conn: Connection, tenant_id: str, items: list[BatchItem], lines: list[int] | None
+) -> None:
+    # One lookup per distinct type that is not built in (a batch usually has none).
+    others = sorted({item.event_type for item in items} - EVENT_TYPES.keys())
+    if not others:
+        return
+    rules = {
+        event_type: await type_store.event_type_rule(
+            conn, tenant_id=tenant_id, event_type=event_type
+        )
+        for event_type in others
+    }
+    errors: list[ItemError] = []
+    for index, item in enumerate(items):
+        rule = rules.get(item.event_type)
+        if rule is None:
+            continue
+        schema, reject = rule
+        line = None if lines is None else lines[index]
+        if schema is not None:
+            try:
+                check_against_schema(item.event_type, schema, item.payload)
+            except ValidationFailed as failed:
+                for error in failed.errors or []:
+                    pointer = "/" + str(error["field"]).replace(".", "/")
+                    errors.append(
+                        ItemError(
+                            index, f"/{index}{pointer}", error["message"], error["type"], line
+                        )
+                    )
+        elif reject:
+            errors.append(
+                ItemError(
+                    index,
+                    f"/{index}/event_type",
+                    "not registered for this tenant: register it with PUT "
+                    "/event-types/{event_type} first",
+                    "unregistered_event_type",
+                    line,
+                )
+            )
+    if errors:
+        raise refused(errors)

@@ -1,0 +1,9 @@
+-- The staged items whose keys were claimed before: each becomes a replay of the event first
+-- stored under its key (not inserted again); whether its request matches that first one.
+-- (A statement of its own, after the claim: its snapshot sees a concurrent claimant's commit.)
+UPDATE batch_staging AS s
+SET replay_of = k.event_id
+FROM idempotency_keys AS k
+WHERE k.tenant_id = %(tenant_id)s AND k.idempotency_key = s.idempotency_key
+  AND s.idempotency_key = ANY(%(keys)s)
+RETURNING s.ord, k.request_hash = s.request_hash AS same_request
