@@ -120,7 +120,7 @@ async def create_patient_events_batch(request: Request, caller: EventsWrite) -> 
         await request.body(), ndjson=media_type == NDJSON, max_events=settings.batch_max_events
     )
     async with caller.work() as work:
-        stored = await event_service.record_batch(work, read.items, lines=read.lines)
+        stored = await event_service.record_batch(work, read)
     body = {"created": stored.created, "replayed": stored.replayed, "ids": stored.ids}
     return Response(orjson.dumps(body), media_type="application/json")
 
