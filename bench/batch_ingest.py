@@ -45,7 +45,6 @@ import psycopg
 
 from bench_common import say
 from bench_service import Service, database_url, free_port
-
 from carelog.synthetic.population import population
 
 EVENTS_PER_PATIENT = 60  # about what the synthetic population records over 3 years
@@ -129,7 +128,8 @@ def main() -> None:
     started = time.perf_counter()
     bodies = synthetic_batches(args.events, args.batch_size, keys=not args.no_keys, seed=args.seed)
     size = sum(len(b) for b in bodies)
-    say(f"  {len(bodies)} batches, {size / 2**20:.0f} MiB, in {time.perf_counter() - started:.0f} s")
+    took = time.perf_counter() - started
+    say(f"  {len(bodies)} batches, {size / 2**20:.0f} MiB, in {took:.0f} s")
     with tempfile.TemporaryDirectory(prefix="carelog-batch-bench-") as folder:
         data_dir = args.data_dir or Path(folder)
         service = Service(
