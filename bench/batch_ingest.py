@@ -60,9 +60,7 @@ def synthetic_batches(events: int, batch_size: int, *, keys: bool, seed: int) ->
     lines = [orjson.dumps(record) for record in itertools.islice(wanted, events)]
     if len(lines) < events:
         sys.exit(f"error: the population gave only {len(lines)} events")
-    return [
-        b"\n".join(lines[start : start + batch_size]) for start in range(0, events, batch_size)
-    ]
+    return [b"\n".join(lines[start : start + batch_size]) for start in range(0, events, batch_size)]
 
 
 async def send_all(
