@@ -41,10 +41,11 @@ from typing import Any
 
 import httpx
 import orjson
+import psutil
 import psycopg
 
 from bench_common import say
-from bench_service import Service, database_url, free_port
+from bench_service import Service, database_url, free_port, postmaster_pid
 from carelog.synthetic.population import population
 
 EVENTS_PER_PATIENT = 60  # about what the synthetic population records over 3 years
@@ -87,6 +88,22 @@ async def send_all(
         started = time.perf_counter()
         await asyncio.gather(*(sender(client) for _ in range(concurrency)))
         return time.perf_counter() - started, latencies
+
+
+def cpu_seconds(root: int) -> float:
+    """CPU seconds (user and system) used so far by ``root`` and every process under it."""
+    total = 0.0
+    try:
+        parent = psutil.Process(root)
+        for process in [parent, *parent.children(recursive=True)]:
+            try:
+                times = process.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system
+    except psutil.NoSuchProcess:
+        pass
+    return total
 
 
 def check_database(url: str) -> dict[str, Any]:
@@ -144,9 +161,14 @@ def main() -> None:
             # Warm-up: one small batch (first connections, caches, the staging table's plan).
             warm = synthetic_batches(200, 200, keys=False, seed=args.seed + 1)
             asyncio.run(send_all(service.base_url, token, warm, 1))
+            assert service.proc is not None
+            roots = {"service": service.proc.pid, "postgres": postmaster_pid(service.pgdata) or 0}
+            before = {name: cpu_seconds(pid) for name, pid in roots.items()}
+            load_before = psutil.getloadavg()[0]
             seconds, latencies = asyncio.run(
                 send_all(service.base_url, token, bodies, args.concurrency)
             )
+            cpu = {name: cpu_seconds(pid) - before[name] for name, pid in roots.items()}
             found = check_database(database_url(data_dir))
         finally:
             service.stop()
@@ -157,6 +179,14 @@ def main() -> None:
         f"{args.workers} worker(s), {args.concurrency} in flight: {seconds:.1f} s = "
         f"{rate:,.0f} events/s; batch latency median {statistics.median(latencies):.2f} s, "
         f"max {max(latencies):.2f} s"
+    )
+    per_event = {name: used / args.events * 1e6 for name, used in cpu.items()}
+    both = sum(per_event.values())
+    print(
+        "CPU an event: "
+        + ", ".join(f"{name} {us:.1f} us" for name, us in per_event.items())
+        + f"; together {both:.1f} us, so 2 free cores could do {2e6 / both:,.0f} events/s "
+        f"(load average before the run: {load_before:.2f})"
     )
     print(f"database afterwards: {found}")
     expected = args.events + 200
