@@ -330,3 +330,35 @@ async def test_another_tenant_sees_none_of_the_batch(client: httpx.AsyncClient, 
     )
     assert mine.json()["replayed"] == []
     assert await count_events(pool, stranger) == 1
+
+
+@pytest.mark.parametrize(
+    "text",
+    [b'"a\\u0000b"', b'"' + b"y" * 100_001 + b'"'],
+    ids=["nul", "too-long"],
+)
+async def test_payload_text_rules_hold_in_a_batch(
+    client: httpx.AsyncClient, pool: Pool, text: bytes
+) -> None:
+    tenant = new_tenant()
+    headers = {**await _headers(pool, tenant), **NDJSON}
+    good = orjson.dumps(_lab(new_patient(), 5.0))
+    bad = b'{"patient_id": "P-1", "event_type": "x", "payload": {"t": ' + text + b"}}"
+    response = await client.post(BATCH, content=good + b"\n" + bad, headers=headers)
+    assert response.status_code == 422, response.text
+    [error] = response.json()["errors"]
+    assert (error["index"], error["line"], error["pointer"]) == (1, 2, "/1/payload")
+    assert await count_events(pool, tenant) == 0
+
+
+async def test_a_repeated_key_in_an_ndjson_line_is_named(
+    client: httpx.AsyncClient, pool: Pool
+) -> None:
+    tenant = new_tenant()
+    headers = {**await _headers(pool, tenant), **NDJSON}
+    good = orjson.dumps(_lab(new_patient(), 5.0))
+    repeated = b'{"patient_id": "P-1", "event_type": "x", "payload": {"a": 1, "a": 2}}'
+    response = await client.post(BATCH, content=b"\n".join([good, repeated, good]), headers=headers)
+    assert response.status_code == 400, response.text
+    assert response.json()["errors"][0]["line"] == 2
+    assert await count_events(pool, tenant) == 0

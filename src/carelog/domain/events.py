@@ -14,6 +14,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationInfo,
     WithJsonSchema,
 )
 
@@ -29,9 +30,13 @@ from carelog.domain.limits import (
 )
 from carelog.domain.scopes import SensitivityLabel
 
+# A validation context with CLEAN_TEXT true says the body was read by orjson and holds no
+# NUL escape (``limits.text_is_clean``): the payload's strings need only their lengths checked.
+CLEAN_TEXT = "carelog.clean_text"
 
-def _check_payload(value: dict[str, Any]) -> dict[str, Any]:
-    check_json_value(value)
+
+def _check_payload(value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+    check_json_value(value, text_is_clean=bool(info.context and info.context.get(CLEAN_TEXT)))
     return value
 
 

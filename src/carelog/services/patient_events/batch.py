@@ -20,6 +20,7 @@ from carelog.domain.batch import (
     validate_items,
 )
 from carelog.domain.clinical import EVENT_TYPES
+from carelog.domain.limits import text_is_clean
 from carelog.domain.tenant_schemas import check_against_schema
 from carelog.errors import Forbidden, IdempotencyKeyReused, ValidationFailed
 from carelog.services.unit import Work
@@ -84,7 +85,7 @@ def _read_items(body: bytes, ndjson: bool, max_events: int) -> ReadBatch:
         raw, lines = parse_ndjson(body, max_events=max_events)
     else:
         raw = parse_json_array(body, max_events=max_events)
-    items = validate_items(raw, lines=lines)
+    items = validate_items(raw, lines=lines, text_is_clean=text_is_clean(body))
     del raw
     staged = [
         batch_store.StagedItem(
