@@ -36,7 +36,7 @@ class Example:
     path: dict[str, str] = field(default_factory=dict)
     query: dict[str, str] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
-    body: dict[str, Any] | None = None
+    body: dict[str, Any] | list[dict[str, Any]] | None = None
 
 
 def _examples(patient: str, event_id: int) -> dict[tuple[str, str], Example]:
@@ -79,6 +79,19 @@ def _examples(patient: str, event_id: int) -> dict[tuple[str, str], Example]:
             body={"resourceType": "Bundle", "type": "batch", "entry": []},
         ),
         ("GET", "/search"): Example(query={"q": "synthetic"}),
+        ("POST", "/patient-events/batch"): Example(
+            body=[
+                {
+                    "patient_id": patient,
+                    "event_type": "triage_note",
+                    "payload": payload,
+                    "occurred_at": "2026-01-05T08:00:00Z",
+                    "source": "sweep",
+                    "labels": ["BH"],
+                    "idempotency_key": "sweep-batch-1",
+                }
+            ],
+        ),
     }
 
 
@@ -108,6 +121,11 @@ def _variants(
     content = operation.get("requestBody", {}).get("content", {})
     if "application/json" in content:
         schema = _resolve(doc, content["application/json"]["schema"])
+        if isinstance(example.body, list):  # an array of items: each property of one item
+            [item] = example.body
+            for name in _resolve(doc, schema["items"]).get("properties", {}):
+                yield f"body [0].{name}", replace(example, body=[{**item, name: NUL}])
+            return
         assert example.body is not None
         for name in schema.get("properties", {}):
             yield f"body {name}", replace(example, body={**example.body, name: NUL})
@@ -158,7 +176,7 @@ async def test_every_input_of_every_operation_refuses_a_nul(
     answered = await client.get("/event-types", headers={**bearer(token), "X-Request-ID": NUL})
     assert answered.status_code == 200
     assert answered.headers["x-request-id"] not in (NUL, "")
-    assert swept > 60  # every parameter, body property and common header of 15 operations
+    assert swept > 60  # every parameter, body property and common header of 17 operations
     assert await count_events(pool, tenant) == 1  # nothing was written
     types_after = (await client.get("/event-types", headers=bearer(token))).json()
     assert types_after == types_before

@@ -362,3 +362,15 @@ async def test_a_repeated_key_in_an_ndjson_line_is_named(
     assert response.status_code == 400, response.text
     assert response.json()["errors"][0]["line"] == 2
     assert await count_events(pool, tenant) == 0
+
+
+async def test_an_offset_postgresql_cannot_hold_is_stored_in_utc(
+    client: httpx.AsyncClient, pool: Pool
+) -> None:
+    tenant = new_tenant()
+    headers = await _headers(pool, tenant)
+    item = {**_lab(new_patient(), 5.0), "occurred_at": "1933-05-13T22:41:14-21:06"}
+    response = await client.post(BATCH, json=[item], headers=headers)
+    assert response.status_code == 200, response.text
+    event = await client.get(f"/events/{response.json()['ids'][0]}", headers=headers)
+    assert event.json()["occurred_at"] == "1933-05-14T19:47:14.000000Z"

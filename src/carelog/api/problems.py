@@ -24,6 +24,13 @@ class FieldError(BaseModel):
     location: str | None = None
     message: str
     type: str
+    index: int | None = Field(
+        default=None, description="In a batch: the failing item's place (from 0)."
+    )
+    pointer: str | None = Field(
+        default=None, description="In a batch: a JSON Pointer to the failure (`/3/payload`)."
+    )
+    line: int | None = Field(default=None, description="In an NDJSON batch: the item's line.")
 
 
 class Problem(BaseModel):

@@ -15,8 +15,13 @@ from typing import Any
 from pydantic import Field, TypeAdapter, ValidationError
 
 from carelog.domain.clinical import EVENT_TYPES
-from carelog.domain.events import CLEAN_TEXT, PatientEventCreate
-from carelog.domain.limits import IDEMPOTENCY_KEY_PATTERN, loads_strict, may_repeat_a_key
+from carelog.domain.events import PAYLOAD_TEXT_CHECKED, PatientEventCreate
+from carelog.domain.limits import (
+    IDEMPOTENCY_KEY_PATTERN,
+    loads_strict,
+    may_repeat_a_key,
+    storable_json_text,
+)
 from carelog.errors import BadRequest, PayloadTooLarge, ValidationFailed
 
 NDJSON = "application/x-ndjson"
@@ -52,7 +57,10 @@ class ItemError:
 
     def as_problem_entry(self) -> dict[str, Any]:
         """The entry of a problem's ``errors``."""
+        # field: the path inside the item, dotted as the single route names it.
+        inside = self.pointer.split("/")[2:]
         entry: dict[str, Any] = {
+            "field": ".".join(p.replace("~1", "/").replace("~0", "~") for p in inside) or "item",
             "index": self.index,
             "pointer": self.pointer,
             "location": "body",
@@ -81,9 +89,11 @@ def refused(errors: list[ItemError], *, what: str = "item") -> ValidationFailed:
     )
 
 
-def parse_json_array(body: bytes, *, max_events: int) -> list[Any]:
-    """The items of a JSON array body (400 if it is not JSON, or repeats a key in an object;
-    422 if it is not an array; 413 over ``max_events`` items)."""
+def parse_json_array(body: bytes, *, max_events: int) -> tuple[list[Any], list[bytes]]:
+    """The items of a JSON array body, and each one's JSON text (400 if it is not JSON, or
+    repeats a key in an object; 422 if it is not an array; 413 over ``max_events`` items)."""
+    import orjson  # the server extra's
+
     try:
         parsed = loads_strict(body)
     except ValueError:  # orjson's and json's decode errors are ValueErrors
@@ -92,17 +102,24 @@ def parse_json_array(body: bytes, *, max_events: int) -> list[Any]:
         raise ValidationFailed(
             "The batch must be a JSON array of events (or NDJSON, one event a line).",
             errors=[
-                {"pointer": "", "location": "body", "message": "not an array", "type": "list_type"}
+                {
+                    "field": "body",
+                    "pointer": "",
+                    "location": "body",
+                    "message": "not an array",
+                    "type": "list_type",
+                }
             ],
         )
     _check_count(len(parsed), max_events)
-    return parsed
+    # Written again (about 1 us an item), for texts_checked: walking the values costs 3.
+    return parsed, [orjson.dumps(item) for item in parsed]
 
 
-def parse_ndjson(body: bytes, *, max_events: int) -> tuple[list[Any], list[int]]:
-    """The items of an NDJSON body, one JSON value a line (blank lines skipped), and the line
-    number (from 1) of each; a line that is not JSON, or whose object repeats a key, is 400
-    naming it."""
+def parse_ndjson(body: bytes, *, max_events: int) -> tuple[list[Any], list[int], list[bytes]]:
+    """The items of an NDJSON body, one JSON value a line (blank lines skipped), the line
+    number (from 1) of each and its text; a line that is not JSON, or whose object repeats a
+    key, is 400 naming it."""
     import orjson  # the server extra's
 
     items: list[Any] = []
@@ -125,7 +142,7 @@ def parse_ndjson(body: bytes, *, max_events: int) -> tuple[list[Any], list[int]]
                 loads_strict(raw_lines[number - 1])
             except ValueError:
                 raise _broken_line(number, index) from None
-    return items, lines
+    return items, lines, [raw_lines[number - 1] for number in lines]
 
 
 def _broken_line(number: int, index: int) -> BadRequest:
@@ -133,6 +150,7 @@ def _broken_line(number: int, index: int) -> BadRequest:
         f"Line {number} of the NDJSON body is not valid JSON; nothing was stored.",
         errors=[
             {
+                "field": "item",
                 "line": number,
                 "index": index,
                 "pointer": f"/{index}",
@@ -152,19 +170,30 @@ def _check_count(count: int, max_events: int) -> None:
         )
 
 
+def texts_checked(texts: Iterable[bytes]) -> bool:
+    """Whether every one of the items' JSON texts (as orjson read them) passes
+    ``limits.storable_json_text``: then no payload needs its values walked."""
+    return all(storable_json_text(text) for text in texts)
+
+
 def validate_items(
-    raw: list[Any], *, lines: list[int] | None = None, text_is_clean: bool = False
+    raw: list[Any], *, lines: list[int] | None = None, texts_checked: bool = False
 ) -> list[BatchItem]:
     """Every item checked as an event and, for a built-in type, its payload as that type:
     the items, or :class:`ValidationFailed` naming every failure (nothing is stored).
-    ``text_is_clean``: read by orjson from a body without a NUL escape
-    (``limits.text_is_clean``), so payload strings need only their lengths checked."""
-    context = {CLEAN_TEXT: text_is_clean}
+    ``texts_checked``: every item's JSON text passed :func:`texts_checked`."""
+    context = {PAYLOAD_TEXT_CHECKED: texts_checked}
     if not raw:
         raise ValidationFailed(
             "The batch is empty.",
             errors=[
-                {"pointer": "", "location": "body", "message": "no events", "type": "too_short"}
+                {
+                    "field": "body",
+                    "pointer": "",
+                    "location": "body",
+                    "message": "no events",
+                    "type": "too_short",
+                }
             ],
         )
     errors: list[ItemError] = []

@@ -30,13 +30,14 @@ from carelog.domain.limits import (
 )
 from carelog.domain.scopes import SensitivityLabel
 
-# A validation context with CLEAN_TEXT true says the body was read by orjson and holds no
-# NUL escape (``limits.text_is_clean``): the payload's strings need only their lengths checked.
-CLEAN_TEXT = "carelog.clean_text"
+# A validation context with PAYLOAD_TEXT_CHECKED true: the JSON text the payload was read
+# from passed ``limits.storable_json_text``, so its values need no walk (a batch's items).
+PAYLOAD_TEXT_CHECKED = "carelog.payload_text_checked"
 
 
 def _check_payload(value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
-    check_json_value(value, text_is_clean=bool(info.context and info.context.get(CLEAN_TEXT)))
+    if not (info.context and info.context.get(PAYLOAD_TEXT_CHECKED)):
+        check_json_value(value)
     return value
 
 

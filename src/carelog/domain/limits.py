@@ -173,22 +173,12 @@ ClientText = Annotated[
 ]
 
 
-def _check_length(value: str) -> None:
-    if len(value) > MAX_STRING_CHARS:
-        raise ValueError(f"strings must be at most {MAX_STRING_CHARS} characters")
-
-
-def check_json_value(
-    value: Any, *, max_depth: int = MAX_PAYLOAD_DEPTH, text_is_clean: bool = False
-) -> None:
+def check_json_value(value: Any, *, max_depth: int = MAX_PAYLOAD_DEPTH) -> None:
     """Raise ``ValueError`` unless ``value`` is JSON that PostgreSQL's jsonb can store as is.
 
-    Checks nesting depth, NUL characters and lone surrogates in keys and strings, string
-    lengths and non-finite numbers. Iterative, so hostile nesting cannot exhaust the Python
-    stack. ``text_is_clean``: the caller knows that no key or string holds a NUL or a lone
-    surrogate (see :func:`text_is_clean`), so only lengths, depth and numbers are checked.
+    Checks nesting depth, NUL characters and lone surrogates in keys and strings, and
+    non-finite numbers. Iterative, so hostile nesting cannot exhaust the Python stack.
     """
-    check_string = _check_length if text_is_clean else _check_string
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
@@ -196,23 +186,30 @@ def check_json_value(
             if depth > max_depth:
                 raise ValueError(f"nesting deeper than {max_depth} levels")
             for key, child in item.items():
-                check_string(key)
+                _check_string(key)
                 stack.append((child, depth + 1))
         elif isinstance(item, list):
             if depth > max_depth:
                 raise ValueError(f"nesting deeper than {max_depth} levels")
             stack.extend((child, depth + 1) for child in item)
         elif isinstance(item, str):
-            check_string(item)
+            _check_string(item)
         elif isinstance(item, float) and not math.isfinite(item):
             raise ValueError("numbers must be finite")
 
 
-def text_is_clean(body: bytes) -> bool:
-    """Whether no string of the JSON text ``body``, once orjson has read it, can hold a NUL
-    or a lone surrogate: orjson refuses lone surrogates (and invalid UTF-8), and raw control
-    characters, so a NUL can only be written as the escape ``\\u0000``."""
-    return b"\\u0000" not in body
+def storable_json_text(text: bytes) -> bool:
+    """Whether the JSON text ``text``, which orjson read, certainly holds only what
+    :func:`check_json_value` lets through, so that its values need no walk: orjson refuses
+    invalid UTF-8, lone surrogates, raw control characters and numbers that overflow to
+    infinity; a NUL can then only be written as the escape ``\\u0000``; no string is longer
+    than the text; and no value nests deeper than the opening brackets it holds (those
+    inside strings counted too: at worst a false "no")."""
+    return (
+        len(text) <= MAX_STRING_CHARS
+        and text.count(b"{") + text.count(b"[") <= MAX_PAYLOAD_DEPTH
+        and b"\\u0000" not in text
+    )
 
 
 def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -86,7 +86,14 @@ class BatchResult(BaseModel):
     ids: list[int] = Field(description="The event id of each item, in the batch's order.")
 
 
-_BATCH_ITEMS = {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/BatchItem"}}}
+_BATCH_ITEMS = {
+    "schema": {
+        "type": "array",
+        "minItems": 1,
+        "items": {"$ref": "#/components/schemas/BatchItem"},
+        "description": "At most CARELOG_BATCH_MAX_EVENTS items (413 beyond).",
+    }
+}
 
 
 @router.post(

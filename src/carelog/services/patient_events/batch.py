@@ -17,10 +17,10 @@ from carelog.domain.batch import (
     parse_json_array,
     parse_ndjson,
     refused,
+    texts_checked,
     validate_items,
 )
 from carelog.domain.clinical import EVENT_TYPES
-from carelog.domain.limits import text_is_clean
 from carelog.domain.tenant_schemas import check_against_schema
 from carelog.errors import Forbidden, IdempotencyKeyReused, ValidationFailed
 from carelog.services.unit import Work
@@ -82,10 +82,11 @@ def _read(body: bytes, ndjson: bool, max_events: int) -> ReadBatch:
 def _read_items(body: bytes, ndjson: bool, max_events: int) -> ReadBatch:
     lines: list[int] | None = None
     if ndjson:
-        raw, lines = parse_ndjson(body, max_events=max_events)
+        raw, lines, texts = parse_ndjson(body, max_events=max_events)
     else:
-        raw = parse_json_array(body, max_events=max_events)
-    items = validate_items(raw, lines=lines, text_is_clean=text_is_clean(body))
+        raw, texts = parse_json_array(body, max_events=max_events)
+    items = validate_items(raw, lines=lines, texts_checked=texts_checked(texts))
+    del texts
     del raw
     staged = [
         batch_store.StagedItem(

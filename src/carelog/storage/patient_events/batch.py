@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -63,7 +63,9 @@ def copy_rows(items: Sequence[StagedItem], order: Sequence[int]) -> Iterator[byt
         # orjson escapes every control character inside strings, so a backslash is all the
         # payload's text may hold that COPY reads specially.
         payload = orjson.dumps(item.payload).decode().replace("\\", "\\\\")
-        occurred = r"\N" if item.occurred_at is None else item.occurred_at.isoformat()
+        # In UTC: PostgreSQL refuses offsets beyond 15:59, which RFC 3339 allows.
+        at = item.occurred_at
+        occurred = r"\N" if at is None else at.astimezone(UTC).isoformat()
         source = r"\N" if item.source is None else _text(item.source)
         key = r"\N" if item.idempotency_key is None else _text(item.idempotency_key)
         digest = r"\N" if item.request_hash is None else "\\\\x" + item.request_hash.hex()
