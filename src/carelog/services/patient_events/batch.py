@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import math
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from carelog.domain.batch import (
     BatchItem,
@@ -41,15 +41,17 @@ class BatchRecorded:
 
 @dataclass(frozen=True, slots=True)
 class ReadBatch:
-    """A batch's items, checked as events; for NDJSON each one's line; the rows to stage
-    and the order to store them in (the log's index order: patient, then clinical time)."""
+    """A batch's items, checked as events; for NDJSON each one's line; the request hash of
+    each item with an idempotency key; the order to store them in (the log's index order:
+    patient, then clinical time)."""
 
     items: list[BatchItem]
     lines: list[int] | None
-    staged: list[batch_store.StagedItem]
+    hashes: list[bytes | None]  # each item's request hash, for its idempotency key
     order: list[int]
 
 
+_LAST = datetime.max.replace(tzinfo=UTC)
 _gc_lock = threading.Lock()
 _gc_pausers = 0
 
@@ -88,28 +90,13 @@ def _read_items(body: bytes, ndjson: bool, max_events: int) -> ReadBatch:
     items = validate_items(raw, lines=lines, texts_checked=texts_checked(texts))
     del texts
     del raw
-    staged = [
-        batch_store.StagedItem(
-            patient_id=item.patient_id,
-            event_type=item.event_type,
-            payload=item.payload,
-            occurred_at=item.occurred_at,
-            source=item.source,
-            labels=sorted(label.value for label in item.labels),
-            idempotency_key=item.idempotency_key,
-            request_hash=None if item.idempotency_key is None else item.request_hash(),
-        )
-        for item in items
-    ]
+    hashes = [None if item.idempotency_key is None else item.request_hash() for item in items]
     # "now" (no occurred_at) sorts last, as it is stored.
     order = sorted(
         range(len(items)),
-        key=lambda i: (
-            items[i].patient_id,
-            math.inf if (at := items[i].occurred_at) is None else at.timestamp(),
-        ),
+        key=lambda i: (items[i].patient_id, items[i].occurred_at or _LAST),
     )
-    return ReadBatch(items, lines, staged, order)
+    return ReadBatch(items, lines, hashes, order)
 
 
 async def read_batch(body: bytes, *, ndjson: bool, max_events: int) -> ReadBatch:
@@ -145,7 +132,7 @@ async def record_batch(work: Work, batch: ReadBatch) -> BatchRecorded:
     await _check_registered_types(conn, access.tenant_id, items, lines)
     keys = {item.idempotency_key for item in items if item.idempotency_key is not None}
     async with work.transaction():
-        await batch_store.stage_batch(conn, items=batch.staged, order=batch.order)
+        await batch_store.stage_batch(conn, items=items, hashes=batch.hashes, order=batch.order)
         replayed: list[int] = []
         if keys:
             claimed = await batch_store.claim_batch_keys(conn, tenant_id=access.tenant_id)

@@ -6,32 +6,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any
 
 import orjson
 from psycopg import AsyncConnection
 
 from carelog.domain.audit import AuditContext
+from carelog.domain.batch import BatchItem
 from carelog.domain.principals import Principal
 from carelog.storage.audit import Audited
 from carelog.storage.patient_events._shared import load
 
 COPY_CHUNK_ROWS = 1000
-
-
-@dataclass(frozen=True, slots=True)
-class StagedItem:
-    """One event of a batch as the staging table takes it (``request_hash`` with a key)."""
-
-    patient_id: str
-    event_type: str
-    payload: dict[str, Any]
-    occurred_at: datetime | None
-    source: str | None
-    labels: Sequence[str]
-    idempotency_key: str | None
-    request_hash: bytes | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +42,11 @@ def _text(value: str) -> str:
     return value
 
 
-def copy_rows(items: Sequence[StagedItem], order: Sequence[int]) -> Iterator[bytes]:
-    """The COPY text of ``items`` in ``order`` (their indexes), in chunks of rows."""
+def copy_rows(
+    items: Sequence[BatchItem], hashes: Sequence[bytes | None], order: Sequence[int]
+) -> Iterator[bytes]:
+    """The COPY text of ``items`` (with each one's request hash, ``None`` without a key) in
+    ``order`` (their indexes), in chunks of rows."""
     lines: list[str] = []
     for index in order:
         item = items[index]
@@ -68,11 +58,12 @@ def copy_rows(items: Sequence[StagedItem], order: Sequence[int]) -> Iterator[byt
         occurred = r"\N" if at is None else at.astimezone(UTC).isoformat()
         source = r"\N" if item.source is None else _text(item.source)
         key = r"\N" if item.idempotency_key is None else _text(item.idempotency_key)
-        digest = r"\N" if item.request_hash is None else "\\\\x" + item.request_hash.hex()
-        labels = "{" + ",".join(item.labels) + "}"
+        digest = hashes[index]
+        hashed = r"\N" if digest is None else "\\\\x" + digest.hex()
+        labels = "{" + ",".join(sorted(item.labels)) + "}" if item.labels else "{}"
         lines.append(
             f"{index}\t{item.patient_id}\t{item.event_type}\t{payload}\t{occurred}\t{source}\t"
-            f"{labels}\t{key}\t{digest}\n"
+            f"{labels}\t{key}\t{hashed}\n"
         )
         if len(lines) == COPY_CHUNK_ROWS:
             yield "".join(lines).encode()
@@ -82,12 +73,16 @@ def copy_rows(items: Sequence[StagedItem], order: Sequence[int]) -> Iterator[byt
 
 
 async def stage_batch(
-    conn: AsyncConnection[Any], *, items: Sequence[StagedItem], order: Sequence[int]
+    conn: AsyncConnection[Any],
+    *,
+    items: Sequence[BatchItem],
+    hashes: Sequence[bytes | None],
+    order: Sequence[int],
 ) -> None:
     """Create the transaction's staging table and COPY ``items`` into it in ``order``."""
     await conn.execute(load("create_batch_staging"))
     async with conn.cursor() as cur, cur.copy(load("copy_batch_staging")) as copy:
-        for chunk in copy_rows(items, order):
+        for chunk in copy_rows(items, hashes, order):
             await copy.write(chunk)
 
 
