@@ -10,14 +10,23 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field, TypeAdapter, ValidationError
+from pydantic import (
+    AfterValidator,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    WithJsonSchema,
+)
 
 from carelog.domain.clinical import EVENT_TYPES
-from carelog.domain.events import PAYLOAD_TEXT_CHECKED, PatientEventCreate
+from carelog.domain.events import PatientEventCreate
 from carelog.domain.limits import (
     IDEMPOTENCY_KEY_PATTERN,
+    JSON_OBJECT_SCHEMA,
+    check_json_value,
     loads_strict,
     may_repeat_a_key,
     storable_json_text,
@@ -28,9 +37,25 @@ NDJSON = "application/x-ndjson"
 MAX_REPORTED_ERRORS = 100
 
 
+# A validation context with PAYLOAD_TEXT_CHECKED true: every item's JSON text passed
+# ``limits.storable_json_text`` (see texts_checked), so no payload needs its values walked.
+PAYLOAD_TEXT_CHECKED = "carelog.payload_text_checked"
+
+
+def _check_payload(value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+    if not (info.context and info.context.get(PAYLOAD_TEXT_CHECKED)):
+        check_json_value(value)
+    return value
+
+
 class BatchItem(PatientEventCreate):
     """One event of a batch: the body of ``POST /patient-events``, plus its own optional
     idempotency key (the ``Idempotency-Key`` header of that route)."""
+
+    # The same payload as the single route's, checked the same way unless its text was.
+    payload: Annotated[
+        dict[str, Any], AfterValidator(_check_payload), WithJsonSchema(JSON_OBJECT_SCHEMA)
+    ] = Field(description="The event's content, a JSON object.")
 
     idempotency_key: str | None = Field(
         default=None,

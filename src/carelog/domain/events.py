@@ -14,7 +14,6 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    ValidationInfo,
     WithJsonSchema,
 )
 
@@ -30,14 +29,9 @@ from carelog.domain.limits import (
 )
 from carelog.domain.scopes import SensitivityLabel
 
-# A validation context with PAYLOAD_TEXT_CHECKED true: the JSON text the payload was read
-# from passed ``limits.storable_json_text``, so its values need no walk (a batch's items).
-PAYLOAD_TEXT_CHECKED = "carelog.payload_text_checked"
 
-
-def _check_payload(value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
-    if not (info.context and info.context.get(PAYLOAD_TEXT_CHECKED)):
-        check_json_value(value)
+def _check_payload(value: dict[str, Any]) -> dict[str, Any]:
+    check_json_value(value)
     return value
 
 

@@ -18,6 +18,11 @@ from pydantic import (
 )
 from pydantic.json_schema import JsonSchemaValue
 
+try:
+    import orjson
+except ImportError:  # the bare install (no server extra) never reads a request body
+    orjson = None  # type: ignore[assignment]
+
 PATIENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$"
 EVENT_TYPE_PATTERN = r"^[A-Za-z][A-Za-z0-9_.:\-]{0,63}$"
 SOURCE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 ._:/@+\-]{0,127}$"
@@ -236,8 +241,6 @@ def may_repeat_a_key(body: bytes, parsed: Any) -> bool:
     """
     if b"\\u" in body:
         return True
-    import orjson
-
     try:
         written = orjson.dumps(parsed)
     except orjson.JSONEncodeError:
@@ -250,8 +253,6 @@ def loads_strict(body: bytes) -> Any:
     (``json.JSONDecodeError``, a ``ValueError``) when an object repeats a key, which orjson
     would keep one of silently: a body that may (see :func:`may_repeat_a_key`, ~1 us for an
     event) is read once more (~12 us for an event, ~45 ms for a body near 1 MiB)."""
-    import orjson  # the server extra's
-
     parsed = orjson.loads(body)
     if may_repeat_a_key(body, parsed):
         json.loads(body, object_pairs_hook=unique_keys)
