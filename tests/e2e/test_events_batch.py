@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -374,3 +375,21 @@ async def test_an_offset_postgresql_cannot_hold_is_stored_in_utc(
     assert response.status_code == 200, response.text
     event = await client.get(f"/events/{response.json()['ids'][0]}", headers=headers)
     assert event.json()["occurred_at"] == "1933-05-14T19:47:14.000000Z"
+
+
+async def test_concurrent_batches_with_the_same_keys_store_each_event_once(
+    client: httpx.AsyncClient, pool: Pool
+) -> None:
+    tenant = new_tenant()
+    headers = await _headers(pool, tenant)
+    patients = [new_patient() for _ in range(3)]
+    items = [_lab(p, 5.0 + n, idempotency_key=f"c-{n}") for n, p in enumerate(patients * 20)]
+    answers = await asyncio.gather(
+        *(client.post(BATCH, json=items, headers=headers) for _ in range(4))
+    )
+    assert [a.status_code for a in answers] == [200] * 4, [a.text for a in answers]
+    bodies = [a.json() for a in answers]
+    assert sorted(b["created"] for b in bodies) == [0, 0, 0, 60]
+    assert all(b["ids"] == bodies[0]["ids"] for b in bodies)
+    assert await count_events(pool, tenant) == 60
+    assert await _versions(pool, tenant) == dict.fromkeys(patients, 20)

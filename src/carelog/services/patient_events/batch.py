@@ -22,7 +22,7 @@ from carelog.domain.batch import (
 )
 from carelog.domain.clinical import EVENT_TYPES
 from carelog.domain.tenant_schemas import check_against_schema
-from carelog.errors import Forbidden, IdempotencyKeyReused, ValidationFailed
+from carelog.errors import Conflict, Forbidden, IdempotencyKeyReused, ValidationFailed
 from carelog.services.unit import Work
 from carelog.storage import event_types as type_store
 from carelog.storage.db import Connection
@@ -130,16 +130,16 @@ async def record_batch(work: Work, batch: ReadBatch) -> BatchRecorded:
         )
     conn = await work.connection()
     await _check_registered_types(conn, access.tenant_id, items, lines)
-    keys = {item.idempotency_key for item in items if item.idempotency_key is not None}
+    keyed = sum(1 for item in items if item.idempotency_key is not None)
     async with work.transaction():
         await batch_store.stage_batch(conn, items=items, hashes=batch.hashes, order=batch.order)
         replayed: list[int] = []
-        if keys:
+        if keyed:
             claimed = await batch_store.claim_batch_keys(conn, tenant_id=access.tenant_id)
-            if len(claimed) < len(keys):
-                replays = await batch_store.mark_batch_replays(
-                    conn, tenant_id=access.tenant_id, keys=sorted(keys - claimed)
-                )
+            if claimed < keyed:
+                replays = await batch_store.mark_batch_replays(conn, tenant_id=access.tenant_id)
+                if len(replays) != keyed - claimed:  # a guard: each key not claimed had one
+                    raise Conflict("A concurrent request used the same keys; retry the batch.")
                 _check_replays(replays, lines)
                 replayed = sorted(r.index for r in replays)
         ids, created = work.audited(

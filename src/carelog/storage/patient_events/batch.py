@@ -86,19 +86,18 @@ async def stage_batch(
             await copy.write(chunk)
 
 
-async def claim_batch_keys(conn: AsyncConnection[Any], *, tenant_id: str) -> set[str]:
-    """Claim the staged items' idempotency keys; the keys this batch now owns."""
+async def claim_batch_keys(conn: AsyncConnection[Any], *, tenant_id: str) -> int:
+    """Claim the staged items' idempotency keys; how many this batch now owns."""
     cur = await conn.execute(load("claim_batch_keys"), {"tenant_id": tenant_id})
-    return {key for (key,) in await cur.fetchall()}
+    row = await cur.fetchone()
+    assert row is not None
+    return int(row[0])
 
 
-async def mark_batch_replays(
-    conn: AsyncConnection[Any], *, tenant_id: str, keys: Sequence[str]
-) -> list[Replay]:
-    """Mark the staged items with ``keys`` (claimed before) as replays of their first events."""
-    cur = await conn.execute(
-        load("mark_batch_replays"), {"tenant_id": tenant_id, "keys": list(keys)}
-    )
+async def mark_batch_replays(conn: AsyncConnection[Any], *, tenant_id: str) -> list[Replay]:
+    """Mark the staged items whose keys were claimed before as replays of their first
+    events: each one's index, and whether it is the same request."""
+    cur = await conn.execute(load("mark_batch_replays"), {"tenant_id": tenant_id})
     return [Replay(int(index), bool(same)) for index, same in await cur.fetchall()]
 
 
