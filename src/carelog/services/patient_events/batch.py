@@ -142,10 +142,10 @@ async def record_batch(work: Work, batch: ReadBatch) -> BatchRecorded:
                     raise Conflict("A concurrent request used the same keys; retry the batch.")
                 _check_replays(replays, lines)
                 replayed = sorted(r.index for r in replays)
-        ids, created = work.audited(
+        ids = work.audited(
             await batch_store.insert_batch(conn, principal=principal, audit=access.audit)
         )
-    return BatchRecorded(ids, replayed, created)
+    return BatchRecorded(ids, replayed, len(items) - len(replayed))
 
 
 def _entry(

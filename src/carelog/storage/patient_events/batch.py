@@ -103,9 +103,9 @@ async def mark_batch_replays(conn: AsyncConnection[Any], *, tenant_id: str) -> l
 
 async def insert_batch(
     conn: AsyncConnection[Any], *, principal: Principal, audit: AuditContext
-) -> Audited[tuple[list[int], int]]:
+) -> Audited[list[int]]:
     """Append the staged events that are not replays, with the batch's audit row: every
-    item's event id in the batch's order, and how many events were written."""
+    item's event id, in the batch's order."""
     params = {
         "tenant_id": principal.tenant_id,
         "recorded_by": principal.name,
@@ -116,5 +116,4 @@ async def insert_batch(
     cur = await conn.execute(load("insert_batch"), params)
     row = await cur.fetchone()
     assert row is not None
-    ids, written = row
-    return Audited(([int(i) for i in ids], int(written)), audited=True)
+    return Audited([int(i) for i in row[0]], audited=True)
