@@ -115,6 +115,7 @@ def test_every_protected_route_demands_its_scope() -> None:
     }
     assert protected == {
         "/patient-events": {Permission.EVENTS_WRITE},
+        "/patient-events/batch": {Permission.EVENTS_WRITE},
         "/patient-events/{patient_id}": {Permission.EVENTS_READ},
         "/events/{event_id}": {Permission.EVENTS_READ},
         "/audit-events": {Permission.AUDIT_READ},

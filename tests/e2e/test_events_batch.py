@@ -188,6 +188,12 @@ async def test_a_bad_item_in_the_middle_stores_nothing_and_each_failure_is_named
             assert [e["line"] for e in problem["errors"]] == [2, 4]
     assert await count_events(pool, tenant) == 0
     assert await _versions(pool, tenant) == {}
+    # Each refused batch is audited as a failed attempt (by the request middleware).
+    rows = [r for r in await audit_rows(pool, tenant) if r["route"] == BATCH]
+    assert [(r["action"], r["outcome"], r["status"]) for r in rows] == [
+        ("create", "failed", 422)
+    ] * 2
+    assert all(r["event_ids"] == [] for r in rows)
 
 
 async def test_an_unregistered_type_is_refused_when_the_tenant_refuses_them(
