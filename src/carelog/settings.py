@@ -45,6 +45,17 @@ class Settings(BaseSettings):
         description="The most entries a Bundle sent to POST /fhir may have (and it must fit "
         "the body limit too).",
     )
+    batch_max_events: int = Field(
+        default=10_000,
+        ge=1,
+        description="The most events one POST /patient-events/batch may hold (413 beyond).",
+    )
+    batch_max_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=1024,
+        description="The body limit of POST /patient-events/batch (every other route has "
+        "max_body_bytes).",
+    )
     key_use_flush_seconds: float = Field(
         default=5.0, gt=0, description="How often each process records keys' last use."
     )

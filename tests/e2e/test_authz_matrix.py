@@ -193,9 +193,13 @@ ANONYMOUS = frozenset({401, 431})
 PRECEDENCE = (431, 401, 403, 413, 415, 400, 422, 404)
 
 TOO_LARGE = b"x" * (1024 * 1024 + 1)
+# Routes with a body limit of their own (the settings' default), and the body over it.
+TOO_LARGE_FOR = {"/patient-events/batch": b"x" * (16 * 1024 * 1024 + 1)}
+# Routes that read their body themselves (no body parameter): the model of their items.
+RAW_BODIES = {"/patient-events/batch": "BatchItem[]"}
 MALFORMED = (b'{"patient_id": ', b'{"reason": "a", "reason": "b"}')  # cut short; a repeated key
 # A body each body model accepts: the rest of a request must be right for one fault to show.
-VALID_BODIES: dict[str, Callable[[], dict[str, Any]]] = {
+VALID_BODIES: dict[str, Callable[[], Any]] = {
     "PatientEventCreate": lambda: {
         "patient_id": new_patient(),
         "event_type": "x",
@@ -211,6 +215,7 @@ VALID_BODIES: dict[str, Callable[[], dict[str, Any]]] = {
     "POST /escalations/{case_id}/actions": lambda: {"action": "comment", "comment": "matrix"},
     "CareTaskOpen": lambda: {"patient_id": new_patient(), "description": "d", "assignee": "rn"},
     "POST /care-tasks/{case_id}/actions": lambda: {"action": "comment", "comment": "matrix"},
+    "BatchItem[]": lambda: [{"patient_id": new_patient(), "event_type": "x", "payload": {}}],
 }
 # Per path parameter: whether an unknown value is looked up (404), and an invalid value.
 PATH_PARAMETERS: dict[str, tuple[bool, str]] = {
@@ -276,7 +281,7 @@ def protected_routes(app: FastAPI) -> list[ProtectedRoute]:
                 permission=permission,
                 action=route.endpoint.audit_action.value,  # type: ignore[attr-defined]
                 # A union of bodies (a workflow's actions) is named by its route.
-                body_model=None
+                body_model=RAW_BODIES.get(route.path)
                 if body is None
                 else getattr(body.field_info.annotation, "__name__", f"{method} {route.path}"),
                 path_parameters=tuple(p.name for p in route.dependant.path_params),
@@ -358,7 +363,7 @@ def _request(
         else:
             values[name] = valid[name]
     url = route.path.format(**{k: quote(v, safe="") for k, v in values.items()})
-    content: bytes | None = TOO_LARGE if 413 in faults else None
+    content: bytes | None = TOO_LARGE_FOR.get(route.path, TOO_LARGE) if 413 in faults else None
     if route.body_model is not None:
         headers["Content-Type"] = "text/plain" if 415 in faults else "application/json"
         if content is None:

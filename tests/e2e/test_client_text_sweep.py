@@ -36,7 +36,7 @@ class Example:
     path: dict[str, str] = field(default_factory=dict)
     query: dict[str, str] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
-    body: dict[str, Any] | None = None
+    body: dict[str, Any] | list[dict[str, Any]] | None = None
 
 
 def _examples(
@@ -121,6 +121,19 @@ def _examples(
             headers={"If-Match": '"1"'},
             body={"action": "reassign", "assignee": "pharmacist"},
         ),
+        ("POST", "/patient-events/batch"): Example(
+            body=[
+                {
+                    "patient_id": patient,
+                    "event_type": "triage_note",
+                    "payload": payload,
+                    "occurred_at": "2026-01-05T08:00:00Z",
+                    "source": "sweep",
+                    "labels": ["BH"],
+                    "idempotency_key": "sweep-batch-1",
+                }
+            ],
+        ),
     }
 
 
@@ -150,6 +163,11 @@ def _variants(
     content = operation.get("requestBody", {}).get("content", {})
     if "application/json" in content:
         schema = _resolve(doc, content["application/json"]["schema"])
+        if isinstance(example.body, list):  # an array of items: each property of one item
+            [item] = example.body
+            for name in _resolve(doc, schema["items"]).get("properties", {}):
+                yield f"body [0].{name}", replace(example, body=[{**item, name: NUL}])
+            return
         assert example.body is not None
         for name in schema.get("properties", {}):
             yield f"body {name}", replace(example, body={**example.body, name: NUL})
@@ -210,7 +228,7 @@ async def test_every_input_of_every_operation_refuses_a_nul(
     answered = await client.get("/event-types", headers={**bearer(token), "X-Request-ID": NUL})
     assert answered.status_code == 200
     assert answered.headers["x-request-id"] not in (NUL, "")
-    assert swept > 100  # every parameter, body property and common header of 25 operations
+    assert swept > 100  # every parameter, body property and common header of 26 operations
     # Nothing was written but the note and the two cases.
     assert await count_events(pool, tenant) == 3
     types_after = (await client.get("/event-types", headers=bearer(token))).json()

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from carelog.api.routing import _unique_keys, may_repeat_a_key
+from carelog.domain.limits import may_repeat_a_key, unique_keys
 
 pytestmark = pytest.mark.unit
 
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.unit
 def _repeats(body: bytes) -> bool:
     """The full reading: json with a hook that sees every pair as written."""
     try:
-        json.loads(body, object_pairs_hook=_unique_keys)
+        json.loads(body, object_pairs_hook=unique_keys)
     except json.JSONDecodeError:
         return True
     return False

@@ -79,7 +79,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     protected = [route for router in PROTECTED_ROUTERS for route in router.routes]
     app.add_middleware(
-        BodyLimitMiddleware, max_bytes=settings.max_body_bytes, protected_routes=protected
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        protected_routes=protected,
+        path_limits={events.BATCH_PATH: settings.batch_max_bytes},
     )
     app.add_middleware(
         RequestContextMiddleware,

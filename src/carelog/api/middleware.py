@@ -10,7 +10,7 @@ import re
 import time
 import traceback
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -314,25 +314,32 @@ class BodyLimitMiddleware:
     read at all; a streamed body is read up to the limit and the rest is dropped unread. Any
     response to such a request closes the connection (the rest of the body is still on it).
     Unknown paths and public routes (any not among ``protected_routes``) are answered 413 at
-    once.
+    once. A path of ``path_limits`` (exact, no parameters: a bulk route) has its own limit.
     """
 
     def __init__(
-        self, app: ASGIApp, *, max_bytes: int, protected_routes: Sequence[BaseRoute] = ()
+        self,
+        app: ASGIApp,
+        *,
+        max_bytes: int,
+        protected_routes: Sequence[BaseRoute] = (),
+        path_limits: Mapping[str, int] | None = None,
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.protected_routes = protected_routes
+        self.path_limits = dict(path_limits or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self.path_limits.get(scope["path"], self.max_bytes)
         over = False
         for name, value in scope["headers"]:
             if name == b"content-length":
                 try:
-                    over = over or int(value) > self.max_bytes
+                    over = over or int(value) > max_bytes
                 except ValueError:
                     over = True
         # Read the body up front (it is at most max_bytes): a limit hit half-way through the
@@ -345,16 +352,16 @@ class BodyLimitMiddleware:
                 break
             chunk = message.get("body", b"")
             received += len(chunk)
-            over = received > self.max_bytes
+            over = received > max_bytes
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
         if over:
             if not refuses_bodies_itself(matched_route(self.protected_routes, scope)):
-                error = PayloadTooLarge(f"The request body is over {self.max_bytes} bytes.")
+                error = PayloadTooLarge(f"The request body is over {max_bytes} bytes.")
                 await send_problem(_closing(send), error, scope.get("carelog.request_id"))
                 return
-            scope[BODY_OVER_LIMIT] = self.max_bytes
+            scope[BODY_OVER_LIMIT] = max_bytes
             chunks = []
             send = _closing(send)
         buffered: Message = {"type": "http.request", "body": b"".join(chunks), "more_body": False}

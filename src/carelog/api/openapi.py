@@ -22,6 +22,7 @@ and every response of a protected route the ``RateLimit-*`` headers once the cal
 
 from __future__ import annotations
 
+import copy
 from http import HTTPStatus
 from typing import Any
 
@@ -30,9 +31,11 @@ from fastapi.routing import APIRoute
 
 from carelog.api.deps import BREAK_GLASS_REASON_PATTERN, required_permissions
 from carelog.api.problems import PROBLEM_JSON, Problem
+from carelog.api.routing import takes_body
 from carelog.api.walk import api_routes
 from carelog.domain.audit import PURPOSES_OF_USE
-from carelog.domain.limits import JSON_VALUE_SCHEMA
+from carelog.domain.batch import BatchItem
+from carelog.domain.limits import IDEMPOTENCY_KEY_PATTERN, JSON_VALUE_SCHEMA
 from carelog.settings import Settings
 
 _EVERY_ROUTE = frozenset({413, 431, 500})
@@ -135,7 +138,7 @@ def error_statuses(route: APIRoute) -> frozenset[int]:
     statuses = set(_EVERY_ROUTE)
     if required_permissions(route):
         statuses |= _PROTECTED
-    if route.body_field is not None:
+    if takes_body(route):
         statuses |= _WITH_BODY
     dependant = route.dependant
     if dependant.path_params or dependant.query_params or dependant.header_params:
@@ -223,6 +226,25 @@ def _document_page_limits(schema: dict[str, Any], settings: Settings) -> None:
                         parameter["schema"]["description"] = parameter["description"]
 
 
+def _batch_item(event: dict[str, Any]) -> dict[str, Any]:
+    # The item of POST /patient-events/batch (which reads its body itself, so FastAPI does
+    # not write it): the event of POST /patient-events and its own idempotency key.
+    key = BatchItem.model_fields["idempotency_key"]
+    return {
+        **copy.deepcopy(event),
+        "title": "BatchItem",
+        "description": BatchItem.__doc__,
+        "properties": {
+            **copy.deepcopy(event["properties"]),
+            "idempotency_key": {
+                "anyOf": [{"type": "string", "pattern": IDEMPOTENCY_KEY_PATTERN}, {"type": "null"}],
+                "title": "Idempotency Key",
+                "description": key.description,
+            },
+        },
+    }
+
+
 def install_openapi(app: FastAPI) -> None:
     """Build the app's OpenAPI document with the Problem schema and every error response."""
     build = app.openapi
@@ -237,6 +259,7 @@ def install_openapi(app: FastAPI) -> None:
             components.update(found.pop("$defs", {}))
             components["Problem"] = found
             components["JsonValue"] = JSON_VALUE_SCHEMA
+            components["BatchItem"] = _batch_item(components["PatientEventCreate"])
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -26,6 +26,13 @@ class FieldError(BaseModel):
     location: str | None = None
     message: str
     type: str
+    index: int | None = Field(
+        default=None, description="In a batch: the failing item's place (from 0)."
+    )
+    pointer: str | None = Field(
+        default=None, description="In a batch: a JSON Pointer to the failure (`/3/payload`)."
+    )
+    line: int | None = Field(default=None, description="In an NDJSON batch: the item's line.")
 
 
 class Problem(BaseModel):
@@ -136,12 +143,14 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 def _allowed_methods(request: Request) -> str:
-    """Every method the request's path answers: Starlette names only those of the first
-    route that matched the path, and a path may have a route per method."""
+    """Every method of the path template the request matched first: Starlette names only
+    those of the first route that matched, and a template may have a route per method."""
     methods: set[str] = set()
+    template: str | None = None
     for route in api_routes(request.app.router.routes):
         match, _ = route.matches(request.scope)
-        if match is not Match.NONE:
+        if match is not Match.NONE and template in (None, route.path):
+            template = route.path
             methods |= route.methods or set()
     return ", ".join(sorted(methods))
 

@@ -4,17 +4,16 @@ malformed JSON) when an object repeats a key."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, Request
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.responses import Response
 
 from carelog.api.deps import required_permissions, scope_checks
+from carelog.domain.limits import loads_strict
 from carelog.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -24,6 +23,10 @@ _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 BODY_OVER_LIMIT = "carelog.body_over_limit"
 
 
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
 def _is_json(content_type: str) -> bool:
     media_type = content_type.split(";", 1)[0].strip().lower()
     return media_type == "application/json" or (
@@ -31,49 +34,27 @@ def _is_json(content_type: str) -> bool:
     )
 
 
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    found = dict(pairs)
-    if len(found) != len(pairs):
-        # (The key is not named: a problem never echoes what the client sent.)
-        raise json.JSONDecodeError("an object repeats a key", "", 0)
-    return found
+def raw_body_types(route: APIRoute) -> frozenset[str]:
+    """The media types a route that reads its body itself (no body parameter: a bulk route,
+    NDJSON too) declares in its ``openapi_extra`` request body; empty for any other."""
+    if route.body_field is not None:
+        return frozenset()
+    body = (route.openapi_extra or {}).get("requestBody", {})
+    return frozenset(str(media_type) for media_type in body.get("content", {}))
 
 
-def may_repeat_a_key(body: bytes, parsed: Any) -> bool:
-    """Whether the JSON text ``body``, which orjson read as ``parsed``, may hold an object
-    that repeats a key; False only when it certainly does not.
-
-    Outside its strings, JSON has a colon only after each key it writes, so the body holds
-    one colon per key written plus the colons inside its strings. orjson keeps one of each
-    repeated key and drops the other pairs whole; writing ``parsed`` again with orjson (which
-    escapes no colon) gives one colon per key kept plus those in the strings kept. A string
-    without a ``\\u`` escape holds exactly the colons it is written with, so for a body with
-    no ``\\u`` at all the two counts are equal exactly when no pair was dropped. A ``\\u``
-    escape can spell a colon, or a key another way ("a" and "\\u0061" are one key), so such
-    a body, and one nested too deep for orjson to write, may repeat a key.
-    """
-    if b"\\u" in body:
-        return True
-    try:
-        written = orjson.dumps(parsed)
-    except orjson.JSONEncodeError:
-        return True
-    return body.count(b":") != written.count(b":")
+def takes_body(route: APIRoute) -> bool:
+    """Whether ``route`` reads a request body (a model of it, or the raw body)."""
+    return route.body_field is not None or bool(raw_body_types(route))
 
 
 class OrjsonRequest(Request):
-    """A request whose JSON body is parsed by orjson: faster, strict UTF-8, bounded nesting.
-    orjson keeps the last of repeated keys silently; a body that may repeat one (see
-    :func:`may_repeat_a_key`, ~1 us for an event) is read once more to refuse them (~12 us
-    for an event, ~45 ms for a body near the 1 MiB limit)."""
+    """A request whose JSON body is parsed by orjson: faster, strict UTF-8, bounded nesting,
+    and refused when an object repeats a key (``carelog.domain.limits.loads_strict``)."""
 
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
-            body = await self.body()
-            parsed = orjson.loads(body)
-            if may_repeat_a_key(body, parsed):
-                json.loads(body, object_pairs_hook=_unique_keys)
-            self._json = parsed
+            self._json = loads_strict(await self.body())
         return self._json
 
 
@@ -93,7 +74,8 @@ class JsonRoute(APIRoute):
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
-        takes_body = self.body_field is not None
+        parses_body = self.body_field is not None
+        raw_types = raw_body_types(self)
         checks = scope_checks(self)
         known = _query_names(self)
 
@@ -105,10 +87,13 @@ class JsonRoute(APIRoute):
             limit = request.scope.get(BODY_OVER_LIMIT)
             if limit is not None:
                 raise PayloadTooLarge(f"The request body is over {limit} bytes.")
-            if takes_body and request.method in _BODY_METHODS:
+            if parses_body and request.method in _BODY_METHODS:
                 if not _is_json(request.headers.get("content-type", "")):
                     raise UnsupportedMediaType("Send the request body as application/json.")
                 request = OrjsonRequest(request.scope, request.receive)
+            elif raw_types and _media_type(request) not in raw_types:
+                names = " or ".join(sorted(raw_types))
+                raise UnsupportedMediaType(f"Send the request body as {names}.")
             return await handler(request)
 
         return json_route_handler

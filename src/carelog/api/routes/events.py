@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+import orjson
 from fastapi import APIRouter, Path, Query, Request, Response
+from pydantic import BaseModel, Field
 
 from carelog.api.deps import Caller, EventsRead, EventsWrite, audited
 from carelog.api.kit.pagination import NEXT_PAGE, EventCursor, after_event, page_headers
@@ -14,6 +16,7 @@ from carelog.api.kit.responses import WITHHELD, WITHHELD_HEADER, event_json, eve
 from carelog.api.problems import problem_responses
 from carelog.api.routing import JsonRoute
 from carelog.domain.audit import AuditAction
+from carelog.domain.batch import NDJSON
 from carelog.domain.cursor import encode_cursor
 from carelog.domain.events import (
     CorrectionCreate,
@@ -31,6 +34,7 @@ from carelog.services import patient_events as event_service
 router = APIRouter(tags=["events"], route_class=JsonRoute)
 
 MAX_EVENT_ID = 2**63 - 1
+BATCH_PATH = "/patient-events/batch"
 
 
 @router.post(
@@ -60,6 +64,63 @@ async def create_patient_event(
         recorded = await event_service.record_event(work, event, idempotency_key=idempotency_key)
     headers = {"Idempotent-Replayed": "true"} if recorded.replayed else None
     return event_json(recorded.event.json, headers)
+
+
+class BatchResult(BaseModel):
+    """What a batch stored: each item's event id, in the batch's order."""
+
+    created: int = Field(description="Events written by this request.")
+    replayed: list[int] = Field(
+        description="Indexes of the items that were replays: their idempotency key was used "
+        "before with the same event, whose id they get; nothing new was written for them."
+    )
+    ids: list[int] = Field(description="The event id of each item, in the batch's order.")
+
+
+_BATCH_ITEMS = {
+    "schema": {
+        "type": "array",
+        "minItems": 1,
+        "items": {"$ref": "#/components/schemas/BatchItem"},
+        "description": "At most CARELOG_BATCH_MAX_EVENTS items (413 beyond).",
+    }
+}
+
+
+@router.post(
+    BATCH_PATH,
+    response_model=BatchResult,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": _BATCH_ITEMS,
+                NDJSON: {"schema": {"$ref": "#/components/schemas/BatchItem"}},
+            },
+        }
+    },
+    responses=problem_responses(403, 409, 413, 415),
+)
+@audited(AuditAction.CREATE)
+async def create_patient_events_batch(request: Request, caller: EventsWrite) -> Response:
+    """Record many events at once: a JSON array of events, or NDJSON (one event a line,
+    `Content-Type: application/x-ndjson`), each the body of `POST /patient-events` with its
+    own optional `idempotency_key`. All or nothing: every item is checked, and one failing
+    item (422 naming each failure by `index`, `pointer` and, in NDJSON, `line`; 403 for a
+    patient out of the key's reach; 409 for a key used with another event) stores nothing.
+    At most `CARELOG_BATCH_MAX_EVENTS` events (10,000 by default) and
+    `CARELOG_BATCH_MAX_BYTES` (16 MiB), else 413. Written in one transaction with COPY, and
+    audited as one row naming every event."""
+    # (JsonRoute has refused any other media type than the two the request body declares.)
+    media_type = request.headers["content-type"].split(";", 1)[0].strip().lower()
+    settings = caller.settings
+    read = await event_service.read_batch(
+        await request.body(), ndjson=media_type == NDJSON, max_events=settings.batch_max_events
+    )
+    async with caller.work() as work:
+        stored = await event_service.record_batch(work, read)
+    body = {"created": stored.created, "replayed": stored.replayed, "ids": stored.ids}
+    return Response(orjson.dumps(body), media_type="application/json")
 
 
 @router.get(

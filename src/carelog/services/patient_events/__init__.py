@@ -1,5 +1,11 @@
 """Record and read patient events for an authenticated principal, always within its tenant."""
 
+from carelog.services.patient_events.batch import (
+    BatchRecorded,
+    ReadBatch,
+    read_batch,
+    record_batch,
+)
 from carelog.services.patient_events.read import (
     CODE_SYSTEMS,
     EventPage,
@@ -19,11 +25,15 @@ __all__ = [
     "AMENDED",
     "CODE_SYSTEMS",
     "RETRACTED",
+    "BatchRecorded",
     "EventPage",
+    "ReadBatch",
     "Recorded",
     "find_replay",
     "get_event",
     "list_events",
+    "read_batch",
+    "record_batch",
     "record_event",
     "record_system_event",
     "revise_event",

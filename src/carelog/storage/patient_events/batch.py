@@ -1,0 +1,119 @@
+"""Appending a batch of events with COPY: staged in a temporary table, claimed idempotency
+keys, then one INSERT ... SELECT into the log with the batch's audit row. The caller holds
+the transaction (the staging table lives until its commit). Never commits."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC
+from typing import Any
+
+import orjson
+from psycopg import AsyncConnection
+
+from carelog.domain.audit import AuditContext
+from carelog.domain.batch import BatchItem
+from carelog.domain.principals import Principal
+from carelog.storage.audit import Audited
+from carelog.storage.patient_events._shared import load
+
+COPY_CHUNK_ROWS = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    """An item whose key was claimed before: the event it names, and whether the item is the
+    same request as the one that stored it."""
+
+    index: int
+    same_request: bool
+
+
+def _text(value: str) -> str:
+    # COPY's text format: backslash, tab, newline and carriage return are escaped.
+    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+        return (
+            value.replace("\\", "\\\\")
+            .replace("\t", "\\t")
+            .replace("\n", "\\n")
+            .replace("\r", "\\r")
+        )
+    return value
+
+
+def copy_rows(
+    items: Sequence[BatchItem], hashes: Sequence[bytes | None], order: Sequence[int]
+) -> Iterator[bytes]:
+    """The COPY text of ``items`` (with each one's request hash, ``None`` without a key) in
+    ``order`` (their indexes), in chunks of rows."""
+    lines: list[str] = []
+    for index in order:
+        item = items[index]
+        # orjson escapes every control character inside strings, so a backslash is all the
+        # payload's text may hold that COPY reads specially.
+        payload = orjson.dumps(item.payload).decode().replace("\\", "\\\\")
+        # In UTC: PostgreSQL refuses offsets beyond 15:59, which RFC 3339 allows.
+        at = item.occurred_at
+        occurred = r"\N" if at is None else at.astimezone(UTC).isoformat()
+        source = r"\N" if item.source is None else _text(item.source)
+        key = r"\N" if item.idempotency_key is None else _text(item.idempotency_key)
+        digest = hashes[index]
+        hashed = r"\N" if digest is None else "\\\\x" + digest.hex()
+        labels = "{" + ",".join(sorted(item.labels)) + "}" if item.labels else "{}"
+        lines.append(
+            f"{index}\t{item.patient_id}\t{item.event_type}\t{payload}\t{occurred}\t{source}\t"
+            f"{labels}\t{key}\t{hashed}\n"
+        )
+        if len(lines) == COPY_CHUNK_ROWS:
+            yield "".join(lines).encode()
+            lines.clear()
+    if lines:
+        yield "".join(lines).encode()
+
+
+async def stage_batch(
+    conn: AsyncConnection[Any],
+    *,
+    items: Sequence[BatchItem],
+    hashes: Sequence[bytes | None],
+    order: Sequence[int],
+) -> None:
+    """Create the transaction's staging table and COPY ``items`` into it in ``order``."""
+    await conn.execute(load("create_batch_staging"))
+    async with conn.cursor() as cur, cur.copy(load("copy_batch_staging")) as copy:
+        for chunk in copy_rows(items, hashes, order):
+            await copy.write(chunk)
+
+
+async def claim_batch_keys(conn: AsyncConnection[Any], *, tenant_id: str) -> int:
+    """Claim the staged items' idempotency keys; how many this batch now owns."""
+    cur = await conn.execute(load("claim_batch_keys"), {"tenant_id": tenant_id})
+    row = await cur.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def mark_batch_replays(conn: AsyncConnection[Any], *, tenant_id: str) -> list[Replay]:
+    """Mark the staged items whose keys were claimed before as replays of their first
+    events: each one's index, and whether it is the same request."""
+    cur = await conn.execute(load("mark_batch_replays"), {"tenant_id": tenant_id})
+    return [Replay(int(index), bool(same)) for index, same in await cur.fetchall()]
+
+
+async def insert_batch(
+    conn: AsyncConnection[Any], *, principal: Principal, audit: AuditContext
+) -> Audited[list[int]]:
+    """Append the staged events that are not replays, with the batch's audit row: every
+    item's event id, in the batch's order."""
+    params = {
+        "tenant_id": principal.tenant_id,
+        "recorded_by": principal.name,
+        "recorded_by_kind": principal.kind.value,
+        "agent_name": principal.agent_name,
+        **audit.params(),
+    }
+    cur = await conn.execute(load("insert_batch"), params)
+    row = await cur.fetchone()
+    assert row is not None
+    return Audited([int(i) for i in row[0]], audited=True)
