@@ -75,6 +75,8 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
         pool_min_size=2,
         pool_max_size=24,
         pool_timeout=5,
+        # POST /fhir/$import's own limit: over the usual 1 MiB, small enough to send past.
+        fhir_import_max_bytes=2 * 1024 * 1024,
     )
 
 

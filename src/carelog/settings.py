@@ -45,6 +45,12 @@ class Settings(BaseSettings):
         description="The most entries a Bundle sent to POST /fhir may have (and it must fit "
         "the body limit too).",
     )
+    fhir_import_max_bytes: int = Field(
+        default=1024 * 1024 * 1024,
+        ge=1024,
+        description="The largest NDJSON body POST /fhir/$import reads (streamed, never held "
+        "whole; the usual body limit does not apply to it).",
+    )
     key_use_flush_seconds: float = Field(
         default=5.0, gt=0, description="How often each process records keys' last use."
     )

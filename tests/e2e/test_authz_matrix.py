@@ -17,6 +17,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 
 from carelog.api.app import create_app
 from carelog.api.deps import required_permissions
+from carelog.api.routing import streams_body
 from carelog.domain.audit import UNKNOWN_TENANT
 from carelog.domain.principals import ApiKeyCreate
 from carelog.domain.scopes import Permission
@@ -186,6 +187,7 @@ ANONYMOUS = frozenset({401, 431})
 PRECEDENCE = (431, 401, 403, 413, 415, 400, 422, 404)
 
 TOO_LARGE = b"x" * (1024 * 1024 + 1)
+NDJSON = "NDJSON"  # the body "model" of a route that streams NDJSON (routing.streamed)
 MALFORMED = (b'{"patient_id": ', b'{"reason": "a", "reason": "b"}')  # cut short; a repeated key
 # A body each body model accepts: the rest of a request must be right for one fault to show.
 VALID_BODIES: dict[str, Callable[[], dict[str, Any]]] = {
@@ -199,7 +201,11 @@ VALID_BODIES: dict[str, Callable[[], dict[str, Any]]] = {
     "EventTypeRegistration": lambda: {"schema": {"type": "object"}},
     "EventTypePolicy": lambda: {"reject_unregistered": False},
     "FhirBundle": lambda: {"resourceType": "Bundle", "type": "batch", "entry": []},
+    # POST /fhir/$import: a line of NDJSON (read as it arrives, never as one JSON body).
+    NDJSON: lambda: {"resourceType": "Patient", "id": new_patient()},
 }
+# The body an NDJSON route refuses as too large: over the session's import limit (conftest).
+TOO_LARGE_NDJSON = b"x" * (2 * 1024 * 1024 + 1)
 # Per path parameter: whether an unknown value is looked up (404), and an invalid value.
 PATH_PARAMETERS: dict[str, tuple[bool, str]] = {
     "patient_id": (True, "P x"),
@@ -231,12 +237,14 @@ class ProtectedRoute:
     def invalid_by(self) -> str:
         """How this route is sent a 422: its body, else a path parameter, else the header
         every route validates (``X-Purpose-Of-Use``, checked as the caller is authenticated)."""
-        if self.body_model is not None:
+        if self.body_model not in (None, NDJSON):
             return "body"
         return self.path_parameters[0] if self.path_parameters else "header"
 
     def cannot(self, status: int) -> str | None:
         """Why ``status`` cannot occur on this route (``None``: it can, and is tested)."""
+        if status == 400 and self.body_model == NDJSON:
+            return "NDJSON is read line by line: a line that is not JSON fails alone, in a 200"
         if status in (400, 415) and self.body_model is None:
             return f"a {self.method} takes no body: it is never parsed nor its type checked"
         if status == 404 and self.lookup is None:
@@ -262,7 +270,9 @@ def protected_routes(app: FastAPI) -> list[ProtectedRoute]:
                 path=route.path,
                 permission=permission,
                 action=route.endpoint.audit_action.value,  # type: ignore[attr-defined]
-                body_model=None
+                body_model=NDJSON
+                if streams_body(route)
+                else None
                 if body is None
                 else getattr(body.field_info.annotation, "__name__", "?"),
                 path_parameters=tuple(p.name for p in route.dependant.path_params),
@@ -339,9 +349,11 @@ def _request(
         else:
             values[name] = valid[name]
     url = route.path.format(**{k: quote(v, safe="") for k, v in values.items()})
-    content: bytes | None = TOO_LARGE if 413 in faults else None
+    too_large = TOO_LARGE_NDJSON if route.body_model == NDJSON else TOO_LARGE
+    content: bytes | None = too_large if 413 in faults else None
     if route.body_model is not None:
-        headers["Content-Type"] = "text/plain" if 415 in faults else "application/json"
+        media = "application/fhir+ndjson" if route.body_model == NDJSON else "application/json"
+        headers["Content-Type"] = "text/plain" if 415 in faults else media
         if content is None:
             if 400 in faults:
                 content = malformed or MALFORMED[0]
@@ -381,7 +393,8 @@ def test_the_generator_knows_every_route() -> None:
         assert set(route.path_parameters) <= set(PATH_PARAMETERS), str(route)
         assert route.permission in ALL_PERMISSIONS, str(route)
         takes_body = route.method != "GET"
-        assert [route.cannot(s) is None for s in (400, 415)] == [takes_body] * 2, str(route)
+        parsed = takes_body and route.body_model != NDJSON
+        assert [route.cannot(s) is None for s in (400, 415)] == [parsed, takes_body], str(route)
         # 401, 403, 413, 422, 429 and 431 can be sent to every protected route.
         assert all(route.cannot(s) is None for s in (401, 403, 413, 422, 429, 431)), str(route)
 

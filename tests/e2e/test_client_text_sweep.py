@@ -78,6 +78,7 @@ def _examples(patient: str, event_id: int) -> dict[tuple[str, str], Example]:
         ("POST", "/fhir"): Example(
             body={"resourceType": "Bundle", "type": "batch", "entry": []},
         ),
+        ("POST", "/fhir/$import"): Example(headers={"Content-Type": "application/fhir+ndjson"}),
         ("GET", "/search"): Example(query={"q": "synthetic"}),
     }
 

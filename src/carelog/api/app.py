@@ -13,7 +13,16 @@ from carelog.api.docs import install_docs
 from carelog.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from carelog.api.openapi import install_openapi
 from carelog.api.problems import install_problem_handlers
-from carelog.api.routes import audit, catalog, context, events, fhir, health, search
+from carelog.api.routes import (
+    audit,
+    catalog,
+    context,
+    events,
+    fhir,
+    fhir_bulk,
+    health,
+    search,
+)
 from carelog.api.routing import assert_protected
 from carelog.services.runtime import running
 from carelog.settings import Settings, get_settings
@@ -25,6 +34,7 @@ PROTECTED_ROUTERS = [
     context.router,
     search.router,
     fhir.router,
+    fhir_bulk.router,
 ]
 
 
@@ -67,7 +77,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     protected = [route for router in PROTECTED_ROUTERS for route in router.routes]
     app.add_middleware(
-        BodyLimitMiddleware, max_bytes=settings.max_body_bytes, protected_routes=protected
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        protected_routes=protected,
+        max_streamed_bytes=settings.fhir_import_max_bytes,
     )
     app.add_middleware(
         RequestContextMiddleware,
