@@ -77,6 +77,9 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
         pool_timeout=5,
         # POST /fhir/$import's own limit: over the usual 1 MiB, small enough to send past.
         fhir_import_max_bytes=2 * 1024 * 1024,
+        # No export worker in the session's app: a test that exports starts its own
+        # (tests/e2e/test_fhir_export.py), so that a restart test knows who runs a job.
+        export_workers=0,
     )
 
 

@@ -46,6 +46,7 @@ class World:
     other_tenant: str
     patient: str
     event_id: int
+    job_id: str
     tokens: dict[str, str | None]
 
 
@@ -59,6 +60,9 @@ async def world(app: object, pool: Pool) -> World:
             "/patient-events",
             json={"patient_id": patient, "event_type": "x", "payload": {}},
             headers=bearer(writer),
+        )
+        kicked_off = await client.get(
+            "/fhir/$export", headers={**bearer(writer), "Prefer": "respond-async"}
         )
     everything = ("events:read", "events:write", "audit:read")
     limited = await issue_key(
@@ -74,6 +78,7 @@ async def world(app: object, pool: Pool) -> World:
         other_tenant=other_tenant,
         patient=patient,
         event_id=created.json()["id"],
+        job_id=kicked_off.headers["content-location"].rsplit("/", 1)[1],
         tokens={
             "anonymous": None,
             "wrong tenant": await make_token(pool, other_tenant, *everything),
@@ -210,6 +215,9 @@ TOO_LARGE_NDJSON = b"x" * (2 * 1024 * 1024 + 1)
 PATH_PARAMETERS: dict[str, tuple[bool, str]] = {
     "patient_id": (True, "P x"),
     "event_id": (True, "0"),
+    "job_id": (True, "not-a-job"),  # a Bulk Data export job: its principal's only
+    "resource_type": (False, "bad type"),  # (the job is looked up first)
+    "part": (False, "0"),
     "event_type": (False, "bad type"),  # PUT registers the type it names: nothing to miss
 }
 
@@ -291,6 +299,7 @@ class Rejections:
     event_id: int
     token: str  # may do everything
     principal: str
+    job_id: str  # an export job of the world's writer
     forbidden: dict[Permission, tuple[str, str]]  # (token, principal) lacking the permission
 
 
@@ -308,6 +317,7 @@ async def rejections(world: World, pool: Pool) -> Rejections:
         event_id=world.event_id,
         token=token,
         principal=await _principal(pool, token),
+        job_id=world.job_id,
         forbidden=forbidden,
     )
 
@@ -338,6 +348,9 @@ def _request(
     valid = {
         "patient_id": ctx.patient,
         "event_id": str(ctx.event_id),
+        "job_id": ctx.job_id,
+        "resource_type": "Observation",
+        "part": "1",
         "event_type": f"matrix_{uuid.uuid4().hex[:8]}",
     }
     values = {}
@@ -345,7 +358,7 @@ def _request(
         if 422 in faults and route.invalid_by == name:
             values[name] = PATH_PARAMETERS[name][1]
         elif 404 in faults and route.lookup == name:
-            values[name] = "9" * 18 if name == "event_id" else new_patient()
+            values[name] = {"event_id": "9" * 18, "job_id": "0" * 32}.get(name) or new_patient()
         else:
             values[name] = valid[name]
     url = route.path.format(**{k: quote(v, safe="") for k, v in values.items()})
@@ -392,7 +405,7 @@ def test_the_generator_knows_every_route() -> None:
         assert route.body_model is None or route.body_model in VALID_BODIES, str(route)
         assert set(route.path_parameters) <= set(PATH_PARAMETERS), str(route)
         assert route.permission in ALL_PERMISSIONS, str(route)
-        takes_body = route.method != "GET"
+        takes_body = route.method not in ("GET", "DELETE")
         parsed = takes_body and route.body_model != NDJSON
         assert [route.cannot(s) is None for s in (400, 415)] == [parsed, takes_body], str(route)
         # 401, 403, 413, 422, 429 and 431 can be sent to every protected route.
@@ -539,7 +552,13 @@ async def test_another_tenants_patient_or_event_is_not_found_on_each_route(
     token = world.tokens["wrong tenant"]
     assert token is not None
     request_id = f"other-{uuid.uuid4().hex[:12]}"
-    values = {"patient_id": world.patient, "event_id": str(world.event_id)}
+    values = {
+        "patient_id": world.patient,
+        "event_id": str(world.event_id),
+        "job_id": world.job_id,
+        "resource_type": "Patient",
+        "part": "1",
+    }
     url = route.path.format(**{name: values[name] for name in route.path_parameters})
     headers = {**bearer(token), "X-Request-ID": request_id}
     content = None
@@ -561,7 +580,7 @@ async def test_another_tenants_patient_or_event_is_not_found_on_each_route(
 
 def test_every_looking_up_route_is_asked_by_another_tenant() -> None:
     """The routes that look something up are the ones with a patient or an event in the
-    path: six today; a new one is added to the test above by the generator."""
+    path: nine today; a new one is added to the test above by the generator."""
     assert {str(p.values[0]) for p in LOOKUP_ROUTES} == {
         "GET /patient-events/{patient_id}",
         "GET /events/{event_id}",
@@ -569,4 +588,7 @@ def test_every_looking_up_route_is_asked_by_another_tenant() -> None:
         "POST /events/{event_id}/retractions",
         "GET /patients/{patient_id}/context",
         "GET /patients/{patient_id}/fhir",
+        "GET /fhir/$export-status/{job_id}",
+        "DELETE /fhir/$export-status/{job_id}",
+        "GET /fhir/$export-files/{job_id}/{resource_type}/{part}",
     }

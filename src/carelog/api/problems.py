@@ -128,7 +128,26 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     else:
         error = error_class()
     error.headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        # Starlette names the methods of the first route on the path only; a path with
+        # several (the export's status URL: GET and DELETE) is told all of them.
+        error.headers["Allow"] = _allowed(request.app.routes, request.scope["path"])
     return problem_response(error, request)
+
+
+def _allowed(routes: Any, path: str) -> str:
+    methods: set[str] = set()
+    stack = list(routes)
+    while stack:
+        route = stack.pop()
+        inner = getattr(getattr(route, "original_router", None), "routes", None)
+        if inner is not None:
+            stack.extend(inner)
+            continue
+        regex = getattr(route, "path_regex", None)
+        if regex is not None and regex.match(path) and getattr(route, "methods", None):
+            methods |= set(route.methods)
+    return ", ".join(sorted(methods))
 
 
 def install_problem_handlers(app: FastAPI) -> None:
