@@ -3,6 +3,8 @@ database in it, the app over ASGI, and factories for tenants and keys."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -15,6 +17,8 @@ import pytest
 from fastapi import FastAPI
 
 from carelog.api.app import create_app
+from carelog.services.fhir.export import run_export
+from carelog.services.jobs import JobWorker
 from carelog.services.unit import Work, unit_of_work
 from carelog.settings import Settings
 from carelog.storage.db import Connection, Pool, connect
@@ -128,3 +132,16 @@ async def work(pool: Pool) -> AsyncIterator[Work]:
         unit.transaction(rollback=True),
     ):
         yield unit
+
+
+@pytest.fixture
+async def worker(pool: Pool) -> AsyncIterator[None]:
+    """A Bulk Data export worker on the session app's pool for the test (the app runs
+    none, so that a restart test knows which instance runs its job)."""
+    task = asyncio.create_task(
+        JobWorker(pool, run_export, poll_seconds=0.05, stale_seconds=60).run_forever()
+    )
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

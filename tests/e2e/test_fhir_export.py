@@ -5,7 +5,6 @@ manifest, the NDJSON files per type, _type and _since, another principal or tena
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,8 +17,6 @@ from fastapi import FastAPI
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 
 from carelog.api.app import create_app
-from carelog.services.fhir.export import run_export
-from carelog.services.jobs import JobWorker
 from carelog.settings import Settings
 from carelog.storage.db import Connection, Pool
 from tests.factories import (
@@ -35,18 +32,6 @@ from tests.factories import (
 pytestmark = pytest.mark.e2e
 
 ASYNC = {"Prefer": "respond-async", "Accept": "application/fhir+json"}
-
-
-@pytest.fixture
-async def worker(pool: Pool) -> AsyncIterator[None]:
-    """An export worker on the session app's pool for the test (the app runs none)."""
-    task = asyncio.create_task(
-        JobWorker(pool, run_export, poll_seconds=0.05, stale_seconds=60).run_forever()
-    )
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
 
 
 async def kick_off(

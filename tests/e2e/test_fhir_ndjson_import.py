@@ -96,6 +96,10 @@ async def test_created_then_unchanged_with_a_line_each(
     ]
     changed = await put(client, writer, ndjson(lab("n1", of(patient), 120, version="2")))
     assert said(changed) == ["line 1: corrected Observation/n1/_history/2"]
+    # Its first version again (a history imported again): older than what is stored.
+    older = await put(client, writer, ndjson(lab("n1", of(patient), 100, version="1")))
+    assert said(older) == ["line 1: unchanged Observation/n1/_history/2"]
+    assert await count_events(pool, tenant) == 3
 
 
 async def test_a_broken_line_in_the_middle_fails_alone(

@@ -321,8 +321,18 @@ def _key(read: Imported | ImportedPatient) -> tuple[str, str]:
 
 
 def _same(known: Remembered, version_id: str | None, content_hash: str) -> bool:
+    """Whether the resource is what is stored already: the same versionId or content, or
+    an earlier version of it (a numeric versionId below the stored one: a history imported
+    again, its first versions after its last, changes nothing)."""
     same_version = version_id is not None and known.version_id == version_id
-    return same_version or known.content_hash == content_hash
+    return same_version or known.content_hash == content_hash or _older(version_id, known)
+
+
+def _older(version_id: str | None, known: Remembered) -> bool:
+    stored = known.version_id
+    if version_id is None or stored is None or not (version_id.isdigit() and stored.isdigit()):
+        return False
+    return len(version_id) <= 18 and len(stored) <= 18 and int(version_id) < int(stored)
 
 
 def _location(known: Remembered) -> str:
