@@ -207,9 +207,9 @@ async def main(entries: int, rounds: int, patients: int, ndjson: bool = False) -
                         figures["read"].append(reading(body, True))
                         figures["read bare"].append(reading(body, False))
                     if ndjson:
-                        exported, seconds = await export_all(client)
-                        print(f"$export of everything: {exported} resources in {seconds:.2f} s, "
-                              f"{exported / seconds:.0f} /s (kick-off to manifest)")  # fmt: skip
+                        exported, took = await export_all(client)
+                        print(f"$export of everything: {exported} resources in {took:.2f} s, "
+                              f"{exported / took:.0f} /s (kick-off to manifest)")  # fmt: skip
                     for _ in range(0 if ndjson else rounds):
                         body = bundle("batch", entries, patients)
                         size = len(body)
