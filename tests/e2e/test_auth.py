@@ -125,6 +125,11 @@ def test_every_protected_route_demands_its_scope() -> None:
         "/patients/{patient_id}/context": {Permission.EVENTS_READ},
         "/patients/{patient_id}/fhir": {Permission.EVENTS_READ},
         "/fhir": {Permission.EVENTS_WRITE},
+        "/fhir/$import": {Permission.EVENTS_WRITE},
+        "/fhir/$export": {Permission.EVENTS_READ},
+        "/fhir/Patient/$export": {Permission.EVENTS_READ},
+        "/fhir/$export-status/{job_id}": {Permission.EVENTS_READ},  # GET and DELETE
+        "/fhir/$export-files/{job_id}/{resource_type}/{part}": {Permission.EVENTS_READ},
         "/search": {Permission.EVENTS_READ},
         "/event-types/{event_type}": {Permission.ADMIN},
         "/event-type-policy": {Permission.ADMIN},
