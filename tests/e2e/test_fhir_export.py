@@ -271,3 +271,20 @@ async def test_a_job_whose_worker_died_is_taken_up_again(
     assert len(files["Observation"]) == 1  # the dead worker's part is not in it
     assert files["Observation"][0]["resourceType"] == "Observation"
     assert (await _job_state(dba, location))[0] == "done"
+
+
+async def test_a_queued_export_cancelled_never_runs(
+    client: httpx.AsyncClient, pool: Pool, dba: Connection
+) -> None:
+    token = bearer(await make_token(pool, new_tenant()))
+    await _patient_with_records(client, token)
+    location = await kick_off(client, token)  # the session's app runs no worker: queued
+    status = await client.get(location, headers=token)
+    assert (status.status_code, status.headers["x-progress"]) == (202, "queued")
+    cancelled = await client.delete(location, headers=token)
+    assert cancelled.status_code == 202
+    assert cancelled.headers["content-type"] == "application/fhir+json"
+    assert (await client.get(location, headers=token)).status_code == 404
+    job_id = location.rsplit("/", 1)[1]
+    cur = await dba.execute("SELECT count(*) FROM export_jobs WHERE id = %s", (job_id,))
+    assert await cur.fetchone() == (0,)
