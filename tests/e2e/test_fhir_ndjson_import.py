@@ -19,7 +19,7 @@ from carelog.domain.principals import ApiKeyCreate
 from carelog.services.auth.keys import issue_key
 from carelog.settings import Settings
 from carelog.storage.db import Pool
-from tests.e2e.fhir_import_kit import MRN, bundle, lab, of, post, statuses
+from tests.e2e.fhir_import_kit import CATEGORY, LOINC, MRN, bundle, lab, of, post, statuses
 from tests.factories import (
     audit_rows,
     bearer,
@@ -33,6 +33,22 @@ from tests.factories import (
 pytestmark = pytest.mark.e2e
 
 NDJSON = {"Content-Type": "application/fhir+ndjson"}
+UCUM = "http://unitsofmeasure.org"
+
+
+def heart_rate(resource_id: str, patient: str, value: int) -> dict[str, Any]:
+    """A synthetic heart rate: the bulk of these tests' lines (vital signs, so that they stay
+    out of the coded-search index the search planner test measures)."""
+    return {
+        "resourceType": "Observation",
+        "id": resource_id,
+        "status": "final",
+        "category": [{"coding": [{"system": CATEGORY, "code": "vital-signs"}]}],
+        "code": {"coding": [{"system": LOINC, "code": "8867-4"}], "text": "Heart rate"},
+        "subject": of(patient),
+        "effectiveDateTime": "2026-01-05T08:00:00Z",
+        "valueQuantity": {"value": value, "unit": "/min", "system": UCUM, "code": "/min"},
+    }
 
 
 def ndjson(*resources: dict[str, Any]) -> bytes:
@@ -205,7 +221,7 @@ async def test_a_body_past_the_usual_limit_is_streamed_in(
     tenant, patient = new_tenant(), new_patient()
     writer = bearer(await make_token(pool, tenant))
     # 2,500 lines, about 1.5 MiB: over the 1 MiB body limit, in three batches, sent chunked.
-    body = ndjson(*(lab(f"s{n}", of(patient), n) for n in range(2_500)))
+    body = ndjson(*(heart_rate(f"s{n}", patient, 40 + n % 100) for n in range(2_500)))
     assert len(body) > 1024 * 1024
     response = await put(client, writer, _chunks(body))
     assert response.status_code == 200, response.text[:500]
@@ -218,7 +234,7 @@ async def test_over_the_import_limit_is_413(
 ) -> None:
     tenant, patient = new_tenant(), new_patient()
     writer = bearer(await make_token(pool, tenant))
-    body = ndjson(*(lab(f"o{n}", of(patient), n) for n in range(1_500)))  # ~ 705 KiB
+    body = ndjson(*(heart_rate(f"o{n}", patient, 40 + n % 100) for n in range(1_500)))
     declared = await put(small_limit_client, writer, body)
     assert declared.status_code == 413
     assert declared.headers["content-type"] == "application/problem+json"
