@@ -3,6 +3,8 @@ database in it, the app over ASGI, and factories for tenants and keys."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -15,6 +17,8 @@ import pytest
 from fastapi import FastAPI
 
 from carelog.api.app import create_app
+from carelog.services.fhir.export import run_export
+from carelog.services.jobs import JobWorker
 from carelog.services.unit import Work, unit_of_work
 from carelog.settings import Settings
 from carelog.storage.db import Connection, Pool, connect
@@ -76,6 +80,11 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
         pool_min_size=2,
         pool_max_size=24,
         pool_timeout=5,
+        # POST /fhir/$import's own limit: over the usual 1 MiB, small enough to send past.
+        fhir_import_max_bytes=2 * 1024 * 1024,
+        # No export worker in the session's app: a test that exports starts its own
+        # (tests/e2e/test_fhir_export.py), so that a restart test knows who runs a job.
+        export_workers=0,
     )
 
 
@@ -132,3 +141,16 @@ async def work(pool: Pool) -> AsyncIterator[Work]:
         unit.transaction(rollback=True),
     ):
         yield unit
+
+
+@pytest.fixture
+async def worker(pool: Pool) -> AsyncIterator[None]:
+    """A Bulk Data export worker on the session app's pool for the test (the app runs
+    none, so that a restart test knows which instance runs its job)."""
+    task = asyncio.create_task(
+        JobWorker(pool, run_export, poll_seconds=0.05, stale_seconds=60).run_forever()
+    )
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

@@ -56,6 +56,28 @@ class Settings(BaseSettings):
         description="The body limit of POST /patient-events/batch (every other route has "
         "max_body_bytes).",
     )
+    fhir_import_max_bytes: int = Field(
+        default=1024 * 1024 * 1024,
+        ge=1024,
+        description="The largest NDJSON body POST /fhir/$import reads (streamed, never held "
+        "whole; the usual body limit does not apply to it).",
+    )
+    export_workers: int = Field(
+        default=1,
+        ge=0,
+        le=16,
+        description="Bulk Data export jobs this process runs at once (0: it runs none; "
+        "another instance's workers take its kick-offs).",
+    )
+    export_poll_seconds: float = Field(
+        default=0.5, gt=0, description="How often an idle export worker looks for a job."
+    )
+    export_stale_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="A running export job whose worker has not been heard from for this long "
+        "(its process died) is taken up by another worker.",
+    )
     key_use_flush_seconds: float = Field(
         default=5.0, gt=0, description="How often each process records keys' last use."
     )

@@ -3,6 +3,7 @@ answers."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import httpx
@@ -104,3 +105,21 @@ async def events_of(client: httpx.AsyncClient, headers: dict[str, str], patient:
         f"/patient-events/{patient}", params={"include": "history"}, headers=headers
     )
     return response.json() if response.status_code == 200 else []
+
+
+def clinical_content(resources: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The clinical content of resources, in a stable order, less what names a tenant's own
+    events and versions and when it recorded them (ids, meta, identifiers, issued,
+    dateAsserted), and Patients. A corrected resource imported elsewhere arrives as the
+    first version of a new event there: its status reads final."""
+    found = []
+    for original in resources:
+        resource = dict(original)
+        if resource["resourceType"] == "Patient":
+            continue
+        for key in ("id", "meta", "identifier", "issued", "dateAsserted"):
+            resource.pop(key, None)
+        if resource.get("status") == "corrected":
+            resource["status"] = "final"
+        found.append(resource)
+    return sorted(found, key=repr)

@@ -17,6 +17,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 
 from carelog.api.app import create_app
 from carelog.api.deps import required_permissions
+from carelog.api.routing import streams_body
 from carelog.domain.audit import UNKNOWN_TENANT
 from carelog.domain.principals import ApiKeyCreate
 from carelog.domain.scopes import Permission
@@ -46,6 +47,7 @@ class World:
     patient: str
     event_id: int
     case_id: str
+    job_id: str
     tokens: dict[str, str | None]
 
 
@@ -65,6 +67,9 @@ async def world(app: object, pool: Pool) -> World:
             json={"patient_id": patient, "severity": "routine", "reason": "matrix"},
             headers=bearer(await make_token(pool, tenant, "workflows:write")),
         )
+        kicked_off = await client.get(
+            "/fhir/$export", headers={**bearer(writer), "Prefer": "respond-async"}
+        )
     everything = ("events:read", "events:write", "audit:read", "workflows:read", "workflows:write")
     limited = await issue_key(
         pool,
@@ -80,6 +85,7 @@ async def world(app: object, pool: Pool) -> World:
         patient=patient,
         event_id=created.json()["id"],
         case_id=case.json()["id"],
+        job_id=kicked_off.headers["content-location"].rsplit("/", 1)[1],
         tokens={
             "anonymous": None,
             "wrong tenant": await make_token(pool, other_tenant, *everything),
@@ -197,6 +203,7 @@ TOO_LARGE = b"x" * (1024 * 1024 + 1)
 TOO_LARGE_FOR = {"/patient-events/batch": b"x" * (16 * 1024 * 1024 + 1)}
 # Routes that read their body themselves (no body parameter): the model of their items.
 RAW_BODIES = {"/patient-events/batch": "BatchItem[]"}
+NDJSON = "NDJSON"  # the body "model" of a route that streams NDJSON (routing.streamed)
 MALFORMED = (b'{"patient_id": ', b'{"reason": "a", "reason": "b"}')  # cut short; a repeated key
 # A body each body model accepts: the rest of a request must be right for one fault to show.
 VALID_BODIES: dict[str, Callable[[], Any]] = {
@@ -216,11 +223,18 @@ VALID_BODIES: dict[str, Callable[[], Any]] = {
     "CareTaskOpen": lambda: {"patient_id": new_patient(), "description": "d", "assignee": "rn"},
     "POST /care-tasks/{case_id}/actions": lambda: {"action": "comment", "comment": "matrix"},
     "BatchItem[]": lambda: [{"patient_id": new_patient(), "event_type": "x", "payload": {}}],
+    # POST /fhir/$import: a line of NDJSON (read as it arrives, never as one JSON body).
+    NDJSON: lambda: {"resourceType": "Patient", "id": new_patient()},
 }
+# The body an NDJSON route refuses as too large: over the session's import limit (conftest).
+TOO_LARGE_NDJSON = b"x" * (2 * 1024 * 1024 + 1)
 # Per path parameter: whether an unknown value is looked up (404), and an invalid value.
 PATH_PARAMETERS: dict[str, tuple[bool, str]] = {
     "patient_id": (True, "P x"),
     "event_id": (True, "0"),
+    "job_id": (True, "not-a-job"),  # a Bulk Data export job: its principal's only
+    "resource_type": (False, "bad type"),  # (the job is looked up first)
+    "part": (False, "0"),
     "event_type": (False, "bad type"),  # PUT registers the type it names: nothing to miss
     "case_id": (True, "not-a-uuid"),
 }
@@ -249,12 +263,14 @@ class ProtectedRoute:
     def invalid_by(self) -> str:
         """How this route is sent a 422: its body, else a path parameter, else the header
         every route validates (``X-Purpose-Of-Use``, checked as the caller is authenticated)."""
-        if self.body_model is not None:
+        if self.body_model not in (None, NDJSON):
             return "body"
         return self.path_parameters[0] if self.path_parameters else "header"
 
     def cannot(self, status: int) -> str | None:
         """Why ``status`` cannot occur on this route (``None``: it can, and is tested)."""
+        if status == 400 and self.body_model == NDJSON:
+            return "NDJSON is read line by line: a line that is not JSON fails alone, in a 200"
         if status in (400, 415) and self.body_model is None:
             return f"a {self.method} takes no body: it is never parsed nor its type checked"
         if status == 404 and self.lookup is None:
@@ -281,7 +297,9 @@ def protected_routes(app: FastAPI) -> list[ProtectedRoute]:
                 permission=permission,
                 action=route.endpoint.audit_action.value,  # type: ignore[attr-defined]
                 # A union of bodies (a workflow's actions) is named by its route.
-                body_model=RAW_BODIES.get(route.path)
+                body_model=NDJSON
+                if streams_body(route)
+                else RAW_BODIES.get(route.path)
                 if body is None
                 else getattr(body.field_info.annotation, "__name__", f"{method} {route.path}"),
                 path_parameters=tuple(p.name for p in route.dependant.path_params),
@@ -301,6 +319,7 @@ class Rejections:
     case_id: str
     token: str  # may do everything
     principal: str
+    job_id: str  # an export job of the world's writer
     forbidden: dict[Permission, tuple[str, str]]  # (token, principal) lacking the permission
 
 
@@ -319,6 +338,7 @@ async def rejections(world: World, pool: Pool) -> Rejections:
         case_id=world.case_id,
         token=token,
         principal=await _principal(pool, token),
+        job_id=world.job_id,
         forbidden=forbidden,
     )
 
@@ -351,6 +371,9 @@ def _request(
     valid = {
         "patient_id": ctx.patient,
         "event_id": str(ctx.event_id),
+        "job_id": ctx.job_id,
+        "resource_type": "Observation",
+        "part": "1",
         "event_type": f"matrix_{uuid.uuid4().hex[:8]}",
         "case_id": ctx.case_id,
     }
@@ -363,9 +386,13 @@ def _request(
         else:
             values[name] = valid[name]
     url = route.path.format(**{k: quote(v, safe="") for k, v in values.items()})
-    content: bytes | None = TOO_LARGE_FOR.get(route.path, TOO_LARGE) if 413 in faults else None
+    too_large = (
+        TOO_LARGE_NDJSON if route.body_model == NDJSON else TOO_LARGE_FOR.get(route.path, TOO_LARGE)
+    )
+    content: bytes | None = too_large if 413 in faults else None
     if route.body_model is not None:
-        headers["Content-Type"] = "text/plain" if 415 in faults else "application/json"
+        media = "application/fhir+ndjson" if route.body_model == NDJSON else "application/json"
+        headers["Content-Type"] = "text/plain" if 415 in faults else media
         if content is None:
             if 400 in faults:
                 content = malformed or MALFORMED[0]
@@ -378,7 +405,8 @@ def _request(
 
 def _unknown(name: str) -> str:
     """A value of path parameter ``name`` that names nothing."""
-    return {"event_id": "9" * 18, "case_id": str(uuid.uuid4())}.get(name) or new_patient()
+    unknown = {"event_id": "9" * 18, "case_id": str(uuid.uuid4()), "job_id": "0" * 32}
+    return unknown.get(name) or new_patient()
 
 
 def _outcome(status: int) -> str:
@@ -409,8 +437,9 @@ def test_the_generator_knows_every_route() -> None:
         assert route.body_model is None or route.body_model in VALID_BODIES, str(route)
         assert set(route.path_parameters) <= set(PATH_PARAMETERS), str(route)
         assert route.permission in ALL_PERMISSIONS, str(route)
-        takes_body = route.method != "GET"
-        assert [route.cannot(s) is None for s in (400, 415)] == [takes_body] * 2, str(route)
+        takes_body = route.method not in ("GET", "DELETE")
+        parsed = takes_body and route.body_model != NDJSON
+        assert [route.cannot(s) is None for s in (400, 415)] == [parsed, takes_body], str(route)
         # 401, 403, 413, 422, 429 and 431 can be sent to every protected route.
         assert all(route.cannot(s) is None for s in (401, 403, 413, 422, 429, 431)), str(route)
 
@@ -561,6 +590,9 @@ async def test_another_tenants_patient_or_event_is_not_found_on_each_route(
         "patient_id": world.patient,
         "event_id": str(world.event_id),
         "case_id": world.case_id,
+        "job_id": world.job_id,
+        "resource_type": "Patient",
+        "part": "1",
     }
     url = route.path.format(**{name: values[name] for name in route.path_parameters})
     headers = {**bearer(token), "X-Request-ID": request_id}
@@ -583,7 +615,7 @@ async def test_another_tenants_patient_or_event_is_not_found_on_each_route(
 
 def test_every_looking_up_route_is_asked_by_another_tenant() -> None:
     """The routes that look something up are the ones with a patient or an event in the
-    path: ten today; a new one is added to the test above by the generator."""
+    path: thirteen today; a new one is added to the test above by the generator."""
     assert {str(p.values[0]) for p in LOOKUP_ROUTES} == {
         "GET /patient-events/{patient_id}",
         "GET /events/{event_id}",
@@ -595,4 +627,7 @@ def test_every_looking_up_route_is_asked_by_another_tenant() -> None:
         "POST /escalations/{case_id}/actions",
         "GET /care-tasks/{case_id}",
         "POST /care-tasks/{case_id}/actions",
+        "GET /fhir/$export-status/{job_id}",
+        "DELETE /fhir/$export-status/{job_id}",
+        "GET /fhir/$export-files/{job_id}/{resource_type}/{part}",
     }

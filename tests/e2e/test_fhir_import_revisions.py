@@ -10,7 +10,16 @@ import httpx
 import pytest
 
 from carelog.storage.db import Pool
-from tests.e2e.fhir_import_kit import bundle, events_of, lab, of, post, statuses, summary
+from tests.e2e.fhir_import_kit import (
+    bundle,
+    clinical_content,
+    events_of,
+    lab,
+    of,
+    post,
+    statuses,
+    summary,
+)
 from tests.factories import bearer, count_events, make_token, new_patient, new_tenant, record
 
 pytestmark = pytest.mark.e2e
@@ -83,20 +92,7 @@ async def test_a_record_exported_imported_elsewhere_and_exported_again_is_the_sa
     again = (await client.get(f"/patients/{patient}/fhir?type=collection", headers=importer)).json()
 
     def clinical(bundle_: dict[str, Any]) -> list[Any]:
-        # The content, less what names the tenant's own events and versions.
-        found = []
-        for entry in bundle_["entry"]:
-            resource = dict(entry["resource"])
-            if resource["resourceType"] == "Patient":
-                continue
-            # (issued, dateAsserted: when the tenant recorded it)
-            for key in ("id", "meta", "identifier", "issued", "dateAsserted"):
-                resource.pop(key, None)
-            # A corrected resource arrives as the first version of its new event.
-            if resource.get("status") == "corrected":
-                resource["status"] = "final"
-            found.append(resource)
-        return sorted(found, key=repr)
+        return clinical_content(entry["resource"] for entry in bundle_["entry"])
 
     assert len(again["entry"]) == len(exported["entry"])
     assert clinical(again) == clinical(exported)

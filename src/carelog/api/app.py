@@ -21,6 +21,7 @@ from carelog.api.routes import (
     escalations,
     events,
     fhir,
+    fhir_bulk,
     health,
     search,
 )
@@ -37,6 +38,7 @@ PROTECTED_ROUTERS = [
     escalations.router,
     care_tasks.router,
     fhir.router,
+    fhir_bulk.router,
 ]
 
 
@@ -83,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_bytes=settings.max_body_bytes,
         protected_routes=protected,
         path_limits={events.BATCH_PATH: settings.batch_max_bytes},
+        max_streamed_bytes=settings.fhir_import_max_bytes,
     )
     app.add_middleware(
         RequestContextMiddleware,

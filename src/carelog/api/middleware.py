@@ -17,7 +17,7 @@ import orjson
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from carelog.api.routing import BODY_OVER_LIMIT, refuses_bodies_itself
+from carelog.api.routing import BODY_OVER_LIMIT, refuses_bodies_itself, streams_body
 from carelog.domain.audit import AuditContext
 from carelog.domain.limits import is_valid_patient_id
 from carelog.errors import CarelogError, HeadersTooLarge, PayloadTooLarge
@@ -315,6 +315,10 @@ class BodyLimitMiddleware:
     response to such a request closes the connection (the rest of the body is still on it).
     Unknown paths and public routes (any not among ``protected_routes``) are answered 413 at
     once. A path of ``path_limits`` (exact, no parameters: a bulk route) has its own limit.
+
+    A protected route that streams its body (``routing.streamed``: ``POST /fhir/$import``)
+    is not buffered: its body goes to it as it arrives, and it counts it against its own
+    limit, ``max_streamed_bytes``; only a declared size over that is marked here, unread.
     """
 
     def __init__(
@@ -324,24 +328,36 @@ class BodyLimitMiddleware:
         max_bytes: int,
         protected_routes: Sequence[BaseRoute] = (),
         path_limits: Mapping[str, int] | None = None,
+        max_streamed_bytes: int | None = None,
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.protected_routes = protected_routes
         self.path_limits = dict(path_limits or {})
+        self.streamed_routes = [route for route in protected_routes if streams_body(route)]
+        self.max_streamed_bytes = max_streamed_bytes or max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         max_bytes = self.path_limits.get(scope["path"], self.max_bytes)
+        streamed = self.streamed_routes and matched_route(self.streamed_routes, scope)
+        limit = self.max_streamed_bytes if streamed else max_bytes
         over = False
         for name, value in scope["headers"]:
             if name == b"content-length":
                 try:
-                    over = over or int(value) > max_bytes
+                    over = over or int(value) > limit
                 except ValueError:
                     over = True
+        if streamed and not over:
+            await self.app(scope, receive, send)
+            return
+        if streamed:  # declared over the route's limit: refused by the route, unread
+            scope[BODY_OVER_LIMIT] = limit
+            await self.app(scope, _empty_then(receive), _closing(send))
+            return
         # Read the body up front (it is at most max_bytes): a limit hit half-way through the
         # app's own read would surface as a parse error, not as 413.
         chunks: list[bytes] = []
@@ -375,6 +391,20 @@ class BodyLimitMiddleware:
             return await receive()
 
         await self.app(scope, replay, send)
+
+
+def _empty_then(receive: Receive) -> Receive:
+    """An empty body, then ``receive`` (which the app calls only to hear a disconnect)."""
+    given = False
+
+    async def empty_then() -> Message:
+        nonlocal given
+        if not given:
+            given = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        return await receive()
+
+    return empty_then
 
 
 def _closing(send: Send) -> Send:

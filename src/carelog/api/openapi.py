@@ -11,6 +11,8 @@ What each kind can answer, and why:
   503 (the key is looked up in the database);
 - a route with a JSON body (JsonRoute): 400 (not JSON, or an object repeats a key), 415 (not
   sent as JSON) and 422;
+- a route that streams its body (``POST /fhir/$import``'s NDJSON): 415 (not sent as NDJSON);
+  a line that is not JSON fails alone, in the answer;
 - a route with parameters: 422.
 
 What only some routes answer (404, 409, readyz's 503) each route declares itself with
@@ -31,7 +33,7 @@ from fastapi.routing import APIRoute
 
 from carelog.api.deps import BREAK_GLASS_REASON_PATTERN, required_permissions
 from carelog.api.problems import PROBLEM_JSON, Problem
-from carelog.api.routing import takes_body
+from carelog.api.routing import streams_body, takes_body
 from carelog.api.walk import api_routes
 from carelog.domain.audit import PURPOSES_OF_USE
 from carelog.domain.batch import BatchItem
@@ -140,6 +142,8 @@ def error_statuses(route: APIRoute) -> frozenset[int]:
         statuses |= _PROTECTED
     if takes_body(route):
         statuses |= _WITH_BODY
+    if streams_body(route):  # NDJSON read as it arrives: its type is checked, not its syntax
+        statuses.add(415)
     dependant = route.dependant
     if dependant.path_params or dependant.query_params or dependant.header_params:
         statuses.add(422)

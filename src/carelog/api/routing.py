@@ -5,7 +5,7 @@ malformed JSON) when an object repeats a key."""
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.routing import APIRoute
@@ -125,6 +125,22 @@ def _unknown_parameters(known: frozenset[str]) -> ValidationFailed:
             }
         ],
     )
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def streamed(endpoint: F) -> F:
+    """Mark a route that reads its body as a stream (``request.stream()``) and limits it
+    itself: BodyLimitMiddleware neither buffers it nor applies the usual limit, only
+    refuses a declared ``Content-Length`` over the route's own (``max_streamed_bytes``)."""
+    endpoint.streams_body = True  # type: ignore[attr-defined]
+    return endpoint
+
+
+def streams_body(route: object) -> bool:
+    """Whether ``route`` reads its body as a stream (see :func:`streamed`)."""
+    return bool(getattr(getattr(route, "endpoint", None), "streams_body", False))
 
 
 def refuses_bodies_itself(route: object) -> bool:

@@ -6,7 +6,8 @@ shutdown, instead of loose attributes on the web framework's state.
 process then owns and stops it), the migrations (as the login user, before any pooled
 connection takes the application role they create), the pool, the caches and limiters, and
 the background tasks (key revocations heard over LISTEN, key use and counted failed
-attempts flushed every few seconds, and once more at shutdown).
+attempts flushed every few seconds, and once more at shutdown, the Bulk Data export
+workers, which give their running jobs back to the queue as they stop).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from carelog.services.auth.key_use import KeyUseTracker
 from carelog.services.auth.oidc import OidcVerifier
 from carelog.services.auth.principal_cache import KEYS_CHANNEL, PrincipalCache
 from carelog.services.context.cache import ContextCache
+from carelog.services.fhir.export import run_export
+from carelog.services.jobs import JobWorker
 from carelog.services.rate_limit import TokenBucketLimiter
 from carelog.settings import Settings
 from carelog.storage.db import Pool, connect, create_pool
@@ -105,6 +108,18 @@ async def running(settings: Settings) -> AsyncIterator[Runtime]:
 async def _background(runtime: Runtime, url: str) -> AsyncIterator[None]:
     settings, pool, cache = runtime.settings, runtime.pool, runtime.principal_cache
     tasks = [
+        *(
+            asyncio.create_task(
+                JobWorker(
+                    pool,
+                    run_export,
+                    poll_seconds=settings.export_poll_seconds,
+                    stale_seconds=settings.export_stale_seconds,
+                ).run_forever(),
+                name=f"carelog-export-worker-{n}",
+            )
+            for n in range(settings.export_workers)
+        ),
         asyncio.create_task(
             listen_forever(url, KEYS_CHANNEL, on_message=cache.invalidate, on_state=cache.set_live),
             name="carelog-keys-listener",

@@ -108,7 +108,13 @@ from carelog.domain.fhir.imported import (
     Rejected,
 )
 from carelog.domain.fhir.ingest import content_hash, merge_signs, read_resource
-from carelog.domain.fhir.outcomes import Outcome, operation_outcome, response_bundle
+from carelog.domain.fhir.outcomes import (
+    LineTally,
+    Outcome,
+    ndjson_outcome,
+    operation_outcome,
+    response_bundle,
+)
 from carelog.domain.fhir.resources import (
     Resource,
     Version,
@@ -124,6 +130,7 @@ __all__ = [
     "ImportedPatient",
     "Issue",
     "Item",
+    "LineTally",
     "NdjsonReader",
     "Outcome",
     "PatientRef",
@@ -137,6 +144,7 @@ __all__ = [
     "event_resources",
     "history",
     "merge_signs",
+    "ndjson_outcome",
     "operation_outcome",
     "patient_resource",
     "patient_resource_id",

@@ -23,6 +23,8 @@ IssueCode = Literal[
     "processing",
     "forbidden",
     "conflict",
+    "exception",  # (the export's: a job that failed)
+    "informational",  # (the export's: queued, cancelled)
 ]
 
 

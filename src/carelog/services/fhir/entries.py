@@ -64,8 +64,11 @@ def _element(read: Imported) -> str:
 class Importer:
     """Stores a Bundle's entries in one unit of work, remembering what it has looked up."""
 
-    def __init__(self, work: Work) -> None:
+    def __init__(self, work: Work, *, lines: bool = False) -> None:
         self.work = work
+        # NDJSON (``lines``): a line's locations start at its resource (``Observation.subject``,
+        # its outcome says ``line 7``); a Bundle's at its entry (``Bundle.entry[3].resource``).
+        self.lines = lines
         self.tenant = work.access.tenant_id
         self.known: dict[tuple[str, str], Remembered] = {}
         self.identifiers: dict[tuple[str, str], str | None] = {}
@@ -146,7 +149,7 @@ class Importer:
             return Outcome(where, "failed", issues=(failed.issue,))
 
     async def _patient(self, read: ImportedPatient, where: str) -> Outcome:
-        location = f"{where}.resource"
+        location = self._at(where, "Patient")
         patient_id = read.patient_id
         if patient_id is None:
             patient_id = await self._resolve(read.ref, location)
@@ -174,7 +177,7 @@ class Importer:
         return Outcome(where, "created" if known is None else "corrected", f"Patient/{patient_id}")
 
     async def _event(self, read: Imported, where: str) -> Outcome:
-        location = f"{where}.resource.{_element(read)}"
+        location = f"{self._at(where, read.resource_type)}.{_element(read)}"
         patient_id = await self._resolve(read.patient, location)
         self._may_reach(patient_id, location)
         key = _key(read)
@@ -185,7 +188,7 @@ class Importer:
             return await self._correct(read, where, known, patient_id)
         if read.status == _RETRACTED:
             message = "an entered-in-error resource that was never imported: nothing to retract"
-            raise _Failed(f"{where}.resource", message, "not-supported")
+            raise _Failed(self._at(where, read.resource_type), message, "not-supported")
         try:
             event = PatientEventCreate.model_validate(
                 {
@@ -198,7 +201,7 @@ class Importer:
                 }
             )
         except ValidationError as exc:
-            raise _Failed(f"{where}.resource", _first_error(exc), "value") from None
+            raise _Failed(self._at(where, read.resource_type), _first_error(exc), "value") from None
         await self._checked(read, where)
         stored = await event_store.insert_event(
             self.work.conn, principal=self.work.access.principal, event=event,
@@ -220,7 +223,7 @@ class Importer:
         event holding it, now the newest of its chain."""
         assert known.event_id is not None
         access, conn = self.work.access, self.work.conn
-        resource = f"{where}.resource"
+        resource = self._at(where, read.resource_type)
         if patient_id != known.patient_id:
             message = f"it was imported for another patient; it cannot move to {patient_id}"
             raise _Failed(f"{resource}.{_element(read)}", message, "conflict")
@@ -273,7 +276,10 @@ class Importer:
         try:
             await check_event(self.work.conn, self.tenant, read.event_type, read.payload)
         except CarelogError as exc:
-            raise _Failed(f"{where}.resource", exc.detail, "processing") from None
+            raise _Failed(self._at(where, read.resource_type), exc.detail, "processing") from None
+
+    def _at(self, where: str, resource_type: str) -> str:
+        return resource_type if self.lines else f"{where}.resource"
 
     def _remember(self, remembered: Remembered) -> None:
         # Written by flush, in one statement for the Bundle, before its transaction ends.
@@ -315,8 +321,18 @@ def _key(read: Imported | ImportedPatient) -> tuple[str, str]:
 
 
 def _same(known: Remembered, version_id: str | None, content_hash: str) -> bool:
+    """Whether the resource is what is stored already: the same versionId or content, or
+    an earlier version of it (a numeric versionId below the stored one: a history imported
+    again, its first versions after its last, changes nothing)."""
     same_version = version_id is not None and known.version_id == version_id
-    return same_version or known.content_hash == content_hash
+    return same_version or known.content_hash == content_hash or _older(version_id, known)
+
+
+def _older(version_id: str | None, known: Remembered) -> bool:
+    stored = known.version_id
+    if version_id is None or stored is None or not (version_id.isdigit() and stored.isdigit()):
+        return False
+    return len(version_id) <= 18 and len(stored) <= 18 and int(version_id) < int(stored)
 
 
 def _location(known: Remembered) -> str:

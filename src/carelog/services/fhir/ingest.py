@@ -46,7 +46,7 @@ from carelog.services.audit import record_success
 from carelog.services.fhir.entries import SOURCE, Entry, Importer
 from carelog.services.unit import Work
 
-__all__ = ["MAX_BUNDLE_ENTRIES", "SOURCE", "BundleImport", "import_bundle"]
+__all__ = ["MAX_BUNDLE_ENTRIES", "SOURCE", "BundleImport", "import_bundle", "joined", "sign_key"]
 
 # The most entries one Bundle may have (CARELOG_FHIR_MAX_BUNDLE_ENTRIES gives the service's).
 MAX_BUNDLE_ENTRIES = 10_000
@@ -93,7 +93,7 @@ async def import_bundle(
             ],
         )
     importer = Importer(work)
-    entries_in = _joined(list(read.items))
+    entries_in = joined(list(read.items))
     if read.kind == "transaction":
         outcomes = await importer.transaction(entries_in)
         if any(outcome.fate == "failed" for outcome in outcomes):
@@ -113,21 +113,21 @@ async def import_bundle(
     return BundleImport(200, body, tuple(outcomes))
 
 
-def _sign_key(read: Any) -> tuple[Any, ...] | None:
+def sign_key(read: Any) -> tuple[Any, ...] | None:
     # The grouping of merge_signs: one exported vital signs event's Observations.
     if isinstance(read, Imported) and read.event_type == "vital_signs" and read.event_identifier:
         return (read.event_identifier, read.patient, read.occurred_at, read.status, read.labels)
     return None
 
 
-def _joined(items: list[Item]) -> list[Entry]:
+def joined(items: list[Item]) -> list[Entry]:
     """The entries with the vital signs of one event joined (``merge_signs``), Patients
     first, so that the others can name them."""
     leaders: list[Item] = []
     followers: dict[int, list[Item]] = {}
     seen: dict[tuple[Any, ...], int] = {}
     for item in items:
-        key = _sign_key(item.read)
+        key = sign_key(item.read)
         if key is not None and key in seen:
             followers.setdefault(seen[key], []).append(item)
             continue
@@ -136,8 +136,8 @@ def _joined(items: list[Item]) -> list[Entry]:
         leaders.append(item)
     merged = merge_signs([item.read for item in items])
     assert len(merged) == len(leaders)
-    joined = [
+    entries = [
         Entry(item, read, tuple(followers.get(item.position, ())))
         for item, read in zip(leaders, merged, strict=True)
     ]
-    return sorted(joined, key=lambda e: not isinstance(e.read, ImportedPatient))
+    return sorted(entries, key=lambda e: not isinstance(e.read, ImportedPatient))

@@ -8,6 +8,8 @@ from carelog.storage.patient_events.context import (
 )
 from carelog.storage.patient_events.reads import (
     count_withheld,
+    export_patients,
+    export_versions,
     get_event,
     list_events,
     patient_has_events,
@@ -34,6 +36,8 @@ __all__ = [
     "context_candidates",
     "count_withheld",
     "current_version",
+    "export_patients",
+    "export_versions",
     "get_event",
     "get_idempotent_event",
     "get_revision_target",

@@ -177,3 +177,48 @@ async def search_events(
     async with conn.cursor(row_factory=documents) as cur:
         await cur.execute(load("search_events"), params)
         return Audited(await cur.fetchall(), audited=True)
+
+
+async def export_patients(
+    conn: AsyncConnection[Any],
+    *,
+    tenant_id: str,
+    after: str,
+    limit: int,
+    patients: frozenset[str] | None,
+) -> list[str]:
+    """Up to ``limit`` of the tenant's patients with an id after ``after``, in order (only
+    ``patients``, if given)."""
+    cur = await conn.execute(
+        load("export_patients"),
+        {
+            "tenant_id": tenant_id,
+            "after": after,
+            "limit": limit,
+            "patients": None if patients is None else sorted(patients),
+        },
+    )
+    return [str(row[0]) for row in await cur.fetchall()]
+
+
+async def export_versions(
+    conn: AsyncConnection[Any],
+    *,
+    tenant_id: str,
+    patients: list[str],
+    as_of: datetime,
+    visible_labels: frozenset[str] | None,
+) -> list[EventDocument]:
+    """Every version of ``patients``' events recorded by ``as_of`` and visible, oldest
+    first (not audited: the export's kick-off and downloads are)."""
+    async with conn.cursor(row_factory=documents) as cur:
+        await cur.execute(
+            load("export_versions"),
+            {
+                "tenant_id": tenant_id,
+                "patients": patients,
+                "as_of": as_of,
+                "visible_labels": labels(visible_labels),
+            },
+        )
+        return await cur.fetchall()
