@@ -104,7 +104,7 @@ async def test_search_plans_use_the_indexes(dba: Connection) -> None:
     await dba.execute(
         "INSERT INTO patient_events (tenant_id, patient_id, event_type, payload, occurred_at,"
         " recorded_by) SELECT %(t)s, 'P-' || (g %% 300), 'lab_result',"
-        " jsonb_build_object('loinc', CASE WHEN g %% 2000 = 0 THEN '4548-4' ELSE"
+        " jsonb_build_object('loinc', CASE WHEN g %% 2000 = 0 THEN '99999-9' ELSE"
         " (1000 + g %% 500)::text || '-1' END, 'value', g), now() - make_interval(mins => g),"
         " 'test' FROM generate_series(1, 20000) AS g",
         {"t": tenant},
@@ -125,7 +125,9 @@ async def test_search_plans_use_the_indexes(dba: Connection) -> None:
     }
     for extra, index in [
         ({"query": "chest pain", "contains": None}, "patient_events_text"),
-        ({"query": None, "contains": '{"loinc": "4548-4"}'}, "patient_events_coded"),
+        # A code no synthetic population of the suite holds (4548-4, HbA1c, is in every
+        # generated one: its estimate then leads the planner past the index).
+        ({"query": None, "contains": '{"loinc": "99999-9"}'}, "patient_events_coded"),
     ]:
         if index == "patient_events_coded":
             # At 40,000 rows the planner still prefers a sequential scan for this code (its
