@@ -12,7 +12,7 @@ import pytest
 from carelog.domain.workflows import WORKFLOWS
 from carelog.services import workflows as workflow_service
 from carelog.storage.db import Pool
-from tests.e2e.workflow_kit import Clock, case_rows, new_team
+from tests.e2e.workflow_kit import Clock, act, case_rows, new_team
 from tests.factories import count_events, new_patient
 
 pytestmark = pytest.mark.e2e
@@ -39,10 +39,7 @@ async def _act(
     if_match: str | None = None,
     **body: Any,
 ) -> httpx.Response:
-    sent = dict(headers) | ({"If-Match": if_match} if if_match else {})
-    return await client.post(
-        f"/care-tasks/{case}/actions", json={"action": action, **body}, headers=sent
-    )
+    return await act(client, headers, "/care-tasks", case, action, if_match=if_match, **body)
 
 
 async def test_a_task_from_request_to_completion(

@@ -20,6 +20,7 @@ from tests.e2e.workflow_kit import (
     START,
     Clock,
     Team,
+    act,
     case_rows,
     new_team,
     transition_events,
@@ -62,10 +63,7 @@ async def _act(
     if_match: str | None = None,
     **body: Any,
 ) -> httpx.Response:
-    sent = dict(headers) | ({"If-Match": if_match} if if_match else {})
-    return await client.post(
-        f"/escalations/{case}/actions", json={"action": action, **body}, headers=sent
-    )
+    return await act(client, headers, "/escalations", case, action, if_match=if_match, **body)
 
 
 async def test_an_escalation_from_intake_to_resolution(

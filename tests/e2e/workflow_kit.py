@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 from fastapi import FastAPI
 from psycopg.rows import dict_row
 
@@ -44,6 +45,23 @@ def controlled_clock(app: FastAPI) -> Iterator[Clock]:
         yield clock
     finally:
         runtime.clock = before
+
+
+async def act(
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    base: str,
+    case: str,
+    action: str,
+    *,
+    if_match: str | None = None,
+    **body: Any,
+) -> httpx.Response:
+    """Take ``action`` on the case at ``base`` (``/escalations``), with If-Match if given."""
+    sent = dict(headers) | ({"If-Match": if_match} if if_match else {})
+    return await client.post(
+        f"{base}/{case}/actions", json={"action": action, **body}, headers=sent
+    )
 
 
 READ_WRITE = ("workflows:read", "workflows:write", "events:read", "events:write")
