@@ -1,7 +1,7 @@
-"""The use cases every workflow shares: open a case, take an action on it, read it, list a
-queue. Each transition is one unit: the case's row is locked, the action checked against the
-workflow's table, its event appended to the patient's log (with the audit row) and the row
-moved on, in one transaction of the request's :class:`Work`."""
+"""The writes every workflow shares: open a case, take an action on it (the reads are in
+``reads.py``). Each transition is one unit: the case's row is locked, the action checked
+against the workflow's table, its event appended to the patient's log (with the audit row)
+and the row moved on, in one transaction of the request's :class:`Work`."""
 
 from __future__ import annotations
 
@@ -10,25 +10,19 @@ import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from carelog.domain.audit import AuditAction
 from carelog.domain.clinical import WORKFLOW_TRANSITION
 from carelog.domain.events import PatientEventCreate
-from carelog.domain.principals import Principal
 from carelog.domain.scopes import SensitivityLabel
-from carelog.domain.workflows import WORKFLOWS
 from carelog.domain.workflows.case import (
     Case,
-    CaseFilter,
-    TransitionRecord,
     merge,
-    replay,
     transition_payload,
 )
 from carelog.domain.workflows.definition import OPEN, ActionBody, OpenBody, Workflow
-from carelog.domain.workflows.machine import Actor
 from carelog.errors import (
     Forbidden,
     NotFound,
@@ -39,8 +33,9 @@ from carelog.errors import (
 from carelog.services.audit import record_success
 from carelog.services.patient_events import find_replay, record_system_event
 from carelog.services.unit import Work
+from carelog.services.workflows.access import actor, utc, visibility
+from carelog.services.workflows.reads import replay_case
 from carelog.storage import workflows as store
-from carelog.storage.workflows import Visibility
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,28 +47,9 @@ class CaseResult:
     replayed: bool = False
 
 
-def actor_of(principal: Principal) -> Actor:
-    """A principal as a workflow's table sees it."""
-    return Actor(principal.name, principal.kind, principal.permissions)
-
-
-def actor(work: Work) -> Actor:
-    """The caller as a workflow's table sees it."""
-    return actor_of(work.access.principal)
-
-
-def visibility(work: Work) -> Visibility:
-    access = work.access
-    return Visibility(access.tenant_id, access.principal.patients, access.visible_labels)
-
-
 def _request_hash(workflow: str, target: str, body: Mapping[str, Any]) -> bytes:
     text = json.dumps([workflow, target, body], sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).digest()
-
-
-def utc(moment: datetime) -> datetime:
-    return moment.astimezone(UTC)
 
 
 async def policy(work: Work, workflow: Workflow) -> dict[str, Any]:
@@ -314,103 +290,3 @@ async def _as_of_event(work: Work, workflow: Workflow, event_id: int) -> Case:
     assert case is not None
     await record_success(work, AuditAction.CREATE, patient_id=case.patient_id, event_ids=[event_id])
     return case
-
-
-def replay_case(
-    workflow: Workflow, patient_id: str, transitions: Sequence[TransitionRecord]
-) -> Case | None:
-    """The case its transitions (oldest first) make, by the workflow's rules."""
-    if not transitions:
-        return None
-    return replay(
-        workflow=workflow.name,
-        case_id=transitions[0].case_id,
-        patient_id=patient_id,
-        transitions=transitions,
-        is_open=workflow.machine.is_open,
-        columns=workflow.columns,
-    )
-
-
-async def get_case(work: Work, workflow: Workflow, case_id: uuid.UUID) -> Case:
-    """The case with its timeline (every transition: who, when, from, to, why); 404 when
-    the caller may not see it. Audited as a read of its transition events."""
-    conn = await work.connection()
-    case = work.audited(
-        await store.get_case(
-            conn, seen_by=visibility(work), workflow=workflow.name, case_id=case_id,
-            audit=work.access.audit,
-        )
-    )  # fmt: skip
-    if case is None:
-        raise NotFound(f"No {workflow.name} case with that id.")
-    timeline = await store.case_transitions(
-        conn, tenant_id=work.access.tenant_id, event_ids=case.event_ids
-    )
-    return replace(case, timeline=tuple(timeline))
-
-
-@dataclass(frozen=True, slots=True)
-class CasePage:
-    """One page of a queue and where the next one starts (None: this was the last)."""
-
-    cases: list[Case]
-    next_after: tuple[int, datetime, uuid.UUID] | None
-
-
-async def list_cases(
-    work: Work,
-    where: CaseFilter,
-    *,
-    now: datetime,
-    after: tuple[int, datetime, uuid.UUID] | None,
-    limit: int,
-) -> CasePage:
-    """One page of the workflow's queue in its order (rank, then age or due time; overdue
-    ones the most overdue first), after the ``after`` keyset; audited as a search of the
-    cases' newest transitions."""
-    rows = work.audited(
-        await store.list_cases(
-            await work.connection(), seen_by=visibility(work), where=where, now=utc(now),
-            after=after, limit=limit + 1, audit=work.access.audit,
-        )
-    )  # fmt: skip
-    page = rows[:limit]
-    next_after = None
-    if len(rows) > limit:
-        last = page[-1]
-        if where.overdue and last.columns.due_at is not None:
-            next_after = (0, last.columns.due_at, uuid.UUID(last.case_id))
-        else:
-            next_after = (last.columns.rank, last.sort_at, uuid.UUID(last.case_id))
-    return CasePage(page, next_after)
-
-
-async def open_cases(work: Work, patient_id: str, *, as_of: datetime | None) -> list[Case]:
-    """The patient's cases the caller may see that were open: now, or as the log stood at
-    ``as_of`` (each case folded from its transitions recorded by then). Not audited here:
-    the context that shows them cites their newest transitions in its own audit row."""
-    conn = await work.connection()
-    rows = await store.patient_cases(
-        conn, seen_by=visibility(work), patient_id=patient_id, open_only=as_of is None
-    )
-    if as_of is None:
-        return rows
-    history: dict[str, list[TransitionRecord]] = {}
-    event_ids = [event_id for row in rows for event_id in row.event_ids]
-    for record in await store.case_transitions(
-        conn, tenant_id=work.access.tenant_id, event_ids=event_ids
-    ):
-        if record.recorded_at is not None and record.recorded_at <= as_of:
-            history.setdefault(record.case_id, []).append(record)
-    found = []
-    for row in rows:
-        workflow = WORKFLOWS.get(row.workflow)
-        then = (
-            replay_case(workflow, row.patient_id, history.get(row.case_id, []))
-            if workflow
-            else None
-        )
-        if then is not None and then.is_open:
-            found.append(then)
-    return found

@@ -14,7 +14,7 @@ from uuid import UUID
 
 from carelog.domain.workflows.case import TransitionRecord
 from carelog.domain.workflows.definition import Workflow
-from carelog.services.workflows.cases import replay_case
+from carelog.services.workflows.reads import replay_case
 from carelog.storage import workflows as store
 from carelog.storage.db import Pool, connection
 from carelog.storage.workflows import Visibility

@@ -7,10 +7,7 @@ WITH found AS (
     FROM workflow_cases AS c
     WHERE c.tenant_id = %(tenant_id)s
       AND c.workflow = %(workflow)s
-      AND (c.rank, c.sort_at, c.case_id) > (
-          COALESCE(%(after_rank)s::smallint, (-32768)::smallint),
-          COALESCE(%(after_sort_at)s::timestamptz, '-infinity'::timestamptz),
-          COALESCE(%(after_case)s::uuid, '00000000-0000-0000-0000-000000000000'::uuid))
+{{_queue_after}}
 {{_queue_filters}}
     ORDER BY c.rank, c.sort_at, c.case_id
     LIMIT %(limit)s

@@ -8,10 +8,7 @@ WITH found AS (
     WHERE c.tenant_id = %(tenant_id)s
       AND c.workflow = %(workflow)s
       AND c.state = ANY (%(states)s::text[])
-      AND (c.rank, c.sort_at, c.case_id) > (
-          COALESCE(%(after_rank)s::smallint, (-32768)::smallint),
-          COALESCE(%(after_sort_at)s::timestamptz, '-infinity'::timestamptz),
-          COALESCE(%(after_case)s::uuid, '00000000-0000-0000-0000-000000000000'::uuid))
+{{_queue_after}}
 {{_queue_filters}}
     ORDER BY c.rank, c.sort_at, c.case_id
     LIMIT %(limit)s
