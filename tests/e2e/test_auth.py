@@ -146,6 +146,14 @@ def test_every_protected_route_demands_its_scope() -> None:
         "GET /care-tasks": {Permission.WORKFLOWS_READ},
         "GET /care-tasks/{case_id}": {Permission.WORKFLOWS_READ},
         "POST /care-tasks/{case_id}/actions": {Permission.WORKFLOWS_WRITE},
+        "GET /prior-auth-cases/metrics": {Permission.WORKFLOWS_READ},
+        "POST /prior-auth-cases": {Permission.WORKFLOWS_WRITE},
+        "GET /prior-auth-cases": {Permission.WORKFLOWS_READ},
+        "GET /prior-auth-cases/{case_id}": {Permission.WORKFLOWS_READ},
+        "POST /prior-auth-cases/{case_id}/actions": {Permission.WORKFLOWS_WRITE},
+        "PUT /payers/{payer_id}": {Permission.ADMIN},
+        "GET /payers/{payer_id}": {Permission.WORKFLOWS_READ},
+        "GET /payers": {Permission.WORKFLOWS_READ},
     }
 
 

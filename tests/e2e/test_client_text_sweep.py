@@ -39,8 +39,18 @@ class Example:
     body: dict[str, Any] | list[dict[str, Any]] | None = None
 
 
+PRIOR_AUTH = {
+    "payer": {"id": "sweep-payer", "name": "Sweep Health Plan"},
+    "lines": [{"code": "70551", "description": "MRI", "quantity": 1,
+               "service_from": "2026-03-10", "service_to": "2026-03-11"}],
+    "diagnosis_codes": ["G43.909"],
+    "ordering_provider": {"npi": "1234567893", "name": "Dr. Synthetic"},
+    "channel": "portal",
+}  # fmt: skip
+
+
 def _examples(
-    patient: str, event_id: int, case_id: str, task_id: str
+    patient: str, event_id: int, case_id: str, task_id: str, auth_id: str
 ) -> dict[tuple[str, str], Example]:
     payload = {"text": "synthetic note"}
     return {
@@ -131,6 +141,48 @@ def _examples(
             headers={"If-Match": '"1"'},
             body={"action": "reassign", "assignee": "pharmacist"},
         ),
+        ("POST", "/prior-auth-cases"): Example(
+            headers={"Idempotency-Key": "sweep-4"},
+            body={
+                **PRIOR_AUTH,
+                "patient_id": patient,
+                "urgency": "expedited",
+                "tracking_number": "T-1",
+                "notes": "synthetic",
+                "link_events": [event_id],
+            },
+        ),
+        ("GET", "/prior-auth-cases"): Example(
+            query={"status": "draft", "payer": "sweep-payer", "patient_id": patient}
+        ),
+        ("GET", "/prior-auth-cases/metrics"): Example(
+            query={
+                "since": "2026-01-01T00:00:00Z",
+                "until": "2026-12-31T00:00:00Z",
+                "payer": "sweep-payer",
+            }
+        ),
+        ("GET", "/prior-auth-cases/{case_id}"): Example(path={"case_id": auth_id}),
+        ("POST", "/prior-auth-cases/{case_id}/actions"): Example(
+            path={"case_id": auth_id},
+            body={"action": "attach", "satisfies": [{"item": "x.y", "event_id": event_id}]},
+        ),
+        ("PUT", "/payers/{payer_id}"): Example(
+            path={"payer_id": "sweep-payer"},
+            body={
+                "name": "Sweep Health Plan",
+                "services": [
+                    {
+                        "code": "70551",
+                        "requirements": [
+                            {"id": "notes", "description": "visit notes", "kind": "document"}
+                        ],
+                    }
+                ],
+            },
+        ),
+        ("GET", "/payers/{payer_id}"): Example(path={"payer_id": "sweep-payer"}),
+        ("GET", "/payers"): Example(query={"cursor": "a", "limit": "5"}),
         ("POST", "/patient-events/batch"): Example(
             body=[
                 {
@@ -215,7 +267,10 @@ async def test_every_input_of_every_operation_refuses_a_nul(
         json={"patient_id": patient, "description": "synthetic", "assignee": "care-manager"},
         headers=bearer(token),
     )
-    examples = _examples(patient, event_id, case.json()["id"], task.json()["id"])
+    auth = await client.post(
+        "/prior-auth-cases", json={**PRIOR_AUTH, "patient_id": patient}, headers=bearer(token)
+    )
+    examples = _examples(patient, event_id, case.json()["id"], task.json()["id"], auth.json()["id"])
     doc = app.openapi()
     operations = {
         (method.upper(), path): operation
@@ -242,7 +297,7 @@ async def test_every_input_of_every_operation_refuses_a_nul(
     assert answered.status_code == 200
     assert answered.headers["x-request-id"] not in (NUL, "")
     assert swept > 100  # every parameter, body property and common header of 26 operations
-    # Nothing was written but the note and the two cases.
-    assert await count_events(pool, tenant) == 3
+    # Nothing was written but the note and the three cases.
+    assert await count_events(pool, tenant) == 4
     types_after = (await client.get("/event-types", headers=bearer(token))).json()
     assert types_after == types_before

@@ -24,7 +24,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "settings.py": ("pydantic", "pydantic_settings"),
     "domain": (
         "carelog.domain", "carelog.errors", "pydantic", "jsonschema", "referencing", "re2",
-        "orjson",
+        "orjson", "pydantic_core",  # (pydantic's own core: its custom error types)
     ),
     # The FHIR mapping builds and reads plain dicts: no FHIR library (but validation.py's).
     "domain/fhir": ("carelog.domain", "carelog.errors", "pydantic"),

@@ -23,6 +23,7 @@ from carelog.api.routes import (
     fhir,
     fhir_bulk,
     health,
+    prior_auth,
     search,
 )
 from carelog.api.routing import assert_protected
@@ -36,6 +37,7 @@ PROTECTED_ROUTERS = [
     context.router,
     search.router,
     escalations.router,
+    prior_auth.router,
     care_tasks.router,
     fhir.router,
     fhir_bulk.router,

@@ -21,6 +21,9 @@ PACKAGES = (
     "carelog.storage.keys",
     "carelog.storage.event_types",
     "carelog.storage.fhir",
+    "carelog.storage.jobs",
+    "carelog.storage.workflows",
+    "carelog.storage.payers",
 )
 
 # A line of a query that is only ``{{_name}}`` stands for the fragment ``sql/_name.sql`` of

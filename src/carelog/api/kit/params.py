@@ -22,9 +22,9 @@ IdempotencyKey = Annotated[
 ]
 
 
-def invalid_parameter(field: str, message: str) -> ValidationFailed:
+def invalid_parameter(field: str, message: str, kind: str = "value_error") -> ValidationFailed:
     """The 422 of a query parameter that passed its schema but not the route's own rule."""
     return ValidationFailed(
         f"Invalid value for: {field}.",
-        errors=[{"field": field, "location": "query", "message": message, "type": "value_error"}],
+        errors=[{"field": field, "location": "query", "message": message, "type": kind}],
     )

@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
-from carelog.domain.workflows import care_tasks, escalations
+from carelog.domain.workflows import care_tasks, escalations, prior_auth
 from carelog.domain.workflows.definition import Workflow
 
 # Every workflow by name (the ``workflow`` of its transition events).
 WORKFLOWS: dict[str, Workflow] = {
-    workflow.name: workflow for workflow in (escalations.WORKFLOW, care_tasks.WORKFLOW)
+    workflow.name: workflow
+    for workflow in (escalations.WORKFLOW, prior_auth.WORKFLOW, care_tasks.WORKFLOW)
 }

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, StringConstraints, model_validator
 from pydantic.json_schema import SkipJsonSchema
@@ -29,8 +29,10 @@ from carelog.domain.principals import PrincipalKind
 from carelog.domain.workflows.case import QueueColumns, parse_time
 from carelog.domain.workflows.definition import (
     ActionBody,
+    Cancel,
     CaseView,
-    Note,
+    Comment,
+    Link,
     OpenBody,
     Reason,
     Workflow,
@@ -124,11 +126,6 @@ class Fail(ActionBody):
     reason: Reason
 
 
-class Cancel(ActionBody):
-    action: Literal["cancel"]
-    reason: Reason
-
-
 class Reassign(ActionBody):
     action: Literal["reassign"]
     assignee: Assignee
@@ -149,17 +146,6 @@ class Reschedule(ActionBody):
         if self.due_at is None and self.priority is None:
             raise ValueError("give a new due_at, a new priority, or both")
         return self
-
-
-class Comment(ActionBody):
-    timeline_only: ClassVar[frozenset[str]] = frozenset({"comment"})
-
-    action: Literal["comment"]
-    comment: Note
-
-
-class Link(ActionBody):
-    action: Literal["link"]
 
 
 CareTaskAction = Annotated[

@@ -6,14 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, TypeAdapter
 
 from carelog.domain.limits import ClientText, PatientId, no_duplicates
 from carelog.domain.scopes import SensitivityLabel
 from carelog.domain.workflows.case import Case, QueueColumns, queue_columns
-from carelog.domain.workflows.machine import Actor, Machine
+from carelog.domain.workflows.machine import Action, Actor, Machine
 
 MAX_LINKS = 100
 # Event ids in a JSON body: I-JSON (RFC 7493) keeps integers within +-(2**53 - 1), where
@@ -59,6 +59,10 @@ class OpenBody(Body):
         """The workflow's own fields, as stored in the case (JSON-ready)."""
         return self.stored({"patient_id", "link_events", "labels"})
 
+    def linked(self) -> list[tuple[str, int]]:
+        """The patient's events the case links from the start: (field, id)."""
+        return [(f"link_events.{i}", event_id) for i, event_id in enumerate(self.link_events or ())]
+
 
 class ActionBody(Body):
     """What every action carries: its name (the discriminator), why, and events to link."""
@@ -76,10 +80,44 @@ class ActionBody(Body):
         """The fields this action sets on the case (JSON-ready)."""
         return self.stored({"action", "reason", "link_events", *self.timeline_only})
 
+    def apply(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        """The fields this action sets on a case whose fields are ``data``: its own fields,
+        unless the action works on what the case holds (a decision on its lines); a body
+        that does raises :class:`~carelog.errors.ValidationFailed` for what does not fit."""
+        del data
+        return self.changes()
+
+    def linked(self) -> list[tuple[str, int]]:
+        """The patient's events this action links to the case: (the field that names it, its
+        id) in the body's order."""
+        return [(f"link_events.{i}", event_id) for i, event_id in enumerate(self.link_events or ())]
+
     def note(self) -> str | None:
         """What the action says on the timeline besides its reason (a comment's text)."""
         notes = [str(getattr(self, name)) for name in sorted(self.timeline_only)]
         return "\n".join(notes) if notes else None
+
+
+class Cancel(ActionBody):
+    """Withdraw the case (every workflow's, with its reason)."""
+
+    action: Literal["cancel"]
+    reason: Reason
+
+
+class Comment(ActionBody):
+    """A note on the timeline (every workflow's): it changes nothing of the case."""
+
+    timeline_only: ClassVar[frozenset[str]] = frozenset({"comment"})
+
+    action: Literal["comment"]
+    comment: Note
+
+
+class Link(ActionBody):
+    """Link more of the patient's events (every workflow's)."""
+
+    action: Literal["link"]
 
 
 # The action name a case's first transition records.
@@ -87,8 +125,12 @@ OPEN = "open"
 
 # What a workflow's own rules compute when a case opens (action OPEN) or an action is
 # taken: the fields to set on top of what the client sent (a due time), from the action, the
-# case's fields with the client's changes applied, the time and the tenant's policy.
+# case's fields with the client's changes applied, the time and the tenant's policy. It may
+# refuse the action (a CarelogError: a submission with documents missing).
 Computed = Callable[[str, Mapping[str, Any], datetime, Mapping[str, Any]], dict[str, Any]]
+# Which state an action with outcomes leads to: from the action, the state it starts from
+# and the case's fields after it.
+StateRule = Callable[[str, str, Mapping[str, Any]], str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +151,10 @@ class Workflow:
     headline: Callable[[Mapping[str, Any]], str] = lambda data: str(
         data.get("reason") or data.get("description") or ""
     )
+    # The state an action with outcomes leads to (None: the workflow has none).
+    state_rule: StateRule | None = None
+    # Its cases name a payer whose rules (the tenant's payer table) the policy carries.
+    per_payer: bool = False
 
     @property
     def name(self) -> str:
@@ -117,6 +163,13 @@ class Workflow:
     def reads_policy(self, action: str) -> bool:
         """Whether taking ``action`` needs the tenant's policy."""
         return self.policy_actions is None or action in self.policy_actions
+
+    def next_state(self, action: Action, state: str, data: Mapping[str, Any]) -> str:
+        """The state a case in ``state`` with fields ``data`` (after it) moves to."""
+        picked = None
+        if action.outcomes and self.state_rule is not None:
+            picked = self.state_rule(action.name, state, data)
+        return self.machine.target(action, state, picked)
 
     def queue_columns(
         self, state: str, data: Mapping[str, Any], opened_at: datetime

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints
 
@@ -23,8 +23,10 @@ from carelog.domain.workflows.case import QueueColumns, parse_time
 from carelog.domain.workflows.definition import (
     OPEN,
     ActionBody,
+    Cancel,
     CaseView,
-    Note,
+    Comment,
+    Link,
     OpenBody,
     Reason,
     Workflow,
@@ -105,25 +107,9 @@ class Resolve(ActionBody):
     )
 
 
-class Cancel(ActionBody):
-    action: Literal["cancel"]
-    reason: Reason
-
-
 class Reopen(ActionBody):
     action: Literal["reopen"]
     reason: Reason
-
-
-class Comment(ActionBody):
-    timeline_only: ClassVar[frozenset[str]] = frozenset({"comment"})
-
-    action: Literal["comment"]
-    comment: Note
-
-
-class Link(ActionBody):
-    action: Literal["link"]
 
 
 class EscalationView(CaseView):

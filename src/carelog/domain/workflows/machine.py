@@ -44,6 +44,9 @@ class Action:
     sources: frozenset[str]
     # None: the state stays (a comment, a link, an edit).
     target: str | None = None
+    # An action whose target the workflow's state rule picks from the case's fields (a
+    # payer's decision: its lines make it approved, denied...): the states it may pick.
+    outcomes: frozenset[str] = frozenset()
     kinds: frozenset[PrincipalKind] = ALL_KINDS
     permission: Permission = Permission.WORKFLOWS_WRITE
     # Kinds that may take it only on a case they opened themselves (an agent cancels its own).
@@ -55,8 +58,13 @@ class Action:
     description: str = ""
 
     def target_from(self, state: str) -> str:
-        """The state a case in ``state`` is in after this action."""
+        """The state a case in ``state`` is in after this action (for an action with
+        ``outcomes``: the state its workflow's rule picks, see :meth:`Machine.target`)."""
         return state if self.target is None else self.target
+
+    def targets(self, state: str) -> frozenset[str]:
+        """Every state a case in ``state`` may be in after this action."""
+        return self.outcomes or frozenset({self.target_from(state)})
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +96,9 @@ class Machine:
             raise ValueError(f"{self.name}: duplicate action names")
         known = set(self.states)
         for action in self.actions:
-            unknown = (action.sources | {action.target_from(next(iter(action.sources)))}) - known
+            if action.outcomes and action.target is not None:
+                raise ValueError(f"{self.name}.{action.name}: a target or outcomes, not both")
+            unknown = (action.sources | action.targets(next(iter(action.sources)))) - known
             if unknown:
                 raise ValueError(f"{self.name}.{action.name}: unknown states {sorted(unknown)}")
         if self.initial not in known or not self.open_states <= known:
@@ -126,6 +136,15 @@ class Machine:
                 allowed=allowed,
             )
         return action
+
+    def target(self, action: Action, state: str, picked: str | None) -> str:
+        """The state after ``action`` from ``state``: the one its workflow's rule ``picked``
+        for an action with outcomes (which must be one of them), else its own target."""
+        if not action.outcomes:
+            return action.target_from(state)
+        if picked not in action.outcomes:
+            raise ValueError(f"{self.name}.{action.name}: the state rule picked {picked!r}")
+        return picked
 
     def edges(self) -> Iterable[tuple[str, Action]]:
         """Every (source state, action) pair of the table."""

@@ -35,6 +35,7 @@ from carelog.services.patient_events import find_replay, record_system_event
 from carelog.services.unit import Work
 from carelog.services.workflows.access import actor, utc, visibility
 from carelog.services.workflows.reads import replay_case
+from carelog.storage import payers as payer_store
 from carelog.storage import workflows as store
 
 
@@ -60,9 +61,21 @@ async def policy(work: Work, workflow: Workflow) -> dict[str, Any]:
     return {**workflow.default_policy, **overrides}
 
 
-async def _policy(work: Work, workflow: Workflow, action: str) -> Mapping[str, Any]:
-    # The tenant's rules, read only for the actions whose computation uses them.
-    return await policy(work, workflow) if workflow.reads_policy(action) else {}
+async def _policy(
+    work: Work, workflow: Workflow, action: str, data: Mapping[str, Any]
+) -> Mapping[str, Any]:
+    # The tenant's rules, read only for the actions whose computation uses them; with the
+    # rules of the case's payer for a workflow whose cases name one.
+    if not workflow.reads_policy(action):
+        return {}
+    rules = await policy(work, workflow)
+    if workflow.per_payer:
+        payer = data.get("payer") or {}
+        stored = await payer_store.get_payer(
+            await work.connection(), tenant_id=work.access.tenant_id, payer_id=str(payer.get("id"))
+        )
+        rules["payer"] = None if stored is None else dict(stored.rules)
+    return rules
 
 
 async def set_policy(
@@ -79,11 +92,12 @@ async def set_policy(
 
 
 async def _links(
-    work: Work, patient_id: str, wanted: Sequence[int] | None, already: Sequence[int]
+    work: Work, patient_id: str, wanted: Sequence[tuple[str, int]], already: Sequence[int]
 ) -> tuple[list[int], set[str]]:
-    """The case's links with ``wanted`` added, and the labels of the new ones; 422 naming
-    each one that is not an event of the patient the caller may see."""
-    new = [event_id for event_id in wanted or () if event_id not in already]
+    """The case's links with the ``wanted`` (field, event id) pairs added, and the labels of
+    the new ones; 422 naming each field whose event is not one of the patient's that the
+    caller may see."""
+    new = list(dict.fromkeys(event_id for _, event_id in wanted if event_id not in already))
     if not new:
         return list(already), set()
     found = await store.linked_events(
@@ -91,12 +105,12 @@ async def _links(
     )
     errors = [
         {
-            "field": f"link_events.{index}",
+            "field": name,
             "location": "body",
             "message": "no event of this case's patient with that id",
             "type": "unknown_event",
         }
-        for index, event_id in enumerate(wanted or ())
+        for name, event_id in wanted
         if event_id in new and (event_id not in found or found[event_id][0] != patient_id)
     ]
     if errors:
@@ -137,9 +151,10 @@ async def open_case(
             )
             if first is not None:
                 return CaseResult(await _as_of_event(work, workflow, first.id), replayed=True)
-        links, link_labels = await _links(work, patient_id, body.link_events, ())
+        links, link_labels = await _links(work, patient_id, body.linked(), ())
         data = merge(body.fields(), {"links": links or None})
-        data = merge(data, workflow.computed(OPEN, data, now, await _policy(work, workflow, OPEN)))
+        rules = await _policy(work, workflow, OPEN, data)
+        data = merge(data, workflow.computed(OPEN, data, now, rules))
         machine = workflow.machine
         case = Case(
             workflow=workflow.name,
@@ -223,17 +238,17 @@ async def take_action(
                          "type": "missing"}],
             )  # fmt: skip
         links, link_labels = await _links(
-            work, case.patient_id, body.link_events, case.data.get("links") or ()
+            work, case.patient_id, body.linked(), case.data.get("links") or ()
         )
-        changes = body.changes()
+        changes = body.apply(case.data)
         if len(links) > len(case.data.get("links") or ()):
             changes["links"] = links
         data = merge(case.data, changes)
-        rules = await _policy(work, workflow, action.name)
+        rules = await _policy(work, workflow, action.name, data)
         computed = workflow.computed(action.name, data, now, rules)
         changes |= computed
         data = merge(data, computed)
-        to_state = action.target_from(case.state)
+        to_state = workflow.next_state(action, case.state, data)
         moved = replace(
             case,
             state=to_state,

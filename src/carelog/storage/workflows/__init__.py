@@ -204,6 +204,20 @@ async def patient_cases(
     return [case_from_row(row) for row in await cur.fetchall()]
 
 
+async def decided_transitions(
+    conn: Connection, *, seen_by: Visibility, workflow: str, since: datetime, until: datetime
+) -> dict[str, list[TransitionRecord]]:
+    """Case id -> the transitions before ``until`` (oldest first) of each case of the
+    workflow ``seen_by`` may see with a decision (``respond``) in ``[since, until)``."""
+    params = seen_by.params() | {"workflow": workflow, "since": since, "until": until}
+    cur = await conn.execute(load("decided_transitions"), params)
+    cases: dict[str, list[TransitionRecord]] = {}
+    for row in await cur.fetchall():
+        record = _record(row)
+        cases.setdefault(record.case_id, []).append(record)
+    return cases
+
+
 @dataclass(frozen=True, slots=True)
 class LoggedTransition:
     """A transition event as a rebuild reads it: its patient, and the record."""
