@@ -10,7 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
-from carelog.storage.db import Pool
+from carelog.domain.workflows import WORKFLOWS
+from carelog.services import workflows as workflow_service
+from carelog.storage.db import Connection, Pool
 from tests.e2e.workflow_kit import START, Clock, Team, act, case_rows, new_team, transition_events
 from tests.factories import new_patient
 
@@ -385,3 +387,61 @@ async def test_bad_decisions_are_refused(
     assert asked.json()["errors"][0]["field"] == "requested"
     read = await client.get(f"{BASE}/{case['id']}", headers=team.agent)
     assert (read.json()["status"], read.json()["version"]) == ("submitted", 3)
+
+
+async def test_replaying_the_events_rebuilds_every_row_exactly(
+    client: httpx.AsyncClient, pool: Pool, clock: Clock, dba: Connection
+) -> None:
+    team, case, _ = await _submitted(client, pool, lines=[MRI, PT])
+    clock.advance(days=1)
+    await _act(client, team, case["id"], "extend", days=2, reason="peer review")
+    await _act(client, team, case["id"], "respond", authorization=AUTH, decisions=[
+        {"sequence": 1, "action": "certified"},
+        {"sequence": 2, "action": "not_certified", "reason": "not covered"}])  # fmt: skip
+    await _act(client, team, case["id"], "appeal", reason="the plan covers it")
+    rows = await case_rows(pool, team.tenant)
+    assert rows[0]["state"] == "appealed"
+    report = await workflow_service.rebuild(pool, WORKFLOWS, tenant_id=team.tenant, check=True)
+    assert (report.ok, report.cases) == (True, 1)
+    await dba.execute(
+        "UPDATE workflow_cases SET state = 'draft', data = '{}', payer_id = NULL "
+        "WHERE case_id = %s",
+        (case["id"],),
+    )
+    assert (await workflow_service.rebuild(pool, WORKFLOWS, tenant_id=team.tenant)).differed
+    assert await case_rows(pool, team.tenant) == rows
+
+
+async def test_an_open_case_is_an_open_item_of_the_context(
+    client: httpx.AsyncClient, pool: Pool, clock: Clock
+) -> None:
+    team, case, submitted = await _submitted(client, pool, urgency="expedited")
+    patient = case["patient_id"]
+    url = f"/patients/{patient}/context"
+    context = (await client.get(url, headers=team.clinician)).json()
+    [section] = [s for s in context["sections"] if s["name"] == "open_items"]
+    [line] = section["lines"]
+    assert case["id"] in line["text"]
+    assert f"due {submitted.json()['due_at']}" in line["text"]
+    assert "expedited prior authorization with Acme Health Plan: 70551" in line["text"]
+    await _act(client, team, case["id"], "respond", authorization=AUTH, decisions=[
+        {"sequence": 1, "action": "certified"}])  # fmt: skip
+    after = (await client.get(url, headers=team.clinician)).json()
+    [section] = [s for s in after["sections"] if s["name"] == "open_items"]
+    assert section["lines"] == []
+
+
+async def test_a_retried_decision_is_taken_once(
+    client: httpx.AsyncClient, pool: Pool, clock: Clock
+) -> None:
+    team, case, _ = await _submitted(client, pool)
+    body = {"action": "respond", "authorization": AUTH,
+            "decisions": [{"sequence": 1, "action": "certified"}]}  # fmt: skip
+    headers = team.agent | {"Idempotency-Key": "decision-1"}
+    url = f"{BASE}/{case['id']}/actions"
+    first = await client.post(url, json=body, headers=headers)
+    again = await client.post(url, json=body, headers=headers)
+    assert (first.status_code, again.status_code) == (200, 200)
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json()["version"] == first.json()["version"]
+    assert len(await transition_events(pool, team.tenant)) == first.json()["version"]

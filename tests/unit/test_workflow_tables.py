@@ -5,15 +5,24 @@ on another's case); and the fold that makes a case from its transitions."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from carelog.domain.principals import PrincipalKind
 from carelog.domain.scopes import Permission
-from carelog.domain.workflows import WORKFLOWS, care_tasks, escalations
+from carelog.domain.workflows import (
+    WORKFLOWS,
+    care_tasks,
+    escalations,
+    prior_auth,
+    prior_auth_rules,
+)
 from carelog.domain.workflows.case import QueueColumns, TransitionRecord, merge, replay
 from carelog.domain.workflows.definition import OPEN
 from carelog.domain.workflows.machine import Action, Actor, Machine, TransitionNotAllowed
+from carelog.domain.workflows.prior_auth_fields import Provider
 from carelog.errors import Forbidden
 
 pytestmark = pytest.mark.unit
@@ -179,3 +188,62 @@ def test_due_times_follow_the_policy() -> None:
     overdue = escalations.columns("open", {"severity": "urgent", "due_at": T0.isoformat()})
     assert overdue.due_at == T0
     assert escalations.columns("acknowledged", {"due_at": T0.isoformat()}).due_at is None
+
+
+def test_the_prior_authorization_table_says_what_the_issue_says() -> None:
+    machine = prior_auth.MACHINE
+    moves = {(s, t) for s, a in machine.edges() for t in a.targets(s) if t != s}
+    assert {
+        ("draft", "submitted"), ("submitted", "pended"), ("pended", "submitted"),
+        ("submitted", "approved"), ("submitted", "partially_approved"),
+        ("submitted", "modified"), ("submitted", "denied"), ("denied", "appealed"),
+        ("appealed", "approved"), ("appealed", "denied"), ("approved", "expired"),
+        ("submitted", "error"), ("error", "submitted"), ("draft", "cancelled"),
+    } <= moves  # fmt: skip
+    assert ("draft", "approved") not in moves  # a decision needs a submission
+    assert ("approved", "appealed") not in moves
+    assert machine.by_name["update"].needs_if_match
+    assert machine.closed_states == {
+        "approved", "partially_approved", "modified", "denied", "cancelled", "expired"
+    }  # fmt: skip
+
+
+def _lines(*actions: str | None) -> list[dict[str, Any]]:
+    return [{"decision": None if a is None else {"action": a}} for a in actions]
+
+
+@pytest.mark.parametrize(
+    ("actions", "state"),
+    [
+        (("certified", "certified"), "approved"),
+        (("not_certified", "not_certified"), "denied"),
+        (("certified", "modified"), "modified"),
+        (("certified", "partial"), "partially_approved"),
+        (("certified", "not_certified"), "partially_approved"),
+        (("modified", "not_certified"), "partially_approved"),
+        (("certified", "pended"), "pended"),
+        (("not_certified", None), "pended"),  # a line not yet decided keeps the case open
+        (("cancelled", "cancelled"), "cancelled"),
+        (("cancelled", "certified"), "approved"),
+        (("cancelled", "not_certified"), "denied"),
+    ],
+)
+def test_the_lines_make_the_state(actions: tuple[str | None, ...], state: str) -> None:
+    assert prior_auth_rules.state_of_lines(_lines(*actions)) == state
+
+
+def test_an_action_with_outcomes_takes_only_a_state_it_names() -> None:
+    respond = prior_auth.MACHINE.by_name["respond"]
+    assert prior_auth.MACHINE.target(respond, "submitted", "approved") == "approved"
+    with pytest.raises(ValueError, match="state rule"):
+        prior_auth.MACHINE.target(respond, "submitted", "draft")
+
+
+@pytest.mark.parametrize(("npi", "valid"), [("1234567893", True), ("1234567890", False)])
+def test_an_npi_is_checked_by_its_check_digit(npi: str, valid: bool) -> None:
+    body = {"npi": npi}
+    if valid:
+        assert Provider.model_validate(body).npi == npi
+    else:
+        with pytest.raises(ValidationError, match="check digit"):
+            Provider.model_validate(body)

@@ -24,7 +24,7 @@ again from its own time: the payer has the whole frame for the information it as
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -68,7 +68,7 @@ class NotExpired(Conflict):
     title = "Authorization still valid"
 
 
-def state_of_lines(lines: list[Mapping[str, Any]]) -> str:
+def state_of_lines(lines: Sequence[Mapping[str, Any]]) -> str:
     """The case's state its lines' decisions make (the rule above)."""
     actions = [str((line.get("decision") or {}).get("action")) for line in lines]
     kept = [action for action in actions if action != "cancelled"]
