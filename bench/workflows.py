@@ -14,6 +14,7 @@ From the repository root::
 
     python bench/workflows.py                          # 100,000 cases, 16 clients, 20 rounds
     python bench/workflows.py --cases 1000 --clients 4 --rounds 5
+    python bench/workflows.py --workflow prior_auth    # a prior-authorization case's life
 
 The app runs in this process (httpx over ASGI: no HTTP server, no network) on a fresh
 embedded PostgreSQL in a temporary folder, rate limit and access log off. The existing
@@ -22,6 +23,11 @@ client then runs ``rounds`` scenarios: open an escalation, take five actions on 
 comments, acknowledge, resolve), read it with its timeline, and read the first page of the
 overdue queue. It prints the scenarios per second and each request kind's median and 95th
 percentile latency.
+
+With ``--workflow prior_auth`` the cases preloaded are prior-authorization cases (a quarter
+submitted and overdue) and the scenario is a request's life: record a visit note, open a
+case (its payer's checklist has one item), five actions (attach the note, submit, extend,
+comment, respond with an approval), read it, read the overdue queue.
 """
 
 from __future__ import annotations
@@ -50,8 +56,8 @@ PRELOAD = """
 INSERT INTO workflow_cases (tenant_id, case_id, workflow, patient_id, state, is_open,
     version, data, rank, sort_at, due_at, opened_at, opened_by, opened_by_kind, updated_at,
     event_ids)
-SELECT %(t)s, gen_random_uuid(), 'escalation', 'P-pre-' || (g %% 20000),
-    (ARRAY['open', 'acknowledged', 'resolved', 'cancelled'])[1 + g %% 4], g %% 4 < 2, 1,
+SELECT %(t)s, gen_random_uuid(), %(workflow)s, 'P-pre-' || (g %% 20000),
+    (%(states)s::text[])[1 + g %% 4], g %% 4 < 2, 1,
     jsonb_build_object('severity', 'urgent', 'reason', 'synthetic'), g %% 3,
     now() - make_interval(secs => g),
     CASE WHEN g %% 4 = 0 THEN now() - make_interval(secs => g) END,
@@ -60,6 +66,16 @@ FROM generate_series(1, %(n)s) AS g
 """
 
 Timings = dict[str, list[float]]
+STATES = {
+    "escalation": ["open", "acknowledged", "resolved", "cancelled"],
+    "prior_auth": ["submitted", "pended", "approved", "denied"],
+}
+PAYER = {
+    "name": "Bench Health Plan",
+    "services": [
+        {"code": "70551", "requirements": [{"id": "notes", "description": "visit notes"}]}
+    ],
+}
 
 
 async def timed(timings: Timings, kind: str, request: Awaitable[httpx.Response]) -> httpx.Response:
@@ -95,18 +111,57 @@ async def scenario(client: httpx.AsyncClient, timings: Timings, n: int) -> None:
     await timed(timings, "overdue queue", client.get("/escalations?overdue=true&limit=20"))
 
 
+async def prior_auth_scenario(client: httpx.AsyncClient, timings: Timings, n: int) -> None:
+    patient = f"P-bench-{n}"
+    note = {"patient_id": patient, "event_type": "note", "payload": {"text": "visit notes"}}
+    event = await timed(timings, "event (baseline)", client.post("/patient-events", json=note))
+    body = {
+        "patient_id": patient,
+        "payer": {"id": "bench-payer"},
+        "lines": [{"code": "70551", "description": "MRI brain", "service_from": "2026-03-10"}],
+        "diagnosis_codes": ["G43.909"],
+        "ordering_provider": {"npi": "1234567893"},
+        "channel": "fhir_pas",
+    }
+    opened = await timed(timings, "open", client.post("/prior-auth-cases", json=body))
+    case = opened.json()["id"]
+    approval = {"number": "A-1", "valid_from": "2026-03-10", "valid_until": "2026-06-10"}
+    satisfy = [{"item": "70551.notes", "event_id": event.json()["id"]}]
+    actions = [
+        {"action": "attach", "satisfies": satisfy},
+        {"action": "submit", "tracking_number": f"T-{n}"},
+        {"action": "extend", "days": 3, "reason": "peer review"},
+        {"action": "comment", "comment": "payer called"},
+        {"action": "respond", "decisions": [{"sequence": 1, "action": "certified"}],
+         "authorization": approval},
+    ]  # fmt: skip
+    for action in actions:
+        url = f"/prior-auth-cases/{case}/actions"
+        await timed(timings, "action", client.post(url, json=action))
+    await timed(timings, "read", client.get(f"/prior-auth-cases/{case}"))
+    await timed(timings, "overdue queue", client.get("/prior-auth-cases?overdue=true&limit=20"))
+
+
+SCENARIOS = {"escalation": scenario, "prior_auth": prior_auth_scenario}
+
+
 async def client_loop(
-    app: object, headers: dict[str, str], timings: Timings, index: int, rounds: int
+    app: object,
+    headers: dict[str, str],
+    timings: Timings,
+    index: int,
+    rounds: int,
+    workflow: str = "escalation",
 ) -> None:
     transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
     async with httpx.AsyncClient(
         transport=transport, base_url="http://bench", headers=headers, timeout=120
     ) as client:
         for r in range(rounds):
-            await scenario(client, timings, index * 100_000 + r)
+            await SCENARIOS[workflow](client, timings, index * 100_000 + r)
 
 
-async def main(cases: int, clients: int, rounds: int) -> None:
+async def main(cases: int, clients: int, rounds: int, workflow: str = "escalation") -> None:
     with tempfile.TemporaryDirectory(prefix="carelog-workflow-bench-") as folder:
         embedded = EmbeddedPostgres(Path(folder))
         embedded.start()
@@ -124,7 +179,8 @@ async def main(cases: int, clients: int, rounds: int) -> None:
                 pool = app.state.runtime.pool
                 dba = await connect(url)
                 started = time.perf_counter()
-                await dba.execute(PRELOAD, {"t": TENANT, "n": cases})
+                params = {"t": TENANT, "n": cases, "workflow": workflow, "states": STATES[workflow]}
+                await dba.execute(PRELOAD, params)
                 await dba.execute("ANALYZE workflow_cases")
                 await dba.close()
                 print(f"preloaded {cases} cases in {time.perf_counter() - started:.1f} s")
@@ -132,18 +188,26 @@ async def main(cases: int, clients: int, rounds: int) -> None:
                     pool,
                     ApiKeyCreate(
                         tenant_id=TENANT,
-                        scopes=frozenset({"workflows:read", "workflows:write", "events:write"}),
+                        scopes=frozenset({"admin"}),
                         name="bench",
                         kind=PrincipalKind.USER,
                     ),
                 )
                 headers = {"Authorization": f"Bearer {key.token}"}
+                transport = httpx.ASGITransport(app=app)
+                async with httpx.AsyncClient(
+                    transport=transport, base_url="http://bench", headers=headers
+                ) as admin:
+                    assert (await admin.put("/payers/bench-payer", json=PAYER)).is_success
                 warm: Timings = defaultdict(list)
-                await client_loop(app, headers, warm, 99, 3)
+                await client_loop(app, headers, warm, 99, 3, workflow)
                 timings: Timings = defaultdict(list)
                 started = time.perf_counter()
                 await asyncio.gather(
-                    *(client_loop(app, headers, timings, i, rounds) for i in range(clients))
+                    *(
+                        client_loop(app, headers, timings, i, rounds, workflow)
+                        for i in range(clients)
+                    )
                 )
                 elapsed = time.perf_counter() - started
         finally:
@@ -168,9 +232,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--cases", type=int, default=100_000, help="cases preloaded")
     parser.add_argument("--clients", type=int, default=16, help="concurrent clients")
     parser.add_argument("--rounds", type=int, default=20, help="scenarios per client")
+    parser.add_argument("--workflow", choices=sorted(SCENARIOS), default="escalation")
     return parser.parse_args(argv)
 
 
 if __name__ == "__main__":
     args = parse(sys.argv[1:])
-    asyncio.run(main(args.cases, args.clients, args.rounds))
+    asyncio.run(main(args.cases, args.clients, args.rounds, args.workflow))

@@ -18,13 +18,14 @@ TENANT = "t-plan-workflows"
 async def test_every_queue_is_an_index_range(dba: Connection) -> None:
     await dba.execute(
         "INSERT INTO workflow_cases (tenant_id, case_id, workflow, patient_id, state, is_open,"
-        " version, data, rank, sort_at, due_at, assignee, opened_at, opened_by,"
+        " version, data, rank, sort_at, due_at, assignee, payer_id, opened_at, opened_by,"
         " opened_by_kind, updated_at, event_ids)"
         " SELECT %(t)s, gen_random_uuid(), 'escalation', 'P-' || (g %% 5000),"
         " (ARRAY['open', 'acknowledged', 'resolved', 'cancelled'])[1 + g %% 4],"
         " g %% 4 < 2, 1, '{}', g %% 3, now() - make_interval(secs => g),"
         " CASE WHEN g %% 4 = 0 THEN now() + make_interval(secs => 40000 - 2 * g) END,"
-        " 'rn-' || (g %% 50), now() - make_interval(secs => g), 'key:x', 'agent', now(),"
+        " 'rn-' || (g %% 50), 'payer-' || (g %% 10), now() - make_interval(secs => g),"
+        " 'key:x', 'agent', now(),"
         " ARRAY[g::bigint] FROM generate_series(1, 40000) AS g",
         {"t": TENANT},
     )
@@ -53,6 +54,9 @@ async def test_every_queue_is_an_index_range(dba: Connection) -> None:
         # filtered (about four rows read per row kept), never a sort.
         ("list_cases_in_states", {"states": ["open"]}, "workflow_cases_"),
         ("list_overdue", {"now": "now"}, "workflow_cases_due"),
+        # A payer's queue (prior authorization's ?payer=): the order's range, filtered by
+        # payer (a tenth of the rows kept here), never a sort.
+        ("list_cases", {"payer_id": "payer-3"}, "workflow_cases_order"),
         ("list_cases", {"after_rank": 1, "after_sort_at": "2026-01-01T00:00:00Z",
                         "after_case": "6f1d0d3e-0000-4000-8000-000000000001"},
          "workflow_cases_order"),
