@@ -5,6 +5,7 @@ right."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Iterator
 
 import httpx
@@ -95,3 +96,48 @@ async def test_list_show_and_rebuild(
 async def _run(*args: str) -> Result:
     # The command runs its own event loop: in a thread, beside the test's.
     return await asyncio.to_thread(lambda: runner.invoke(cli, list(args)))
+
+
+async def test_expire_moves_lapsed_approvals_on_and_nothing_else(
+    client: httpx.AsyncClient, pool: Pool, clock: Clock, operator_env: None
+) -> None:
+    team = await new_team(pool)
+    body = {
+        "payer": {"id": "acme", "name": "Acme Health Plan"},
+        "lines": [{"code": "70551", "description": "MRI", "service_from": "2026-03-10"}],
+        "diagnosis_codes": ["G43.909"],
+        "ordering_provider": {"npi": "1234567893"},
+        "channel": "portal",
+    }
+    ids = []
+    # Valid until 2026-03-31 (lapsed by today's date), and until 2199 (still valid).
+    for until in ("2026-03-31", "2199-12-31"):
+        opened = await client.post(
+            "/prior-auth-cases", json=body | {"patient_id": new_patient()}, headers=team.agent
+        )
+        case = opened.json()["id"]
+        for action in (
+            {"action": "submit"},
+            {"action": "respond", "decisions": [{"sequence": 1, "action": "certified"}],
+             "authorization": {"number": "A-1", "valid_from": "2026-03-10",
+                               "valid_until": until}},
+        ):  # fmt: skip
+            moved = await client.post(
+                f"/prior-auth-cases/{case}/actions", json=action, headers=team.agent
+            )
+            assert moved.status_code == 200, moved.text
+        ids.append(case)
+    result = await _run("workflows", "expire", "--tenant", team.tenant)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.split() == [ids[0]]
+    states = {r["case_id"]: r["state"] for r in await case_rows(pool, team.tenant)}
+    assert states == {uuid.UUID(ids[0]): "expired", uuid.UUID(ids[1]): "approved"}
+    read = await client.get(f"/prior-auth-cases/{ids[0]}", headers=team.clinician)
+    last = read.json()["timeline"][-1]
+    assert (last["action"], last["actor"], last["actor_kind"]) == ("expire", "operator:cli", "user")
+    rows = [
+        r for r in await audit_rows(pool, team.tenant) if r["route"] == "carelog workflows expire"
+    ]
+    assert [(r["action"], r["event_ids"]) for r in rows] == [("create", [last["event_id"]])]
+    again = await _run("workflows", "expire", "--tenant", team.tenant)
+    assert again.stdout.split() == []

@@ -1,4 +1,5 @@
-"""``carelog workflows``: list and show cases, and rebuild their rows from their events."""
+"""``carelog workflows``: list and show cases, expire lapsed approvals, and rebuild the
+cases' rows from their events."""
 
 from __future__ import annotations
 
@@ -128,6 +129,28 @@ def show(
         typer.echo("error: no case with that id in that tenant", err=True)
         raise typer.Exit(1)
     typer.echo(json.dumps(document, indent=2, default=str))
+
+
+@app.command("expire")
+@needs("server")
+def expire(tenant: Tenant) -> None:
+    """Expire every prior-authorization approval of the tenant whose valid-until date has
+    passed (run it daily, from cron or a scheduler): each is an ``expire`` transition by the
+    operator, on the record and audited. Prints the ids of the cases expired."""
+    from carelog.cli.database import run_with_pool  # (the server extra)
+
+    async def run(pool: Pool) -> list[str]:
+        from carelog.services.operator import operator_access
+        from carelog.services.unit import unit_of_work
+        from carelog.services.workflows import prior_auth
+
+        async with unit_of_work(pool, operator_access(tenant, "workflows expire")) as work:
+            return await prior_auth.expire_lapsed(work, now=datetime.now(UTC))
+
+    expired = run_with_pool(run)
+    for case_id in expired:
+        typer.echo(case_id)
+    typer.echo(f"{len(expired)} approvals expired", err=True)
 
 
 @app.command("rebuild")

@@ -12,10 +12,12 @@ from carelog.domain.audit import AuditAction
 from carelog.domain.workflows import prior_auth
 from carelog.domain.workflows.payers import StoredPayer
 from carelog.domain.workflows.prior_auth_metrics import metrics as fold_metrics
+from carelog.domain.workflows.prior_auth_rules import APPROVALS
 from carelog.errors import NotFound
 from carelog.services.audit import record_success
 from carelog.services.unit import Work
 from carelog.services.workflows.access import utc, visibility
+from carelog.services.workflows.cases import take_action
 from carelog.storage import payers as store
 from carelog.storage import workflows as workflow_store
 
@@ -58,6 +60,24 @@ async def list_payers(work: Work, *, after: str | None, limit: int) -> PayerPage
     await record_success(work, AuditAction.SEARCH, patient_id=None, event_ids=[])
     page = found[:limit]
     return PayerPage(page, page[-1].payer_id if len(found) > limit else None)
+
+
+async def expire_lapsed(work: Work, *, now: datetime) -> list[str]:
+    """Take ``expire`` on every approval of the tenant whose valid-until date has passed
+    (each its own transition, audited); the ids of the cases expired."""
+    today = utc(now).date().isoformat()
+    lapsed = await workflow_store.lapsed_cases(
+        await work.connection(), tenant_id=work.access.tenant_id,
+        workflow=prior_auth.WORKFLOW.name, states=sorted(APPROVALS),
+        path=["authorization", "valid_until"], today=today,
+    )  # fmt: skip
+    expired = []
+    for case_id in lapsed:
+        result = await take_action(
+            work, prior_auth.WORKFLOW, case_id, prior_auth.Expire(action="expire"), now=now
+        )
+        expired.append(result.case.case_id)
+    return expired
 
 
 async def metrics(

@@ -284,6 +284,23 @@ async def case_ids(
     return [case for (case,) in await cur.fetchall()]
 
 
+async def lapsed_cases(
+    conn: Connection,
+    *,
+    tenant_id: str,
+    workflow: str,
+    states: Sequence[str],
+    path: Sequence[str],
+    today: str,
+) -> list[UUID]:
+    """The ids of the tenant's cases of ``workflow`` in ``states`` whose date at ``path`` of
+    their data (YYYY-MM-DD) is before ``today``, oldest first."""
+    params = {"tenant_id": tenant_id, "workflow": workflow, "states": list(states),
+              "path": list(path), "today": today}  # fmt: skip
+    cur = await conn.execute(load("lapsed_cases"), params)
+    return [case for (case,) in await cur.fetchall()]
+
+
 async def workflow_tenants(conn: Connection) -> list[str]:
     """Every tenant (operators' rebuild across tenants)."""
     cur = await conn.execute(load("workflow_tenants"))
