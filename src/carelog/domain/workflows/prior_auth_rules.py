@@ -70,11 +70,12 @@ class NotExpired(Conflict):
 
 def state_of_lines(lines: Sequence[Mapping[str, Any]]) -> str:
     """The case's state its lines' decisions make (the rule above)."""
-    actions = [str((line.get("decision") or {}).get("action")) for line in lines]
+    # A line without a decision yet (after an appeal, or a partial answer) waits as pended.
+    actions = [(line.get("decision") or {}).get("action") or "pended" for line in lines]
     kept = [action for action in actions if action != "cancelled"]
     if not kept:
         return "cancelled"
-    if "pended" in kept or "None" in kept:
+    if "pended" in kept:
         return "pended"
     if all(action == "certified" for action in kept):
         return "approved"

@@ -1,6 +1,6 @@
 -- The transitions (before until) of the cases of one workflow that have a decision
--- (action respond) in [since, until), among the events the principal may see: the
--- prior-authorization metrics fold them. Oldest first.
+-- (action respond) in [since, until) the principal may see, and of those cases the events it
+-- may see: the prior-authorization metrics fold them. Oldest first.
 SELECT e.id, e.occurred_at, e.recorded_by, e.recorded_by_kind, e.payload, e.labels
 FROM patient_events AS e
 WHERE e.tenant_id = %(tenant_id)s
@@ -17,5 +17,7 @@ WHERE e.tenant_id = %(tenant_id)s
         AND d.payload ->> 'workflow' = %(workflow)s
         AND d.payload ->> 'action' = 'respond'
         AND d.occurred_at >= %(since)s
-        AND d.occurred_at < %(until)s)
+        AND d.occurred_at < %(until)s
+        AND (%(patients)s::text[] IS NULL OR d.patient_id = ANY (%(patients)s::text[]))
+        AND (%(visible_labels)s::text[] IS NULL OR d.labels = '{}' OR d.labels <@ %(visible_labels)s::text[]))
 ORDER BY e.id
