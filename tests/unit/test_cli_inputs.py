@@ -76,6 +76,7 @@ EXAMPLES: dict[tuple[str, ...], list[str]] = {
         "--tenant", "t-sweep", "--workflow", "escalation", "--status", "open", "--limit", "5",
     ],
     ("workflows", "show"): ["--tenant", "t-sweep", "6f1d0d3e-0000-4000-8000-000000000001"],
+    ("workflows", "expire"): ["--tenant", "t-sweep"],
     ("workflows", "rebuild"): ["--tenant", "t-sweep", "--workflow", "care_task"],
 }  # fmt: skip
 
