@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import schemathesis
-import uvicorn
 from schemathesis.checks import CheckFunction
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -19,6 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from carelog.api.app import create_app
 from carelog.settings import Settings
 from carelog.storage.db import Pool
+from tests.e2e.live_server import serve
 from tests.factories import make_token, new_tenant
 
 pytestmark = [
@@ -35,13 +33,6 @@ Case = schemathesis.Case[Any]
 
 MAX_EXAMPLES = 50
 SEED = 20261202
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class _Counting:
@@ -66,20 +57,8 @@ def service(settings: Settings) -> Iterator[str]:
     off = {"rate_limit_per_second": 0, "auth_failure_rate_per_second": 0, "access_log": False}
     app = _Counting(create_app(settings.model_copy(update=off)))
     started = time.monotonic()
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive()
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=30)
+    with serve(app) as url:
+        yield url
     print(f"\nschemathesis: {app.requests} requests in {time.monotonic() - started:.1f} s")
 
 

@@ -58,6 +58,9 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "carelog.api", "carelog.services", "carelog.domain", "carelog.errors",
         "carelog.settings", "carelog.storage.db", "fastapi",
     ),
+    # The SDK speaks HTTP to the API with its models: httpx and the domain, nothing of the
+    # server (no FastAPI, no psycopg: ``pip install carelog`` has neither).
+    "client": ("carelog.client", "carelog.domain", "carelog.errors", "httpx", "pydantic"),
     # Synthetic patients: the standard library only; the loader speaks HTTP (httpx).
     "synthetic": ("carelog.synthetic",),
     "synthetic/load.py": ("carelog.synthetic", "httpx"),
