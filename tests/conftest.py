@@ -85,6 +85,9 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
         # No export worker in the session's app: a test that exports starts its own
         # (tests/e2e/test_fhir_export.py), so that a restart test knows who runs a job.
         export_workers=0,
+        # Nor a webhook worker: tests/e2e/test_webhooks.py starts an instance whose worker
+        # may reach its receiver on loopback.
+        webhook_workers=0,
     )
 
 

@@ -25,6 +25,7 @@ from carelog.api.routes import (
     health,
     prior_auth,
     search,
+    subscriptions,
 )
 from carelog.api.routing import assert_protected
 from carelog.services.runtime import running
@@ -41,6 +42,7 @@ PROTECTED_ROUTERS = [
     care_tasks.router,
     fhir.router,
     fhir_bulk.router,
+    subscriptions.router,
 ]
 
 
