@@ -26,6 +26,11 @@ from carelog.storage.embedded import EmbeddedPostgres
 from tests.e2e.workflow_kit import Clock, controlled_clock
 from tests.factories import client_address, make_access, new_tenant
 
+# No app of the test process sends webhooks unless its test asks (tests/e2e/test_webhooks.py
+# starts an instance with a worker): a subscription some test made to a public address
+# (schemathesis makes them) is never sent to from an app another test started.
+os.environ["CARELOG_WEBHOOK_WORKERS"] = "0"
+
 
 def _with_database(url: str, name: str) -> str:
     parts = urlsplit(url)
@@ -85,9 +90,6 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
         # No export worker in the session's app: a test that exports starts its own
         # (tests/e2e/test_fhir_export.py), so that a restart test knows who runs a job.
         export_workers=0,
-        # Nor a webhook worker: tests/e2e/test_webhooks.py starts an instance whose worker
-        # may reach its receiver on loopback.
-        webhook_workers=0,
     )
 
 

@@ -494,3 +494,33 @@ async def test_each_subscription_route_leaves_its_audit_row(
         ("/subscriptions/{subscription_id}", "update", "success"),
         ("/subscriptions", "create", "failed"),
     ]
+
+
+async def test_no_event_beyond_what_the_creator_could_read_is_queued(
+    client: httpx.AsyncClient, pool: Pool, dba: Connection
+) -> None:
+    """The trigger holds a subscription to its creator's reach as recorded on it: a
+    subscription recorded with the labels ['BH'] (as a creator holding sensitive:BH and no
+    other would have it) is queued an unlabelled and a BH event, not an HIV one."""
+    tenant = new_tenant()
+    writer = await make_key(pool, tenant, "events:read", "events:write")
+    patient = new_patient()
+    await dba.execute(
+        "INSERT INTO webhook_subscriptions (tenant_id, id, url, secret, visible_labels,"
+        " created_by) VALUES (%s, gen_random_uuid(), 'https://93.184.215.14/', 'whsec_AA',"
+        " ARRAY['BH'], 'test')",
+        (tenant,),
+    )
+    queued = [
+        await record(client, writer, patient, "note", {"text": "synthetic"}),
+        await record(client, writer, patient, "note", {"text": "synthetic"}, labels=["BH"]),
+    ]
+    await record(client, writer, patient, "note", {"text": "synthetic"}, labels=["HIV"])
+    await record(client, writer, patient, "note", {"text": "synthetic"}, labels=["BH", "HIV"])
+    cur = await dba.execute(
+        "SELECT event_id FROM webhook_deliveries WHERE tenant_id = %s ORDER BY id", (tenant,)
+    )
+    assert [row[0] for row in await cur.fetchall()] == queued
+    await dba.execute(
+        "UPDATE webhook_deliveries SET state = 'cancelled' WHERE tenant_id = %s", (tenant,)
+    )

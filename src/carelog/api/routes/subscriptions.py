@@ -33,7 +33,7 @@ DeliveryId = Annotated[
 DeliveryCursor = Annotated[
     str | None,
     Query(
-        pattern=r"^[1-9][0-9]{0,18}$",
+        pattern=r"^[1-9][0-9]{0,17}$",
         description="Where to continue: the cursor of the previous page's `Link` header.",
     ),
 ]
