@@ -27,11 +27,13 @@ class Target:
     port: int
     addresses: tuple[Address, ...]
 
-    def pinned_url(self) -> str:
-        """The URL with its host replaced by the first checked address."""
-        address = self.addresses[0]
-        shown = f"[{address}]" if address.version == 6 else str(address)
-        return self.url._replace(netloc=f"{shown}:{self.port}").geturl()
+    def pinned_urls(self) -> list[str]:
+        """The URL with its host replaced by each checked address, in resolution order."""
+        found = []
+        for address in self.addresses:
+            shown = f"[{address}]" if address.version == 6 else str(address)
+            found.append(self.url._replace(netloc=f"{shown}:{self.port}").geturl())
+        return found
 
 
 def _refuse(message: str) -> WebhookTargetRefused:

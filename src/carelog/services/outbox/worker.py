@@ -136,18 +136,26 @@ class DeliveryWorker:
         sent |= {"content-type": "application/json", "host": netloc,
                  "user-agent": "carelog-webhooks"}  # fmt: skip
         extensions = {"sni_hostname": target.host} if target.url.scheme == "https" else {}
-        request = self.client.build_request(
-            "POST", target.pinned_url(), content=body, headers=sent, extensions=extensions
-        )
-        try:
-            # The status is all that is read: a receiver's body (of any size) is not.
-            response = await self.client.send(request, stream=True)
-            await response.aclose()
-        except httpx.TimeoutException:
-            return None, "timeout"
-        except httpx.HTTPError as exc:
-            return None, type(exc).__name__
-        return response.status_code, None
+        error = "no address"
+        # Each checked address in turn while the connection is refused (a name with an IPv6
+        # and an IPv4 address, one of them not listening); any other outcome is the attempt's.
+        for url in target.pinned_urls():
+            request = self.client.build_request(
+                "POST", url, content=body, headers=sent, extensions=extensions
+            )
+            try:
+                # The status is all that is read: a receiver's body (of any size) is not.
+                response = await self.client.send(request, stream=True)
+                await response.aclose()
+            except httpx.ConnectError as exc:
+                error = type(exc).__name__
+                continue
+            except httpx.TimeoutException:
+                return None, "timeout"
+            except httpx.HTTPError as exc:
+                return None, type(exc).__name__
+            return response.status_code, None
+        return None, error
 
     async def run_forever(self) -> None:
         """Send deliveries until cancelled (the service stops)."""
