@@ -1,7 +1,10 @@
 """FHIR R4 in as Bulk Data NDJSON (``POST /fhir/$import``): one resource a line, read from
-the request's body as it arrives, never held whole, and stored batch by batch through the
-same statements as a Bundle (``entries.Importer``: re-imports unchanged, new versions
-corrections, ``meta.security`` labels, the key's patients, an audit row per event).
+the request's body as it arrives, never held whole, and stored batch by batch with the same
+checks as a Bundle (``entries.Importer``: re-imports unchanged, new versions corrections,
+``meta.security`` labels, the key's patients). A batch's created lines are written together
+as ``POST /patient-events/batch`` writes (``staged``: COPY into a staging table, one
+``INSERT ... SELECT``, one audit row naming their events); corrections, retractions and
+Patients keep a statement (and, for corrections, an audit row) each.
 
 Per line, as a batch Bundle is per entry: each line is created, corrected, unchanged or
 failed on its own, and a line that cannot be read (not JSON, not a resource, invalid R4, a
@@ -135,7 +138,7 @@ async def import_ndjson(
         nonlocal audited
         if not items:
             return
-        importer = Importer(work, lines=True)
+        importer = Importer(work, lines=True, copy=True)
         for outcome in await importer.each(joined(items)):
             tally.add(outcome)
         audited = audited or importer.audited
