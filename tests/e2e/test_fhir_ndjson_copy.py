@@ -3,20 +3,26 @@ POST /patient-events/batch (issue 13), and keeps what the import promised line b
 rows in the log as each line said (patient, type, clinical time, labels, source, tenant),
 each patient's version, one audit row a batch naming every event, nothing doubled on a
 re-import, a changed resource the next version of its event's chain, and the same resource
-twice in one batch created once."""
+twice in one batch created once; and the same when the lines are read in processes
+(CARELOG_FHIR_IMPORT_PROCESSES)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
+from carelog.api.app import create_app
+from carelog.settings import Settings
 from carelog.storage.db import Pool, connection
-from tests.e2e.fhir_import_kit import heart_rate, lab, ndjson, of, put, said, summary_of
+from tests.e2e.fhir_import_kit import heart_rate, issues, lab, ndjson, of, put, said, summary_of
 from tests.factories import (
     audit_rows,
     bearer,
+    client_address,
     count_events,
     make_token,
     new_patient,
@@ -192,3 +198,43 @@ async def test_the_same_resource_twice_in_one_batch(client: httpx.AsyncClient, p
     assert sorted(r["action"] for r in audited) == ["create"] * 4 + ["update"]
     named = {event for r in audited for event in r["event_ids"]}
     assert named == {r["id"] for r in stored}
+
+
+@pytest.fixture
+async def reading_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """An app whose imports read their lines in two processes (each batch split in two)."""
+    app: FastAPI = create_app(settings.model_copy(update={"fhir_import_processes": 2}))
+    async with app.router.lifespan_context(app):
+        assert app.state.runtime.fhir_readers is not None
+        transport = httpx.ASGITransport(app=app, client=client_address())
+        async with httpx.AsyncClient(transport=transport, base_url="http://carelog.test") as c:
+            yield c
+
+
+async def test_lines_read_in_processes_say_the_same(
+    reading_client: httpx.AsyncClient, pool: Pool
+) -> None:
+    tenant, patient = new_tenant(), new_patient()
+    writer = bearer(await make_token(pool, tenant))
+    signs = [heart_rate(f"p{n}", patient, 40 + n % 90) for n in range(1_100)]
+    # A broken line and a blank one in each half of the first batch, and in the second.
+    body = (
+        ndjson(*signs[:300])
+        + b"not json\n\n"
+        + ndjson(*signs[300:800])
+        + b'{"resourceType": "Nope"}\n'
+        + ndjson(*signs[800:])
+    )
+    response = await put(reading_client, writer, body)
+    assert response.status_code == 200, response.text[:500]
+    assert summary_of(response) == "1100 created, 0 unchanged, 2 failed"
+    errors = [(i["code"], i["expression"][0]) for i in issues(response) if i["severity"] == "error"]
+    assert errors == [("invalid", "line 301"), ("not-supported", "Nope.resourceType")]
+    assert "line 803: " in said(response)[1]
+    locations = location_ids(response)
+    assert locations["line 300"] == "Observation/p299/_history/1"
+    assert locations["line 303"] == "Observation/p300/_history/1"
+    assert locations["line 1103"] == "Observation/p1099/_history/1"
+    assert await count_events(pool, tenant) == 1_100
+    again = await put(reading_client, writer, body)
+    assert summary_of(again) == "0 created, 1100 unchanged, 2 failed"
