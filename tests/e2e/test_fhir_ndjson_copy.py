@@ -200,6 +200,24 @@ async def test_the_same_resource_twice_in_one_batch(client: httpx.AsyncClient, p
     assert named == {r["id"] for r in stored}
 
 
+async def test_a_payload_the_log_cannot_hold_fails_its_line_alone(
+    client: httpx.AsyncClient, pool: Pool
+) -> None:
+    tenant, patient = new_tenant(), new_patient()
+    writer = bearer(await make_token(pool, tenant))
+    nul = lab("u2", of(patient), 2)
+    nul["code"]["text"] = "bad\x00text"  # PostgreSQL's jsonb cannot hold a NUL
+    long = lab("u3", of(patient), 3)
+    long["valueString"] = "x" * 100_001  # over the longest string a payload may hold
+    del long["valueQuantity"]
+    body = ndjson(lab("u1", of(patient), 1), nul, long, lab("u4", of(patient), 4))
+    response = await put(client, writer, body)
+    assert summary_of(response) == "2 created, 0 unchanged, 2 failed"
+    failed = [i["diagnostics"][:8] for i in issues(response) if i["severity"] == "error"]
+    assert sorted(set(failed)) == ["line 2: ", "line 3: "]
+    assert {r["payload"]["value"] for r in await rows(pool, tenant)} == {1, 4}
+
+
 @pytest.fixture
 async def reading_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """An app whose imports read their lines in two processes (each batch split in two)."""

@@ -39,7 +39,9 @@ MAX_REPORTED_ERRORS = 100
 
 
 # A validation context with PAYLOAD_TEXT_CHECKED true: every item's JSON text passed
-# ``limits.storable_json_text`` (see texts_checked), so no payload needs its values walked.
+# ``limits.storable_json_text`` (see texts_checked), or its payload passed
+# ``check_json_value`` as it was made (a FHIR import's mapping), so no payload needs its
+# values walked.
 PAYLOAD_TEXT_CHECKED = "carelog.payload_text_checked"
 
 

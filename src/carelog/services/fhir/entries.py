@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 
 from pydantic import ValidationError
 
-from carelog.domain.batch import BatchItem
+from carelog.domain.batch import PAYLOAD_TEXT_CHECKED, BatchItem
 from carelog.domain.events import PatientEventCreate
 from carelog.domain.fhir import (
     Imported,
@@ -33,6 +33,7 @@ from carelog.storage import patient_events as event_store
 from carelog.storage.fhir import Remembered
 
 SOURCE = "fhir-import"
+_CHECKED = {PAYLOAD_TEXT_CHECKED: True}
 _AMENDED, _RETRACTED = "amended", "entered-in-error"
 _REASON = "FHIR import: a new version of the resource"
 
@@ -169,7 +170,7 @@ class Importer:
             if isinstance(read, ImportedPatient):
                 return await self._patient(read, where)
             assert isinstance(read, Imported)
-            return await self._event(read, where)
+            return await self._event(read, where, joined=bool(entry.followers))
         except _Failed as failed:
             return Outcome(where, "failed", issues=(failed.issue,))
 
@@ -201,7 +202,7 @@ class Importer:
         )
         return Outcome(where, "created" if known is None else "corrected", f"Patient/{patient_id}")
 
-    async def _event(self, read: Imported, where: str) -> Outcome:
+    async def _event(self, read: Imported, where: str, *, joined: bool = False) -> Outcome:
         location = f"{self._at(where, read.resource_type)}.{_element(read)}"
         patient_id = await self._resolve(read.patient, location)
         self._may_reach(patient_id, location)
@@ -217,6 +218,9 @@ class Importer:
             message = "an entered-in-error resource that was never imported: nothing to retract"
             raise _Failed(self._at(where, read.resource_type), message, "not-supported")
         model = PatientEventCreate if self.staged is None else BatchItem
+        # The mapping checked a read's payload as storable (``check_json_value``): walked
+        # again only when signs were joined into it.
+        context = None if joined or self.staged is None else _CHECKED
         try:
             event = model.model_validate(
                 {
@@ -226,7 +230,8 @@ class Importer:
                     "occurred_at": read.occurred_at,
                     "source": SOURCE,
                     "labels": sorted(read.labels),
-                }
+                },
+                context=context,
             )
         except ValidationError as exc:
             raise _Failed(self._at(where, read.resource_type), _first_error(exc), "value") from None
