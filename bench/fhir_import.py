@@ -12,11 +12,12 @@ costs the validation and the one lookup.
 
 NDJSON (``--ndjson``): the same Observations a line each, streamed in 64 KiB chunks (no
 declared length), stored in batches of 1,000 lines a transaction, each batch read (parsed,
-validated, mapped) in a thread while the one before is stored. The hypothesis: the same
-cost a line as a batch Bundle's entry (about 2 ms, of which reading is a quarter), the
-storing (an event and its audit row a statement, the triggers) the rest. It also times
-reading alone (``read_lines`` on one core, with and without validation), to say where the
-time goes.
+validated, mapped) in a thread (or split among ``--processes`` processes) while the one
+before is stored, its created lines written with COPY and one INSERT ... SELECT. The
+hypothesis: with the store a few statements a batch, reading (R4 validation above all) is
+the bound, and reading in processes on the other core lifts it. It also times reading
+alone (``read_lines`` on one core, with and without validation), to say where the time
+goes.
 
 Run
 ---
@@ -25,6 +26,7 @@ From the repository root::
     python bench/fhir_import.py                     # 1,000 entries, batch and transaction
     python bench/fhir_import.py --entries 500 --rounds 5
     python bench/fhir_import.py --ndjson --entries 20000 --rounds 3
+    python bench/fhir_import.py --ndjson --entries 20000 --rounds 3 --processes 2
 
 The app runs in this process (httpx over ASGI: no HTTP server, no network) on a fresh
 embedded PostgreSQL in a temporary folder, with the service's default settings (the body
@@ -159,7 +161,9 @@ def reading(body: bytes, validate: bool) -> float:
     return time.perf_counter() - started
 
 
-async def main(entries: int, rounds: int, patients: int, ndjson: bool = False) -> None:
+async def main(
+    entries: int, rounds: int, patients: int, ndjson: bool = False, processes: int = 0
+) -> None:
     with tempfile.TemporaryDirectory(prefix="carelog-fhir-bench-") as folder:
         embedded = EmbeddedPostgres(Path(folder))
         embedded.start()
@@ -170,6 +174,7 @@ async def main(entries: int, rounds: int, patients: int, ndjson: bool = False) -
                 auth_failure_rate_per_second=0,
                 access_log=False,
                 export_poll_seconds=0.05,
+                fhir_import_processes=processes,
             )
             app = create_app(settings)
             async with app.router.lifespan_context(app):
@@ -241,6 +246,12 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--patients", type=int, default=50)
     parser.add_argument("--ndjson", action="store_true", help="POST /fhir/$import instead")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=0,
+        help="CARELOG_FHIR_IMPORT_PROCESSES: processes that read $import's lines (0: a thread)",
+    )
     args = parser.parse_args()
-    asyncio.run(main(args.entries, args.rounds, args.patients, args.ndjson))
+    asyncio.run(main(args.entries, args.rounds, args.patients, args.ndjson, args.processes))
     sys.exit(0)

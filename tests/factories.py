@@ -186,14 +186,21 @@ async def count_events(pool: Pool, tenant: str) -> int:
     return int(row[0])
 
 
+async def tenant_rows(pool: Pool, tenant: str, query: str) -> list[dict[str, Any]]:
+    """The rows of ``query`` (its one parameter the tenant), as the tenant's connection
+    reads them straight from the database."""
+    async with connection(pool, tenant) as conn, conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(query, (tenant,))
+        return await cur.fetchall()
+
+
 async def audit_rows(pool: Pool, tenant: str) -> list[dict[str, Any]]:
     """The tenant's audit rows, oldest first, read straight from the database."""
-    async with connection(pool, tenant) as conn, conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(
-            "SELECT * FROM audit_events WHERE tenant_id = %s ORDER BY recorded_at, lane, seq",
-            (tenant,),
-        )
-        return await cur.fetchall()
+    return await tenant_rows(
+        pool,
+        tenant,
+        "SELECT * FROM audit_events WHERE tenant_id = %s ORDER BY recorded_at, lane, seq",
+    )
 
 
 async def record(

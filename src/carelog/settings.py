@@ -62,6 +62,15 @@ class Settings(BaseSettings):
         description="The largest NDJSON body POST /fhir/$import reads (streamed, never held "
         "whole; the usual body limit does not apply to it).",
     )
+    fhir_import_processes: int = Field(
+        default=0,
+        ge=0,
+        le=16,
+        description="Processes that read (parse, validate against R4, map) the lines of POST "
+        "/fhir/$import, each batch split among them, beside the one storing (0: a thread of "
+        "the service's own process reads them). Reading is the import's bound once its "
+        "events are written with COPY: see docs/benchmarks.md for what it gains.",
+    )
     export_workers: int = Field(
         default=1,
         ge=0,

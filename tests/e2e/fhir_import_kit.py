@@ -1,8 +1,9 @@
-"""Synthetic FHIR resources and Bundles for the POST /fhir tests, and how to read the
-answers."""
+"""Synthetic FHIR resources, Bundles and NDJSON for the POST /fhir and POST /fhir/$import
+tests, and how to read the answers."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -123,3 +124,48 @@ def clinical_content(resources: Iterable[dict[str, Any]]) -> list[dict[str, Any]
             resource["status"] = "final"
         found.append(resource)
     return sorted(found, key=repr)
+
+
+NDJSON = {"Content-Type": "application/fhir+ndjson"}
+UCUM = "http://unitsofmeasure.org"
+
+
+def heart_rate(resource_id: str, patient: str, value: int) -> dict[str, Any]:
+    """A synthetic heart rate: the bulk of these tests' lines (vital signs, so that they stay
+    out of the coded-search index the search planner test measures)."""
+    return {
+        "resourceType": "Observation",
+        "id": resource_id,
+        "status": "final",
+        "category": [{"coding": [{"system": CATEGORY, "code": "vital-signs"}]}],
+        "code": {"coding": [{"system": LOINC, "code": "8867-4"}], "text": "Heart rate"},
+        "subject": of(patient),
+        "effectiveDateTime": "2026-01-05T08:00:00Z",
+        "valueQuantity": {"value": value, "unit": "/min", "system": UCUM, "code": "/min"},
+    }
+
+
+def ndjson(*resources: dict[str, Any]) -> bytes:
+    return b"".join(json.dumps(r).encode() + b"\n" for r in resources)
+
+
+async def put(
+    client: httpx.AsyncClient, headers: dict[str, str], body: Any, **extra: str
+) -> httpx.Response:
+    return await client.post("/fhir/$import", content=body, headers={**headers, **NDJSON, **extra})
+
+
+def issues(response: httpx.Response) -> list[dict[str, Any]]:
+    body = response.json()
+    OperationOutcome.model_validate(body)
+    found: list[dict[str, Any]] = body["issue"]
+    return found
+
+
+def said(response: httpx.Response) -> list[str]:
+    """The diagnostics of every issue but the summary."""
+    return [str(i["diagnostics"]) for i in issues(response)[:-1]]
+
+
+def summary_of(response: httpx.Response) -> str:
+    return str(issues(response)[-1]["diagnostics"])

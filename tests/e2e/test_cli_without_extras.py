@@ -102,3 +102,22 @@ def test_each_server_command_names_the_extra_it_needs(bare: Path) -> None:
         assert "Traceback" not in result.stderr, path
         assert "needs the 'server' extra" in result.stderr, (path, result.stderr)
         assert "pip install 'carelog[server]'" in result.stderr, path
+
+
+def test_the_sdk_works_in_the_bare_install(bare: Path) -> None:
+    """``carelog.client`` imports and builds its requests with only httpx and pydantic (issue
+    12): its models validate, its errors map, nothing of the server is loaded."""
+    code = (
+        "import sys\n"
+        "from carelog.client import Client, NotFound, __all__\n"
+        "from carelog.domain.events import PatientEventCreate\n"
+        "PatientEventCreate.model_validate({'patient_id': 'P-1', 'event_type': 'note',"
+        " 'payload': {'text': 'synthetic'}})\n"
+        "server = {'fastapi', 'starlette', 'psycopg', 'psycopg_pool', 'uvicorn', 'orjson'}\n"
+        "print(sorted(server & {m.split('.')[0] for m in sys.modules}), 'Client' in __all__)\n"
+    )
+    found = subprocess.run(
+        [bare / "python", "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.split() == ["[]", "True"]

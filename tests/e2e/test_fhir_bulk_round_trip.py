@@ -19,9 +19,8 @@ from carelog.cli.generate import to_events
 from carelog.domain.fhir import current, to_resources
 from carelog.storage.db import Pool
 from carelog.synthetic.population import cohort
-from tests.e2e.fhir_import_kit import clinical_content
+from tests.e2e.fhir_import_kit import clinical_content, summary_of
 from tests.e2e.test_fhir_export import download, finished, kick_off
-from tests.e2e.test_fhir_ndjson_import import summary_of
 from tests.factories import bearer, make_token, new_tenant
 
 pytestmark = pytest.mark.e2e

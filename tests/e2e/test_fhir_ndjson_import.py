@@ -5,21 +5,32 @@ read as they arrive, and over the import's own limit refused with 413."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from fhir.resources.R4B.operationoutcome import OperationOutcome
 
 from carelog.api.app import create_app
 from carelog.domain.principals import ApiKeyCreate
 from carelog.services.auth.keys import issue_key
 from carelog.settings import Settings
 from carelog.storage.db import Pool
-from tests.e2e.fhir_import_kit import CATEGORY, LOINC, MRN, bundle, lab, of, post, statuses
+from tests.e2e.fhir_import_kit import (
+    MRN,
+    NDJSON,
+    bundle,
+    heart_rate,
+    issues,
+    lab,
+    ndjson,
+    of,
+    post,
+    put,
+    said,
+    statuses,
+    summary_of,
+)
 from tests.factories import (
     audit_rows,
     bearer,
@@ -31,50 +42,6 @@ from tests.factories import (
 )
 
 pytestmark = pytest.mark.e2e
-
-NDJSON = {"Content-Type": "application/fhir+ndjson"}
-UCUM = "http://unitsofmeasure.org"
-
-
-def heart_rate(resource_id: str, patient: str, value: int) -> dict[str, Any]:
-    """A synthetic heart rate: the bulk of these tests' lines (vital signs, so that they stay
-    out of the coded-search index the search planner test measures)."""
-    return {
-        "resourceType": "Observation",
-        "id": resource_id,
-        "status": "final",
-        "category": [{"coding": [{"system": CATEGORY, "code": "vital-signs"}]}],
-        "code": {"coding": [{"system": LOINC, "code": "8867-4"}], "text": "Heart rate"},
-        "subject": of(patient),
-        "effectiveDateTime": "2026-01-05T08:00:00Z",
-        "valueQuantity": {"value": value, "unit": "/min", "system": UCUM, "code": "/min"},
-    }
-
-
-def ndjson(*resources: dict[str, Any]) -> bytes:
-    return b"".join(json.dumps(r).encode() + b"\n" for r in resources)
-
-
-async def put(
-    client: httpx.AsyncClient, headers: dict[str, str], body: Any, **extra: str
-) -> httpx.Response:
-    return await client.post("/fhir/$import", content=body, headers={**headers, **NDJSON, **extra})
-
-
-def issues(response: httpx.Response) -> list[dict[str, Any]]:
-    body = response.json()
-    OperationOutcome.model_validate(body)
-    found: list[dict[str, Any]] = body["issue"]
-    return found
-
-
-def said(response: httpx.Response) -> list[str]:
-    """The diagnostics of every issue but the summary."""
-    return [str(i["diagnostics"]) for i in issues(response)[:-1]]
-
-
-def summary_of(response: httpx.Response) -> str:
-    return str(issues(response)[-1]["diagnostics"])
 
 
 async def test_created_then_unchanged_with_a_line_each(
@@ -98,9 +65,12 @@ async def test_created_then_unchanged_with_a_line_each(
     assert summary_of(response) == "3 created, 0 unchanged, 0 failed"
     assert await count_events(pool, tenant) == 2
     rows = [r for r in await audit_rows(pool, tenant) if r["request_id"] == "ndjson-import-audit"]
+    # The batch's created events are written together (COPY), with one audit row naming
+    # them all (and their patient, the batch being one patient's).
     assert [(r["action"], r["route"], r["patient_id"]) for r in rows] == [
         ("create", "/fhir/$import", patient)
-    ] * 2
+    ]
+    assert len(rows[0]["event_ids"]) == 2
 
     again = await put(client, writer, body)
     assert summary_of(again) == "0 created, 3 unchanged, 0 failed"

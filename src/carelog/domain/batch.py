@@ -8,8 +8,9 @@ NDJSON, its line; one failure and nothing is stored. Pure: no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import (
@@ -38,7 +39,9 @@ MAX_REPORTED_ERRORS = 100
 
 
 # A validation context with PAYLOAD_TEXT_CHECKED true: every item's JSON text passed
-# ``limits.storable_json_text`` (see texts_checked), so no payload needs its values walked.
+# ``limits.storable_json_text`` (see texts_checked), or its payload passed
+# ``check_json_value`` as it was made (a FHIR import's mapping), so no payload needs its
+# values walked.
 PAYLOAD_TEXT_CHECKED = "carelog.payload_text_checked"
 
 
@@ -62,6 +65,19 @@ class BatchItem(PatientEventCreate):
         pattern=IDEMPOTENCY_KEY_PATTERN,
         description="Retries of a batch with the same key and item return the stored event "
         "instead of a new one; the same key with another item is refused (409).",
+    )
+
+
+_LAST = datetime.max.replace(tzinfo=UTC)
+
+
+def log_order(items: Sequence[PatientEventCreate]) -> list[int]:
+    """The indexes of ``items`` in the order to store them in: the log's index order
+    (patient, then clinical time; "now", no ``occurred_at``, sorts last, as it is stored),
+    so that the inserts touch neighbouring index pages."""
+    return sorted(
+        range(len(items)),
+        key=lambda i: (items[i].patient_id, items[i].occurred_at or _LAST),
     )
 
 

@@ -7,8 +7,8 @@ process then owns and stops it), the migrations (as the login user, before any p
 connection takes the application role they create), the pool, the caches and limiters, and
 the background tasks (key revocations heard over LISTEN, key use and counted failed
 attempts flushed every few seconds, and once more at shutdown, the Bulk Data export
-workers, which give their running jobs back to the queue as they stop, and the webhook
-delivery workers).
+workers, which give their running jobs back to the queue as they stop, the webhook delivery
+workers, and the processes that read FHIR NDJSON imports, if asked for).
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from concurrent.futures import Executor
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -26,6 +27,7 @@ from carelog.services.auth.oidc import OidcVerifier
 from carelog.services.auth.principal_cache import KEYS_CHANNEL, PrincipalCache
 from carelog.services.context.cache import ContextCache
 from carelog.services.fhir.export import run_export
+from carelog.services.fhir.ndjson import line_readers
 from carelog.services.jobs import JobWorker
 from carelog.services.outbox import DeliveryWorker
 from carelog.services.rate_limit import TokenBucketLimiter
@@ -56,6 +58,8 @@ class Runtime:
     attempts: AttemptCounter | None
     # The wall clock due times and overdue flags are computed from (tests set their own).
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    # The processes that read POST /fhir/$import's lines; None: a thread reads them.
+    fhir_readers: Executor | None = None
 
 
 def _limiter(rate: float, burst: int) -> TokenBucketLimiter | None:
@@ -82,7 +86,9 @@ async def running(settings: Settings) -> AsyncIterator[Runtime]:
             statement_timeout_ms=settings.statement_timeout_ms,
         )
         await pool.open(wait=True, timeout=30)
+        stack = AsyncExitStack()
         try:
+            readers = await stack.enter_async_context(line_readers(settings.fhir_import_processes))
             window = settings.audit_repeat_window_seconds
             runtime = Runtime(
                 settings=settings,
@@ -96,10 +102,12 @@ async def running(settings: Settings) -> AsyncIterator[Runtime]:
                     settings.auth_failure_rate_per_second, settings.auth_failure_burst
                 ),
                 attempts=AttemptCounter(window=window) if window > 0 else None,
+                fhir_readers=readers,
             )
             async with _background(runtime, url):
                 yield runtime
         finally:
+            await stack.aclose()
             await pool.close()
     finally:
         if embedded is not None:

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 import orjson
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from carelog.api.deps import EventsRead, EventsWrite, audited
+from carelog.api.deps import EventsRead, EventsWrite, audited, runtime
 from carelog.api.routing import JsonRoute, streamed
 from carelog.domain.audit import AuditAction
 from carelog.domain.fhir import Issue
@@ -66,9 +66,14 @@ async def import_fhir_ndjson(request: Request, caller: EventsWrite) -> Response:
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media_type not in NDJSON_TYPES:
         raise UnsupportedMediaType("Send the resources as application/fhir+ndjson.")
+    settings = caller.settings
     async with caller.work() as work:
         answer = await ndjson.import_ndjson(
-            work, request.stream(), max_bytes=caller.settings.fhir_import_max_bytes
+            work,
+            request.stream(),
+            max_bytes=settings.fhir_import_max_bytes,
+            executor=runtime(request).fhir_readers,
+            parts=max(1, settings.fhir_import_processes),
         )
     return Response(orjson.dumps(answer.body), status_code=answer.status, media_type=FHIR_JSON)
 

@@ -1,7 +1,8 @@
 """One Bundle's entries stored in one unit of work (``ingest.import_bundle`` says what each
 becomes): the lookups of what was imported before, the patient each names, the key's reach,
-the event written (``insert_event``, ``insert_revision``, each with its audit row) and the
-resources remembered."""
+the event written (``insert_event``, ``insert_revision``, each with its audit row; or, with
+``copy``, the created ones all together with COPY: ``staged``) and the resources
+remembered."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from dataclasses import dataclass, replace
 
 from pydantic import ValidationError
 
+from carelog.domain.batch import PAYLOAD_TEXT_CHECKED, BatchItem
 from carelog.domain.events import PatientEventCreate
 from carelog.domain.fhir import (
     Imported,
@@ -24,12 +26,14 @@ from carelog.domain.fhir.codes import PATIENT_IDENTIFIER
 from carelog.domain.fhir.imported import IssueCode
 from carelog.errors import CarelogError
 from carelog.services.event_types import check_event
+from carelog.services.fhir.staged import Pending, Staged
 from carelog.services.unit import Work
 from carelog.storage import fhir as fhir_store
 from carelog.storage import patient_events as event_store
 from carelog.storage.fhir import Remembered
 
 SOURCE = "fhir-import"
+_CHECKED = {PAYLOAD_TEXT_CHECKED: True}
 _AMENDED, _RETRACTED = "amended", "entered-in-error"
 _REASON = "FHIR import: a new version of the resource"
 
@@ -64,11 +68,15 @@ def _element(read: Imported) -> str:
 class Importer:
     """Stores a Bundle's entries in one unit of work, remembering what it has looked up."""
 
-    def __init__(self, work: Work, *, lines: bool = False) -> None:
+    def __init__(self, work: Work, *, lines: bool = False, copy: bool = False) -> None:
         self.work = work
         # NDJSON (``lines``): a line's locations start at its resource (``Observation.subject``,
         # its outcome says ``line 7``); a Bundle's at its entry (``Bundle.entry[3].resource``).
         self.lines = lines
+        # ``copy``: the created events are staged and written together (``staged``), with
+        # one audit row for them, when the transaction's entries are all looked at.
+        self.staged = Staged() if copy else None
+        self.settled: dict[str, Outcome] = {}
         self.tenant = work.access.tenant_id
         self.known: dict[tuple[str, str], Remembered] = {}
         self.identifiers: dict[tuple[str, str], str | None] = {}
@@ -90,10 +98,11 @@ class Importer:
                     outcomes.append((entry.item, done))
                     if done.fate == "failed":
                         raise _RollBack
+                await self._store_staged()
                 await self.flush()
         except _RollBack:
             return [outcome for _, outcome in outcomes if outcome.fate == "failed"]
-        return self._answer(self._spread(entries, [o for _, o in outcomes]))
+        return self._answer(self._spread(entries, self._settle([o for _, o in outcomes])))
 
     async def each(self, entries: Sequence[Entry]) -> list[Outcome]:
         """Entry by entry, in one transaction (one commit for the Bundle, not one an
@@ -107,8 +116,25 @@ class Importer:
                     outcomes.append(self._rejected(entry))
                 else:
                     outcomes.append(await self._store(entry))
+            await self._store_staged()
             await self.flush()
-        return self._answer(self._spread(entries, outcomes))
+        return self._answer(self._spread(entries, self._settle(outcomes)))
+
+    async def _store_staged(self) -> None:
+        # The staged events, stored: each one remembered, its outcome settled.
+        if self.staged is None:
+            return
+        for pending in await self.staged.store(self.work):
+            self.audited = True
+            self._remember(pending.remembered)
+            self.settled[pending.where] = Outcome(
+                pending.where, "created", _location(pending.remembered)
+            )
+
+    def _settle(self, outcomes: list[Outcome]) -> list[Outcome]:
+        # A staged entry's outcome, with where its event is now that it is stored.
+        settled, self.settled = self.settled, {}
+        return [settled.get(o.where, o) if o.fate == "created" else o for o in outcomes]
 
     def _spread(self, entries: Sequence[Entry], outcomes: list[Outcome]) -> list[Outcome]:
         # The joined signs' entries get the outcome of the event they were stored in.
@@ -144,7 +170,7 @@ class Importer:
             if isinstance(read, ImportedPatient):
                 return await self._patient(read, where)
             assert isinstance(read, Imported)
-            return await self._event(read, where)
+            return await self._event(read, where, joined=bool(entry.followers))
         except _Failed as failed:
             return Outcome(where, "failed", issues=(failed.issue,))
 
@@ -176,11 +202,13 @@ class Importer:
         )
         return Outcome(where, "created" if known is None else "corrected", f"Patient/{patient_id}")
 
-    async def _event(self, read: Imported, where: str) -> Outcome:
+    async def _event(self, read: Imported, where: str, *, joined: bool = False) -> Outcome:
         location = f"{self._at(where, read.resource_type)}.{_element(read)}"
         patient_id = await self._resolve(read.patient, location)
         self._may_reach(patient_id, location)
         key = _key(read)
+        if self.staged is not None and key in self.staged:
+            await self._store_staged()  # the same resource again: against its stored event
         known = self.known.get(key)
         if known is not None and known.event_id is not None:
             if _same(known, read.version_id, read.content_hash):
@@ -189,8 +217,12 @@ class Importer:
         if read.status == _RETRACTED:
             message = "an entered-in-error resource that was never imported: nothing to retract"
             raise _Failed(self._at(where, read.resource_type), message, "not-supported")
+        model = PatientEventCreate if self.staged is None else BatchItem
+        # The mapping checked a read's payload as storable (``check_json_value``): walked
+        # again only when signs were joined into it.
+        context = None if joined or self.staged is None else _CHECKED
         try:
-            event = PatientEventCreate.model_validate(
+            event = model.model_validate(
                 {
                     "patient_id": patient_id,
                     "event_type": read.event_type,
@@ -198,11 +230,19 @@ class Importer:
                     "occurred_at": read.occurred_at,
                     "source": SOURCE,
                     "labels": sorted(read.labels),
-                }
+                },
+                context=context,
             )
         except ValidationError as exc:
             raise _Failed(self._at(where, read.resource_type), _first_error(exc), "value") from None
         await self._checked(read, where)
+        if self.staged is not None:
+            assert isinstance(event, BatchItem)
+            remembered = Remembered(
+                *key, read.version_id, read.content_hash, patient_id, None, None, 1
+            )
+            self.staged.add(Pending(where, event, remembered))
+            return Outcome(where, "created")  # (its location once stored: _settle)
         stored = await event_store.insert_event(
             self.work.conn, principal=self.work.access.principal, event=event,
             audit=self.work.access.audit,

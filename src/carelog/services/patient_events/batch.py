@@ -9,11 +9,11 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from carelog.domain.batch import (
     BatchItem,
     ItemError,
+    log_order,
     parse_json_array,
     parse_ndjson,
     refused,
@@ -51,7 +51,6 @@ class ReadBatch:
     order: list[int]
 
 
-_LAST = datetime.max.replace(tzinfo=UTC)
 _gc_lock = threading.Lock()
 _gc_pausers = 0
 
@@ -91,12 +90,7 @@ def _read_items(body: bytes, ndjson: bool, max_events: int) -> ReadBatch:
     del texts
     del raw
     hashes = [None if item.idempotency_key is None else item.request_hash() for item in items]
-    # "now" (no occurred_at) sorts last, as it is stored.
-    order = sorted(
-        range(len(items)),
-        key=lambda i: (items[i].patient_id, items[i].occurred_at or _LAST),
-    )
-    return ReadBatch(items, lines, hashes, order)
+    return ReadBatch(items, lines, hashes, log_order(items))
 
 
 async def read_batch(body: bytes, *, ndjson: bool, max_events: int) -> ReadBatch:

@@ -78,9 +78,12 @@ async def stage_batch(
     items: Sequence[BatchItem],
     hashes: Sequence[bytes | None],
     order: Sequence[int],
+    again: bool = False,
 ) -> None:
-    """Create the transaction's staging table and COPY ``items`` into it in ``order``."""
-    await conn.execute(load("create_batch_staging"))
+    """Create the transaction's staging table and COPY ``items`` into it in ``order``;
+    ``again``, once a batch staged before in the same transaction is inserted: empty that
+    table instead, for the next batch."""
+    await conn.execute(load("clear_batch_staging" if again else "create_batch_staging"))
     async with conn.cursor() as cur, cur.copy(load("copy_batch_staging")) as copy:
         for chunk in copy_rows(items, hashes, order):
             await copy.write(chunk)
