@@ -17,6 +17,8 @@ from carelog.services.outbox import DeliveryWorker
 from carelog.settings import Settings
 from carelog.storage import outbox as outbox_store
 from carelog.storage.db import Connection, Pool, connection
+from tests.e2e.fhir_import_kit import heart_rate, ndjson, of, put
+from tests.e2e.fhir_import_kit import lab as fhir_lab
 from tests.e2e.webhook_kit import (
     LIVE,
     deliveries,
@@ -322,3 +324,21 @@ async def test_the_connection_goes_to_the_checked_address_with_the_hosts_name(
             await settled(client, admin, made["id"], 1)
     [request] = hook.requests
     assert request.headers["host"] == f"localhost:{hook.port}"
+
+
+async def test_a_fhir_import_is_delivered(settings: Settings, pool: Pool) -> None:
+    """POST /fhir/$import writes through the batch COPY path: the trigger covers it too."""
+    tenant = new_tenant()
+    admin, writer = await team(pool, tenant)
+    patient = new_patient()
+    lines = ndjson(heart_rate("hr-1", patient, 71), fhir_lab("g-1", of(patient), 98.0))
+    with receiver() as hook:
+        async with instance(settings) as client:
+            made = await subscribe(client, admin, hook.url, patient_ids=[patient])
+            response = await put(client, writer, lines)
+            assert response.status_code == 200, response.text
+            found = await settled(client, admin, made["id"], 2)
+    assert {d["event_type"] for d in found} == {"vital_signs", "lab_result"}
+    assert sorted(r.json["data"]["id"] for r in hook.requests) == sorted(
+        d["event_id"] for d in found
+    )
