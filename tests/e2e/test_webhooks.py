@@ -31,7 +31,7 @@ from tests.e2e.webhook_kit import (
     subscribe,
     team,
 )
-from tests.factories import make_key, new_patient, new_tenant, record
+from tests.factories import audit_rows, make_key, new_patient, new_tenant, record
 
 pytestmark = pytest.mark.e2e
 
@@ -88,6 +88,20 @@ async def test_a_failing_receiver_gets_every_delivery_signed_in_order_once(
     for patient, event_ids in written.items():
         got = [r.json["data"]["id"] for r in delivered if r.json["data"]["patient_id"] == patient]
         assert got == event_ids
+    # Each attempt is a disclosure on the tenant's audit trail: the event, its patient, the
+    # address it went to, the receiver's status.
+    rows = [r for r in await audit_rows(pool, tenant) if r["route"] == "webhook"]
+    assert len(rows) == len(hook.requests)
+    assert sorted((r["outcome"], r["status"]) for r in rows) == sorted(
+        [("failed", 503)] * 3 + [("success", 204)] * 8
+    )
+    by_event = {e: p for p, ids in written.items() for e in ids}
+    for row in rows:
+        assert row["action"] == "read"
+        assert row["principal_id"] == f"webhook:{made['id']}"
+        assert row["client_address"] == "127.0.0.1"
+        [event_id] = row["event_ids"]
+        assert row["patient_id"] == by_event[event_id]
     for request in delivered:
         assert request.json["type"] == "patient_event.recorded"
         assert request.json["subscription_id"] == made["id"]

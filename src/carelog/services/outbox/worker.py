@@ -27,12 +27,14 @@ from datetime import UTC, datetime
 
 import httpx
 
+from carelog.domain.audit import AuditAction, AuditContext, AuditOutcome
 from carelog.domain.subscriptions import EVENT_RECORDED, WebhookTargetRefused, webhook_id
 from carelog.services.outbox.signing import headers
 from carelog.services.outbox.targets import check_target
 from carelog.settings import Settings
+from carelog.storage import audit as audit_store
 from carelog.storage import outbox as store
-from carelog.storage.db import Pool, connection
+from carelog.storage.db import Connection, Pool, connection
 from carelog.storage.outbox import Claimed, ToSend
 
 _log = logging.getLogger("carelog.webhooks")
@@ -40,6 +42,8 @@ _log = logging.getLogger("carelog.webhooks")
 # The lease beyond the attempt's own timeout (connecting, recording the outcome).
 LEASE_MARGIN_SECONDS = 30.0
 _ERROR_CHARS = 200
+# The route of a delivery attempt's audit row (no request of a client's: the worker's).
+WEBHOOK_ROUTE = "webhook"
 
 
 def backoff(attempt: int, *, base: float, cap: float) -> float:
@@ -58,6 +62,38 @@ def body_of(item: ToSend) -> bytes:
         "data": json.loads(item.doc),
     }
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+async def _audit(
+    conn: Connection,
+    tenant: str,
+    item: ToSend,
+    attempt: int,
+    status: int | None,
+    address: str | None,
+    delivered: bool,
+) -> None:
+    """The attempt's audit row, in the tenant's chain: a disclosure of the event (a read)
+    by Carelog for the subscription, to the address it was sent to; success once delivered,
+    failed otherwise (its status, if the receiver answered)."""
+    audit = AuditContext(
+        request_id=f"webhook-{item.id}-{attempt}",
+        client_address=address,
+        route=WEBHOOK_ROUTE,
+        tenant_id=tenant,
+        principal_kind="service",
+        principal_id=f"webhook:{item.subscription_id}",
+    )
+    await audit_store.insert_audit_event(
+        conn,
+        audit=audit,
+        action=AuditAction.READ,
+        outcome=AuditOutcome.SUCCESS if delivered else AuditOutcome.FAILED,
+        status=status,
+        patient_id=item.patient_id,
+        event_ids=[item.event_id],
+        result_count=1,
+    )
 
 
 class DeliveryWorker:
@@ -91,7 +127,7 @@ class DeliveryWorker:
             return
         started = datetime.now(UTC)
         clock = time.monotonic()
-        status, error = await self._attempt(item)
+        status, error, address = await self._attempt(item)
         duration_ms = int((time.monotonic() - clock) * 1000)
         settings = self.settings
         retry_in = 0.0
@@ -106,15 +142,18 @@ class DeliveryWorker:
                 base=settings.webhook_backoff_seconds,
                 cap=settings.webhook_backoff_max_seconds,
             )
-        async with connection(self.pool, tenant) as conn:
+        attempt = item.attempts + 1
+        async with connection(self.pool, tenant) as conn, conn.transaction():
             await store.finish_attempt(
-                conn, tenant_id=tenant, delivery_id=item.id, attempt=item.attempts + 1,
+                conn, tenant_id=tenant, delivery_id=item.id, attempt=attempt,
                 started_at=started, duration_ms=duration_ms, status_code=status, error=error,
                 state=state, retry_in=retry_in,
             )  # fmt: skip
+            await _audit(conn, tenant, item, attempt, status, address, state == "delivered")
 
-    async def _attempt(self, item: ToSend) -> tuple[int | None, str | None]:
-        """The receiver's status code, or the error that stopped the attempt."""
+    async def _attempt(self, item: ToSend) -> tuple[int | None, str | None, str | None]:
+        """The receiver's status code, or the error that stopped the attempt, and the
+        address the attempt was sent to (None: none was)."""
         settings = self.settings
         try:
             target = await asyncio.wait_for(
@@ -127,9 +166,9 @@ class DeliveryWorker:
             )
         except WebhookTargetRefused as exc:
             reason = exc.errors[0]["message"] if exc.errors else exc.detail
-            return None, f"target refused: {reason}"[:_ERROR_CHARS]
+            return None, f"target refused: {reason}"[:_ERROR_CHARS], None
         except TimeoutError:
-            return None, "timeout resolving the host"
+            return None, "timeout resolving the host", None
         body = body_of(item)
         sent = headers(item.secret, webhook_id(item.id), int(time.time()), body)
         netloc = target.url.netloc.rsplit("@", 1)[-1]
@@ -139,7 +178,7 @@ class DeliveryWorker:
         error = "no address"
         # Each checked address in turn while the connection is refused (a name with an IPv6
         # and an IPv4 address, one of them not listening); any other outcome is the attempt's.
-        for url in target.pinned_urls():
+        for address, url in zip(target.addresses, target.pinned_urls(), strict=True):
             request = self.client.build_request(
                 "POST", url, content=body, headers=sent, extensions=extensions
             )
@@ -151,11 +190,11 @@ class DeliveryWorker:
                 error = type(exc).__name__
                 continue
             except httpx.TimeoutException:
-                return None, "timeout"
+                return None, "timeout", str(address)
             except httpx.HTTPError as exc:
-                return None, type(exc).__name__
-            return response.status_code, None
-        return None, error
+                return None, type(exc).__name__, str(address)
+            return response.status_code, None, str(address)
+        return None, error, None
 
     async def run_forever(self) -> None:
         """Send deliveries until cancelled (the service stops)."""

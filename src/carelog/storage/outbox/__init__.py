@@ -35,6 +35,8 @@ class ToSend:
     id: int
     state: str
     subscription_id: UUID
+    patient_id: str
+    event_id: int
     attempts: int
     round_attempts: int
     url: str
