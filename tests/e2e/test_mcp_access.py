@@ -15,13 +15,21 @@ from carelog.domain.principals import PrincipalKind
 from carelog.settings import Settings
 from carelog.storage.db import Pool
 from tests.e2e.mcp_kit import BASE_URL, body, error, mcp_client, text
-from tests.factories import audit_rows, count_events, make_key, new_patient, new_tenant
+from tests.factories import (
+    audit_rows,
+    bearer,
+    client_address,
+    count_events,
+    make_key,
+    new_patient,
+    new_tenant,
+)
 
 pytestmark = pytest.mark.e2e
 
 
 async def test_no_token_is_401_pointing_at_the_metadata(app: FastAPI) -> None:
-    transport = httpx2.ASGITransport(app=app)
+    transport = httpx2.ASGITransport(app=app, client=client_address())
     async with httpx2.AsyncClient(transport=transport, base_url=BASE_URL) as http:
         call = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
         for headers in ({}, {"Authorization": "Bearer clk_not_a_key"}, {"Authorization": "x"}):
@@ -157,3 +165,26 @@ async def test_read_only_mode_and_the_allow_list(settings: Settings, pool: Pool)
         }  # fmt: skip
     with pytest.raises(ValueError, match="unknown tools: recrod_event"):
         create_app(settings.model_copy(update={"mcp_tools": ["recrod_event"]}))
+
+
+async def test_failed_authentication_is_audited_and_limited(app: FastAPI, pool: Pool) -> None:
+    address = client_address()
+    transport = httpx2.ASGITransport(app=app, client=address)
+    call = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    async with httpx2.AsyncClient(transport=transport, base_url=BASE_URL) as http:
+        statuses = [
+            (await http.post("/mcp", json=call, headers=bearer("clk_guess"))).status_code
+            for _ in range(25)
+        ]
+        held = await http.post("/mcp", json=call, headers=bearer("clk_guess"))
+    # As REST: a burst of 20 failures per address, then 429 without a lookup.
+    assert statuses[:20] == [401] * 20
+    assert set(statuses[20:]) == {429}
+    assert held.headers["content-type"] == "application/problem+json"
+    assert held.json()["code"] == "rate-limited"
+    assert int(held.headers["retry-after"]) >= 1
+    rows = [r for r in await audit_rows(pool, "-") if r["client_address"] == address[0]]
+    assert [(r["route"], r["outcome"], r["status"]) for r in rows] == [
+        ("mcp", "denied", 401),  # the first of each kind at once, its repeats counted
+        ("mcp", "denied", 429),
+    ]

@@ -13,9 +13,15 @@ from pydantic import Field
 
 from carelog.domain.audit import AuditAction
 from carelog.domain.cursor import EVENT_CURSOR_PATTERN, decode_cursor, encode_cursor
-from carelog.domain.events import EventDocument, EventQuery, PatientEventCreate
+from carelog.domain.events import (
+    CorrectionCreate,
+    EventDocument,
+    EventQuery,
+    PatientEventCreate,
+)
 from carelog.domain.limits import PATIENT_ID_PATTERN, Timestamp
 from carelog.domain.scopes import Permission
+from carelog.errors import ValidationFailed
 from carelog.mcp.door import Spec, answer, current, run, spec
 from carelog.services import context as context_service
 from carelog.services import patient_events as event_service
@@ -155,8 +161,6 @@ async def search_events(
 
     async def use(work: Work) -> CallToolResult:
         if q is None and code is None:
-            from carelog.errors import ValidationFailed
-
             raise ValidationFailed(
                 "Give q, code or both.",
                 errors=[{"field": "q", "message": "give q, code or both", "type": "missing"}],
@@ -222,8 +226,6 @@ async def correct_event(
     already: correct that one instead."""
 
     async def use(work: Work) -> CallToolResult:
-        from carelog.domain.events import CorrectionCreate
-
         body = CorrectionCreate.model_validate(
             {"payload": payload, "reason": reason, "occurred_at": occurred_at}
         )

@@ -29,6 +29,7 @@ from starlette.routing import Route
 
 from carelog.domain.principals import Principal
 from carelog.errors import Unauthenticated
+from carelog.mcp.gate import Gate
 from carelog.mcp.server import build_server
 from carelog.services.auth.bearer import authenticate_bearer
 from carelog.services.runtime import Runtime
@@ -142,7 +143,11 @@ def mcp_http(settings: Settings, runtime: Callable[[], Runtime]) -> McpHttp:
         transport_security=security,
     )
     routes = [
-        Route(route.path, endpoint=app, methods=getattr(route, "methods", None))
+        Route(
+            route.path,
+            endpoint=Gate(app, runtime) if route.path == MCP_PATH else app,
+            methods=getattr(route, "methods", None),
+        )
         for route in app.routes
         if isinstance(route, Route)
     ]
