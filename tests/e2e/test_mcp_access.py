@@ -96,9 +96,11 @@ async def test_another_tenants_patient_is_not_found(app: FastAPI, pool: Pool) ->
     assert (context["code"], listed["code"], beyond["code"]) == ("not-found",) * 3
     assert found["events"] == []
     rows = await audit_rows(pool, other_tenant)
-    assert [(r["route"], r["outcome"], r["status"]) for r in rows[:2]] == [
-        ("mcp tools/call get_patient_context", "failed", 404),
-        ("mcp tools/call list_patient_events", "failed", 404),
+    assert [(r["route"], r["outcome"], r["status"], r["patient_id"]) for r in rows] == [
+        ("mcp tools/call get_patient_context", "failed", 404, patient),
+        ("mcp tools/call list_patient_events", "failed", 404, patient),
+        ("mcp tools/call search_events", "success", None, None),
+        ("mcp resources/read carelog://patients/", "failed", 404, patient),
     ]
 
 

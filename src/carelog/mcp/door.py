@@ -12,6 +12,7 @@ calls the services through :func:`run`, in one unit of work of that access.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -261,17 +262,22 @@ class Door:
                 result = await call_next(ctx)
             finally:
                 _CALL.reset(token)
-            status = call.status or (_error_status(result) if tool is not None else None)
+            status = _error_status(result) if tool is not None else None
             return result
         except CarelogError as exc:
             status = exc.status
             if tool is None:
                 raise ResourceError(f"{exc.code} ({exc.status}): {exc.detail}") from None
             return failure(exc)
-        except ResourceError:
-            status = call.status if call is not None and call.status else 500
+        except asyncio.CancelledError:
+            audit.written = True  # the host went away: nothing to answer, no row to wait for
+            raise
+        except Exception:
+            status = 500  # (a resource's failure: its Carelog status, if any, is the call's)
             raise
         finally:
+            if call is not None and call.status:
+                status = call.status
             if not audit.written:
                 await _audit_unaudited(runtime, audit, action, status or 200, arguments)
 
