@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from carelog.domain.principals import PrincipalKind
 from carelog.storage.db import Pool
 from tests.e2e.mcp_kit import as_json, body, mcp_client, text
-from tests.e2e.workflow_kit import Clock, case_rows, new_team
+from tests.e2e.workflow_kit import Clock, case_rows, new_team, transition_events
 from tests.factories import audit_rows, count_events, make_key, new_patient, new_tenant, record
 
 pytestmark = pytest.mark.e2e
@@ -117,6 +117,12 @@ async def test_record_read_search_correct_and_retract(
         ))["event"]  # fmt: skip
         assert retracted["status"] == "entered-in-error"
         assert await count_events(pool, tenant) == 3
+    succeeded = {r["route"] for r in await audit_rows(pool, tenant) if r["outcome"] == "success"}
+    assert succeeded == {
+        f"mcp tools/call {tool}"
+        for tool in ("record_event", "get_patient_context", "list_patient_events",
+                     "search_events", "correct_event", "retract_event")
+    }  # fmt: skip
     # What MCP wrote, REST reads: nothing of the patient is current any more.
     response = await client.get(f"/patient-events/{patient}", headers=headers)
     assert response.status_code == 404
@@ -143,6 +149,11 @@ async def test_a_decision_cites_the_context_it_used(app: FastAPI, pool: Pool) ->
     assert payload["model"] == "rule-based"
     assert payload["context_as_of"] is not None
     assert set(context["cited_event_ids"]) < set(decided["cited_event_ids"])
+    assert await count_events(pool, tenant) == 2
+    row = _last(await audit_rows(pool, tenant), "record_decision")
+    assert (row["action"], row["outcome"], row["event_ids"]) == (
+        "create", "success", [decided["event"]["id"]],
+    )  # fmt: skip
 
 
 async def test_escalations_prior_auth_and_open_items(
@@ -193,5 +204,13 @@ async def test_escalations_prior_auth_and_open_items(
 
         resource = await mcp.read_resource(f"carelog://patients/{patient}/context")
         assert "Chest pain" in resource.contents[0].text  # type: ignore[union-attr]
-    routes = [r["route"] for r in await audit_rows(pool, team.tenant)]
-    assert "mcp resources/read carelog://patients/" in routes
+    routes = {r["route"] for r in await audit_rows(pool, team.tenant) if r["outcome"] == "success"}
+    assert {
+        f"mcp tools/call {tool}"
+        for tool in ("open_escalation", "list_escalations", "update_prior_auth_case",
+                     "list_open_items")
+    } | {"mcp resources/read carelog://patients/"} <= routes  # fmt: skip
+    comment = [t for t in await transition_events(pool, team.tenant)
+               if t["payload"]["action"] == "comment"]  # fmt: skip
+    assert [t["payload"]["case_id"] for t in comment] == [pa.json()["id"]]
+    assert comment[0]["payload"]["note"] == "Called the payer"
