@@ -13,8 +13,8 @@ from carelog.api.app import create_app
 from carelog.settings import Settings
 from carelog.storage.db import Pool
 from tests.e2e.live_server import serve
-from tests.e2e.mcp_kit import body, mcp_client, text
-from tests.factories import make_key, new_patient, new_tenant
+from tests.e2e.mcp_kit import BASE_URL, body, mcp_client, text
+from tests.factories import audit_rows, client_address, make_key, new_patient, new_tenant
 
 pytestmark = pytest.mark.e2e
 
@@ -61,3 +61,22 @@ async def test_sensitive_events_are_withheld_from_a_key_without_the_label(
     assert body(context)["withheld"] == 1
     assert "psychiatry" not in text(context)
     assert found["events"] == []
+
+
+async def test_an_older_client_with_the_handshake_works_too(app: FastAPI, pool: Pool) -> None:
+    """A host on the 2025-11-25 revision (initialize handshake) is served statelessly."""
+    tenant = new_tenant()
+    headers = await make_key(pool, tenant, "events:read", "events:write")
+    transport = httpx2.ASGITransport(app=app, client=client_address())
+    async with (
+        httpx2.AsyncClient(transport=transport, base_url=BASE_URL, headers=headers) as http,
+        Client(streamable_http_client(f"{BASE_URL}/mcp", http_client=http), mode="legacy") as mcp,
+    ):
+        assert mcp.protocol_version == "2025-11-25"
+        recorded = body(await mcp.call_tool("record_event", {
+            "patient_id": new_patient(), "event_type": "note", "payload": {"text": "legacy"},
+        }))  # fmt: skip
+    [row] = await audit_rows(pool, tenant)
+    assert (row["route"], row["event_ids"]) == (
+        "mcp tools/call record_event", [recorded["event"]["id"]],
+    )  # fmt: skip
