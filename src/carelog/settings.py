@@ -136,6 +136,28 @@ class Settings(BaseSettings):
         ge=0,
         description="Patients whose context candidates each process keeps (0: no cache).",
     )
+    mcp_resource_url: str = Field(
+        default="http://127.0.0.1:8000/mcp",
+        description="The public URL of the MCP endpoint: the resource its tokens are for, "
+        "named in its protected-resource metadata (RFC 9728) and in each 401's "
+        "WWW-Authenticate.",
+    )
+    mcp_authorization_server: str | None = Field(
+        default=None,
+        description="The authorization server the MCP metadata names (default: the OIDC "
+        "issuer, or without one this service, whose operator issues its API keys).",
+    )
+    mcp_allowed_hosts: list[str] = Field(
+        default=[],
+        description="Host headers the MCP endpoint answers (DNS-rebinding protection, e.g. "
+        '["carelog.example.com", "carelog.example.com:*"]); empty: any.',
+    )
+    mcp_read_only: bool = Field(
+        default=False, description="Offer only the MCP tools that read (no writing tool)."
+    )
+    mcp_tools: list[str] | None = Field(
+        default=None, description="The MCP tools offered, by name (default: every one)."
+    )
     access_log: bool = Field(default=True, description="Log one line per request (no PHI).")
     log_level: str = Field(default="info")
 
