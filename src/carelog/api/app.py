@@ -20,6 +20,7 @@ from carelog.api.routes import (
     context,
     escalations,
     events,
+    feed,
     fhir,
     fhir_bulk,
     health,
@@ -31,6 +32,7 @@ from carelog.services.runtime import running
 from carelog.settings import Settings, get_settings
 
 PROTECTED_ROUTERS = [
+    feed.router,  # (before events: /patient-events/stream is not /patient-events/{patient_id})
     events.router,
     audit.router,
     catalog.router,
