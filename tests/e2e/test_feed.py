@@ -288,3 +288,25 @@ async def test_anonymous_and_unscoped_are_refused(client: httpx.AsyncClient, poo
     assert (await client.get("/patient-events/stream")).status_code == 401
     writer = bearer(await make_token(pool, new_tenant(), "events:write"))
     assert (await client.get("/patient-events/stream", headers=writer)).status_code == 403
+
+
+async def test_a_stream_behind_the_shared_tail_catches_up_from_the_log(
+    feed: Served, http: httpx.AsyncClient, pool: Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tenant, patient = new_tenant(), new_patient()
+    key = await make_key(pool, tenant, "events:read", "events:write", kind=PrincipalKind.AGENT)
+    # A tail that keeps only 2 events: a stream more than 2 behind reads the log itself.
+    monkeypatch.setattr(feed.app.state.runtime.feed, "tail_capacity", 2)
+    async with open_stream(feed.url, key) as live:
+        first = await _note(http, key, patient)
+        [seen] = await live.events(1)
+        rest = [await _note(http, key, patient) for _ in range(6)]
+        assert _ids(await live.events(6)) == rest  # from the tail, whatever it keeps
+        async with open_stream(feed.url, key, last_event_id=seen.id) as behind:
+            assert _ids(await behind.events(6)) == rest  # from the log, then the tail
+            more = [await _note(http, key, patient) for _ in range(2)]
+            assert _ids(await behind.events(2)) == more
+            assert _ids(await live.events(2)) == more
+            assert await behind.quiet(0.5) == []
+            assert await live.quiet(0.1) == []
+    assert _ids([seen]) == [first]

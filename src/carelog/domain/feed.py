@@ -46,3 +46,25 @@ class FeedFilter:
 
     patients: frozenset[str] | None
     event_types: frozenset[str] | None
+
+
+def may_see(
+    *,
+    patient_id: str,
+    event_type: str,
+    labels: tuple[str, ...],
+    feed: FeedFilter,
+    reach: frozenset[str] | None,
+    visible_labels: frozenset[str] | None,
+) -> bool:
+    """Whether a stream with ``feed``, of a principal that reaches ``reach`` (None: every
+    patient) and sees ``visible_labels`` (None: all), carries this event: the feed's
+    statement's own predicate (storage/feed/sql/feed_after.sql), for events a process
+    already holds; the labels rule is the event list's (unlabelled, or every label seen)."""
+    if reach is not None and patient_id not in reach:
+        return False
+    if feed.patients is not None and patient_id not in feed.patients:
+        return False
+    if feed.event_types is not None and event_type not in feed.event_types:
+        return False
+    return visible_labels is None or not labels or visible_labels.issuperset(labels)

@@ -50,10 +50,12 @@ def _position(last_event_id: str | None) -> FeedPosition | None:
 
 async def _sse(items: AsyncIterator[feed_service.StreamItem]) -> AsyncIterator[bytes]:
     async for item in items:
-        if isinstance(item, feed_service.FeedEvent):
-            yield b"id: %s\nevent: patient_event\ndata: %s\n\n" % (
-                item.position.encode().encode(),
-                item.json.encode(),
+        if isinstance(item, feed_service.Delivery):
+            # (one write to the socket for all the events of one look)
+            yield b"".join(
+                b"id: %s\nevent: patient_event\ndata: %s\n\n"
+                % (event.position.encode().encode(), event.json.encode())
+                for event in item.events
             )
         elif isinstance(item, feed_service.Opened):
             yield b"retry: %d\n: open\n\n" % RETRY_MS

@@ -3,6 +3,7 @@ streams that read the log from a position (``stream``)."""
 
 from carelog.services.feed.hub import FeedHub
 from carelog.services.feed.stream import (
+    Delivery,
     Ended,
     FeedOptions,
     Heartbeat,
@@ -15,6 +16,7 @@ from carelog.storage.feed import EVENTS_CHANNEL, FeedEvent
 
 __all__ = [
     "EVENTS_CHANNEL",
+    "Delivery",
     "Ended",
     "FeedEvent",
     "FeedHub",

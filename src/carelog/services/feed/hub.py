@@ -15,29 +15,51 @@ import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from carelog.domain.feed import FeedPosition
 from carelog.errors import TooManyRequests
+from carelog.services.feed.tail import TenantTail
 
 
 class FeedHub:
     """Streams by tenant, woken by notifications; streams open per principal, bounded."""
 
-    def __init__(self, *, max_streams_per_principal: int) -> None:
+    def __init__(self, *, max_streams_per_principal: int, tail_capacity: int = 10_000) -> None:
         self.max_streams_per_principal = max_streams_per_principal
+        self.tail_capacity = tail_capacity
         self.live = False
         self.keys_generation = 0
         self._streams: dict[str, set[asyncio.Event]] = {}
         self._open: dict[tuple[str, str], int] = {}
+        self._tails: dict[str, TenantTail] = {}
 
     def wake(self, tenant_id: str) -> None:
         """A write of ``tenant_id`` committed: its streams look at the log now."""
+        tail = self._tails.get(tenant_id)
+        if tail is not None:
+            tail.dirty = True
         for woken in self._streams.get(tenant_id, ()):
             woken.set()
 
     def wake_all(self) -> None:
         """Every stream looks at the log now."""
+        for tail in self._tails.values():
+            tail.dirty = True
         for streams in self._streams.values():
             for woken in streams:
                 woken.set()
+
+    def tail_of(self, tenant_id: str) -> TenantTail | None:
+        """The tenant's shared tail, if it has one."""
+        return self._tails.get(tenant_id)
+
+    def tail(self, tenant_id: str, start: FeedPosition, batch_size: int) -> TenantTail:
+        """The tenant's shared tail; made, starting at ``start`` (a position after which a
+        stream has found every final event), if the tenant has none yet."""
+        tail = self._tails.get(tenant_id)
+        if tail is None:
+            tail = TenantTail(start, capacity=self.tail_capacity, batch_size=batch_size)
+            self._tails[tenant_id] = tail
+        return tail
 
     def keys_changed(self) -> None:
         """A key was revoked or changed somewhere: every stream checks its own key."""
@@ -75,6 +97,7 @@ class FeedHub:
             streams.discard(woken)
             if not streams:
                 del self._streams[tenant_id]
+                self._tails.pop(tenant_id, None)
             self._open[key] -= 1
             if not self._open[key]:
                 del self._open[key]

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from carelog.domain.audit import AuditAction
-from carelog.domain.feed import FeedFilter, FeedPosition
+from carelog.domain.feed import FeedFilter, FeedPosition, may_see
 from carelog.domain.principals import Credential
 from carelog.errors import NotFound, TooManyRequests, Unauthenticated
 from carelog.services.audit import record_success
@@ -42,6 +42,13 @@ class Heartbeat:
 
 
 @dataclass(frozen=True, slots=True)
+class Delivery:
+    """Events for the client, in order (one look's worth: sent together)."""
+
+    events: list[FeedEvent]
+
+
+@dataclass(frozen=True, slots=True)
 class Opened:
     """The stream's first item: it is subscribed and counted, and reads from here on."""
 
@@ -55,7 +62,7 @@ class Ended:
     detail: str
 
 
-StreamItem = FeedEvent | Opened | Heartbeat | Ended
+StreamItem = Delivery | Opened | Heartbeat | Ended
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,17 +166,64 @@ async def _still_valid(stream: LiveStream) -> bool:
     return True
 
 
-async def _read(stream: LiveStream, after: FeedPosition) -> feed_store.FeedRead:
+async def _read(
+    stream: LiveStream, after: FeedPosition, *, shared: bool = False
+) -> feed_store.FeedRead:
+    """The stream's own read of the log (``shared``: the tenant's tail's, unfiltered)."""
     async with connection(stream.pool, stream.tenant_id) as conn:
         return await feed_store.events_after(
             conn,
             tenant_id=stream.tenant_id,
             after=after,
-            feed=stream.feed,
-            reach=stream.reach,
-            visible_labels=stream.visible_labels,
+            feed=FeedFilter(None, None) if shared else stream.feed,
+            reach=None if shared else stream.reach,
+            visible_labels=None if shared else stream.visible_labels,
             limit=stream.options.batch_size,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _Look:
+    events: list[FeedEvent]
+    scanned: FeedPosition  # every matching final event before it is in events, or was
+    waiting: bool
+    more: bool  # a full read: look again at once
+
+
+async def _look(stream: LiveStream, scanned: FeedPosition, max_age: float) -> _Look:
+    """The stream's events after ``scanned``: from the tenant's tail when it covers the
+    position (one read for every stream of the tenant), else from the log itself."""
+    hub, batch = stream.hub, stream.options.batch_size
+    tail = hub.tail_of(stream.tenant_id)
+    if tail is not None and tail.covers(scanned):
+
+        async def shared(after: FeedPosition) -> feed_store.FeedRead:
+            return await _read(stream, after, shared=True)
+
+        await tail.refresh(shared, max_age=max_age)
+        if tail.covers(scanned):  # (still: the refresh may have let old events go)
+            events = [
+                e
+                for e in tail.after(scanned)
+                if may_see(
+                    patient_id=e.patient_id,
+                    event_type=e.event_type,
+                    labels=e.labels,
+                    feed=stream.feed,
+                    reach=stream.reach,
+                    visible_labels=stream.visible_labels,
+                )
+            ]
+            return _Look(events, max(scanned, tail.scanned), tail.waiting, more=False)
+    found = await _read(stream, scanned)
+    events = found.events
+    if len(events) == batch:
+        return _Look(events, events[-1].position, found.waiting, more=True)
+    # Not full: it found everything final below its horizon.
+    reached = max(events[-1].position if events else scanned, FeedPosition(found.horizon, 0))
+    if tail is None:
+        hub.tail(stream.tenant_id, reached, batch)  # (the tenant's first stream makes it)
+    return _Look(events, reached, found.waiting, more=False)
 
 
 async def _run(stream: LiveStream) -> AsyncIterator[StreamItem]:
@@ -191,16 +245,15 @@ async def _follow(stream: LiveStream, woken: asyncio.Event) -> AsyncIterator[Str
     next_heartbeat = time.monotonic() + options.heartbeat_seconds
     next_key_check = next_heartbeat
     retry = _FIRST_RETRY
+    wait = 0.0
     while True:
         woken.clear()  # (before the read: a write notified during it wakes the next wait)
-        found = await _read(stream, scanned)
-        for event in found.events:
-            yield event
-            scanned = event.position
-        if len(found.events) == options.batch_size:
+        found = await _look(stream, scanned, max_age=wait)
+        if found.events:
+            yield Delivery(found.events)
+        scanned = found.scanned
+        if found.more:
             continue  # more to catch up on
-        # The read was not full: it found everything final below its horizon.
-        scanned = max(scanned, FeedPosition(found.horizon, 0))
         now = time.monotonic()
         if hub.keys_generation != keys_seen or now >= next_key_check:
             keys_seen = hub.keys_generation

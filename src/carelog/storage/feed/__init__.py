@@ -22,6 +22,7 @@ class FeedEvent:
     position: FeedPosition
     patient_id: str
     event_type: str
+    labels: tuple[str, ...]
     json: str
 
 
@@ -73,8 +74,8 @@ async def events_after(
     )
     rows = await cur.fetchall()
     events = [
-        FeedEvent(FeedPosition(int(tx), event_id), patient, kind, doc)
-        for _, _, tx, event_id, patient, kind, doc in rows
+        FeedEvent(FeedPosition(int(tx), event_id), patient, kind, tuple(labels), doc)
+        for _, _, tx, event_id, patient, kind, labels, doc in rows
         if tx is not None
     ]
     return FeedRead(events, horizon=int(rows[0][0]), waiting=bool(rows[0][1]))

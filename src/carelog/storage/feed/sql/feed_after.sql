@@ -11,7 +11,7 @@
 WITH horizon AS (
     SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin
 ), page AS (
-    SELECT e.tx_id, e.id, e.patient_id, e.event_type, carelog_event_json(e) AS doc
+    SELECT e.tx_id, e.id, e.patient_id, e.event_type, e.labels, carelog_event_json(e) AS doc
     FROM patient_events AS e, horizon AS h
     WHERE e.tenant_id = %(tenant_id)s
       AND (e.tx_id, e.id) > (%(after_tx)s::xid8, %(after_id)s::bigint)
@@ -26,6 +26,6 @@ WITH horizon AS (
 SELECT h.xmin::text AS horizon,
        EXISTS (SELECT 1 FROM patient_events AS w
                WHERE w.tenant_id = %(tenant_id)s AND w.tx_id >= h.xmin) AS waiting,
-       p.tx_id::text AS tx, p.id, p.patient_id, p.event_type, p.doc
+       p.tx_id::text AS tx, p.id, p.patient_id, p.event_type, p.labels, p.doc
 FROM horizon AS h LEFT JOIN page AS p ON true
 ORDER BY p.tx_id, p.id
