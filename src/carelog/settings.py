@@ -158,6 +158,20 @@ class Settings(BaseSettings):
     mcp_tools: list[str] | None = Field(
         default=None, description="The MCP tools offered, by name (default: every one)."
     )
+    feed_heartbeat_seconds: float = Field(
+        default=15.0, gt=0, description="A live stream's heartbeat comment, when idle."
+    )
+    feed_catch_up_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="A live stream reads the log at least this often, notified or not.",
+    )
+    feed_max_streams_per_principal: int = Field(
+        default=5, ge=1, description="Live streams one principal may hold open per process."
+    )
+    feed_batch_size: int = Field(
+        default=500, ge=1, le=10_000, description="Events a live stream reads at a time."
+    )
     access_log: bool = Field(default=True, description="Log one line per request (no PHI).")
     log_level: str = Field(default="info")
 

@@ -22,6 +22,7 @@ from carelog.api.routes import (
     context,
     escalations,
     events,
+    feed,
     fhir,
     fhir_bulk,
     health,
@@ -35,6 +36,7 @@ from carelog.settings import Settings, get_settings
 _log = logging.getLogger("carelog")
 
 PROTECTED_ROUTERS = [
+    feed.router,  # (before events: /patient-events/stream is not /patient-events/{patient_id})
     events.router,
     audit.router,
     catalog.router,

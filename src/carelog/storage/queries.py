@@ -24,6 +24,7 @@ PACKAGES = (
     "carelog.storage.jobs",
     "carelog.storage.workflows",
     "carelog.storage.payers",
+    "carelog.storage.feed",
 )
 
 # A line of a query that is only ``{{_name}}`` stands for the fragment ``sql/_name.sql`` of
