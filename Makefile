@@ -8,7 +8,7 @@ $(PY):
 	python3 -m venv $(VENV)
 
 install: $(PY)
-	$(VENV)/bin/pip install -e '.[server,test]'
+	$(VENV)/bin/pip install -e '.[server,mcp,test]'
 
 run: install
 	$(VENV)/bin/carelog serve

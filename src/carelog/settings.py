@@ -171,6 +171,42 @@ class Settings(BaseSettings):
         ge=0,
         description="Patients whose context candidates each process keeps (0: no cache).",
     )
+    mcp_resource_url: str = Field(
+        default="http://127.0.0.1:8000/mcp",
+        description="The public URL of the MCP endpoint: the resource its tokens are for, "
+        "named in its protected-resource metadata (RFC 9728) and in each 401's "
+        "WWW-Authenticate.",
+    )
+    mcp_authorization_server: str | None = Field(
+        default=None,
+        description="The authorization server the MCP metadata names (default: the OIDC "
+        "issuer, or without one this service, whose operator issues its API keys).",
+    )
+    mcp_allowed_hosts: list[str] = Field(
+        default=[],
+        description="Host headers the MCP endpoint answers (DNS-rebinding protection, e.g. "
+        '["carelog.example.com", "carelog.example.com:*"]); empty: any.',
+    )
+    mcp_read_only: bool = Field(
+        default=False, description="Offer only the MCP tools that read (no writing tool)."
+    )
+    mcp_tools: list[str] | None = Field(
+        default=None, description="The MCP tools offered, by name (default: every one)."
+    )
+    feed_heartbeat_seconds: float = Field(
+        default=15.0, gt=0, description="A live stream's heartbeat comment, when idle."
+    )
+    feed_catch_up_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="A live stream reads the log at least this often, notified or not.",
+    )
+    feed_max_streams_per_principal: int = Field(
+        default=5, ge=1, description="Live streams one principal may hold open per process."
+    )
+    feed_batch_size: int = Field(
+        default=500, ge=1, le=10_000, description="Events a live stream reads at a time."
+    )
     access_log: bool = Field(default=True, description="Log one line per request (no PHI).")
     log_level: str = Field(default="info")
 

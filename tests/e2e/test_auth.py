@@ -118,6 +118,7 @@ def test_every_protected_route_demands_its_scope() -> None:
         "POST /patient-events": {Permission.EVENTS_WRITE},
         "POST /patient-events/batch": {Permission.EVENTS_WRITE},
         "GET /patient-events/{patient_id}": {Permission.EVENTS_READ},
+        "GET /patient-events/stream": {Permission.EVENTS_READ},
         "GET /events/{event_id}": {Permission.EVENTS_READ},
         "GET /audit-events": {Permission.AUDIT_READ},
         "GET /audit-events/verify": {Permission.AUDIT_READ},

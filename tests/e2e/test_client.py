@@ -224,3 +224,27 @@ async def test_fhir_in_and_out(slow: tuple[_Slow, str], pool: Pool) -> None:
         assert manifest is not None
         [part] = manifest["output"]
         assert "4548-4" in await carelog.fhir_export_file(part["url"])
+
+
+async def test_live_events_resume_from_their_position(slow: tuple[_Slow, str], pool: Pool) -> None:
+    _, url = slow
+    token = await make_token(pool, new_tenant(), *EVERYTHING)
+    patient = new_patient()
+    async with AsyncClient(url, token, retry=FAST) as writer, AsyncClient(url, token) as reader:
+
+        async def take(count: int, last: str | None) -> list[tuple[str, PatientEvent]]:
+            got: list[tuple[str, PatientEvent]] = []
+            async for item in reader.stream_events(patient_id=[patient], last_event_id=last):
+                got.append(item)
+                if len(got) == count:
+                    break
+            return got
+
+        # (A stream without a position starts at the live end; "0-0" is the log's start.)
+        first = [await writer.record_event(_note(patient, f"a{i}")) for i in range(3)]
+        seen = await asyncio.wait_for(take(3, "0-0"), timeout=20)
+        assert [event.id for _, event in seen] == [e.id for e in first]
+        # Gone for a while: two more are written; from the last position, exactly those.
+        later = [await writer.record_event(_note(patient, f"b{i}")) for i in range(2)]
+        resumed = await asyncio.wait_for(take(2, seen[-1][0]), timeout=20)
+        assert [event.id for _, event in resumed] == [e.id for e in later]

@@ -70,6 +70,10 @@ def _examples(
         ("GET", "/patient-events/{patient_id}"): Example(
             path={"patient_id": patient}, query={"event_type": "triage_note"}
         ),
+        ("GET", "/patient-events/stream"): Example(
+            query={"patient_id": patient, "event_type": "triage_note"},
+            headers={"Last-Event-ID": "1-1"},
+        ),
         ("GET", "/events/{event_id}"): Example(path={"event_id": str(event_id)}),
         ("POST", "/events/{event_id}/corrections"): Example(
             path={"event_id": str(event_id)}, body={"payload": payload, "reason": "typo"}

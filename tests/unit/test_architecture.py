@@ -64,13 +64,25 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     # Synthetic patients: the standard library only; the loader speaks HTTP (httpx).
     "synthetic": ("carelog.synthetic",),
     "synthetic/load.py": ("carelog.synthetic", "httpx"),
+    # The MCP server is a door like api/: it makes the call's Access, opens a unit of work
+    # and calls services; the SDK is its web framework. No storage, no psycopg.
+    "mcp": (
+        "carelog.mcp", "carelog.services", "carelog.domain", "carelog.errors",
+        "carelog.settings", "carelog.__version__", "mcp", "mcp_types", "pydantic", "starlette",
+        "orjson",
+    ),
+    # The app mounts the MCP server's HTTP routes at /mcp (when the mcp extra is installed).
+    "api/app.py": (
+        "carelog.api", "carelog.services", "carelog.domain", "carelog.errors",
+        "carelog.settings", "carelog.__version__", "carelog.mcp.http", "fastapi", "starlette",
+    ),
     # Commands call services; they reach a database through storage's connection, embedded
     # server and migrations only.
     "cli": (
         "carelog.cli", "carelog.services", "carelog.domain", "carelog.errors", "carelog.settings",
         "carelog.__version__", "carelog.storage.db", "carelog.storage.embedded",
-        "carelog.storage.migrate", "carelog.synthetic", "typer", "pydantic", "psycopg",
-        "uvicorn", "httpx",
+        "carelog.storage.migrate", "carelog.synthetic", "carelog.mcp.stdio", "typer", "pydantic",
+        "psycopg", "uvicorn", "httpx",
     ),
 }  # fmt: skip
 
@@ -143,7 +155,8 @@ def test_the_rules_catch_what_they_forbid(tmp_path: Path) -> None:
     assert not _within("psycopg", _rule(PACKAGE / "domain" / "events.py") or ())
     assert "asyncio" in DOMAIN_STDLIB_FORBIDDEN
     assert not _within("fhir.resources", _rule(PACKAGE / "domain" / "fhir" / "resources.py") or ())
-    assert _rule(PACKAGE / "mcp" / "server.py") is None
+    assert _rule(PACKAGE / "agents" / "intake.py") is None
+    assert not _within("carelog.storage", _rule(PACKAGE / "mcp" / "server.py") or ())
 
 
 def test_errors_module_imports_nothing_heavy() -> None:

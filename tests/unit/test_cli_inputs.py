@@ -28,6 +28,7 @@ runner = CliRunner()
 EXAMPLES: dict[tuple[str, ...], list[str]] = {
     ("serve",): ["--host", "127.0.0.1", "--port", "8000", "--workers", "1"],
     ("migrate",): [],
+    ("mcp",): [],  # its key comes from CARELOG_API_KEY
     ("demo",): [
         "--url",
         "http://127.0.0.1:9",

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def _tool(name: str) -> str:
     beside = Path(sys.executable).parent / name
     found = str(beside) if beside.exists() else shutil.which(name)
-    assert found, f"{name} is not installed: pip install -e '.[server,test]'"
+    assert found, f"{name} is not installed: pip install -e '.[server,mcp,test]'"
     return found
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import gc
+import importlib.util
+import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 
@@ -20,6 +22,7 @@ from carelog.api.routes import (
     context,
     escalations,
     events,
+    feed,
     fhir,
     fhir_bulk,
     health,
@@ -28,10 +31,13 @@ from carelog.api.routes import (
     subscriptions,
 )
 from carelog.api.routing import assert_protected
-from carelog.services.runtime import running
+from carelog.services.runtime import Runtime, running
 from carelog.settings import Settings, get_settings
 
+_log = logging.getLogger("carelog")
+
 PROTECTED_ROUTERS = [
+    feed.router,  # (before events: /patient-events/stream is not /patient-events/{patient_id})
     events.router,
     audit.router,
     catalog.router,
@@ -53,10 +59,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """
     settings = settings or get_settings()
 
+    def current_runtime() -> Runtime:
+        found: Runtime = app.state.runtime
+        return found
+
+    # The MCP server at /mcp (the mcp extra): the same services, with the caller's own key.
+    mcp = None
+    if importlib.util.find_spec("mcp") is not None:
+        from carelog.mcp.http import mcp_http
+
+        mcp = mcp_http(settings, current_runtime)
+    else:
+        _log.warning("MCP server off: install carelog[mcp] to serve /mcp")
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with running(settings) as runtime:
+        async with running(settings) as runtime, AsyncExitStack() as stack:
             app.state.runtime = runtime
+            if mcp is not None:
+                await stack.enter_async_context(mcp.running())
             # What start-up made (modules, routes, schemas, validators) lives as long as the
             # process: frozen, it is left out of every later collection. A full collection
             # walking it paused a worker for tens of milliseconds, which was most of the p99
@@ -83,6 +104,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in PROTECTED_ROUTERS:
         assert_protected(router)
         app.include_router(router)
+    if mcp is not None:
+        # Plain routes, not FastAPI's: the OpenAPI document lists the REST API only.
+        app.router.routes.extend(mcp.routes)
     protected = [route for router in PROTECTED_ROUTERS for route in router.routes]
     app.add_middleware(
         BodyLimitMiddleware,

@@ -24,6 +24,7 @@ from carelog.domain.principals import Principal
 from carelog.domain.scopes import Permission
 from carelog.errors import Forbidden, TooManyRequests, Unauthenticated, ValidationFailed
 from carelog.services.auth import keys as key_service
+from carelog.services.auth.bearer import authenticate_bearer
 from carelog.services.runtime import Runtime
 from carelog.services.unit import Work, unit_of_work
 from carelog.settings import Settings
@@ -184,11 +185,7 @@ async def _authenticate(request: Request) -> Caller:
     state = runtime(request)
     audit = _audit_context(request)
     try:
-        if token.startswith(key_service.TOKEN_PREFIX) or state.oidc is None:
-            principal = await key_service.authenticate(state.pool, token, state.principal_cache)
-            state.key_use.touch(principal.key_id)
-        else:
-            principal = await state.oidc.verify(token)
+        principal = await authenticate_bearer(state, token)
     except Unauthenticated as exc:
         exc.headers.update(_CHALLENGE)
         raise

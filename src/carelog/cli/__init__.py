@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from carelog import __version__
-from carelog.cli import audit, demo, generate, keys, migrate, serve, workflows
+from carelog.cli import audit, demo, generate, keys, mcp_server, migrate, serve, workflows
 
 app = typer.Typer(
     name="carelog",
@@ -47,6 +47,7 @@ app.command("serve")(serve.serve)
 app.command("migrate")(migrate.migrate_command)
 app.command("generate")(generate.generate)
 app.command("demo")(demo.demo)
+app.command("mcp")(mcp_server.mcp)
 app.add_typer(keys.app, name="keys")
 app.add_typer(audit.app, name="audit")
 app.add_typer(workflows.app, name="workflows")

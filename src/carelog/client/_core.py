@@ -4,6 +4,7 @@ hierarchy (:mod:`carelog.errors`, the server's own classes and codes)."""
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import uuid
@@ -131,6 +132,19 @@ def problem_error(response: httpx.Response) -> errors.CarelogError:
     error.status = response.status_code
     error.code = str(problem.get("code") or cls.code)
     error.problem = problem  # type: ignore[attr-defined]
+    return error
+
+
+def ended_error(reason: str, data: str) -> errors.CarelogError:
+    """The exception of a stream the service ended (its last SSE event): ``revoked`` is
+    ``Unauthenticated``; another reason the base class, with the service's detail."""
+    try:
+        body = json.loads(data)
+    except ValueError:
+        body = {}
+    detail = str(body.get("detail") or f"The stream ended: {reason}.")
+    error = errors.Unauthenticated(detail) if reason == "revoked" else errors.CarelogError(detail)
+    error.code = str(body.get("code") or reason)
     return error
 
 

@@ -19,6 +19,7 @@ from carelog.client._core import (
     Call,
     RetryPolicy,
     case_id_of,
+    ended_error,
     etag_version,
     next_page,
     problem_error,
@@ -113,7 +114,7 @@ class Client:
                     content=call.content,
                     headers=dict(call.headers),
                 )
-            except (httpx.TimeoutException, httpx.NetworkError):
+            except httpx.TransportError:
                 if attempt >= self.retry.attempts:
                     raise
             else:
@@ -423,6 +424,57 @@ class Client:
     def fhir_export_file(self, url: str) -> str:
         """One NDJSON file of a finished export's manifest."""
         return (self.send(Call("GET", url))).text
+
+    # -- live events
+
+    def stream_events(
+        self,
+        *,
+        patient_id: Sequence[str] | None = None,
+        event_type: Sequence[str] | None = None,
+        last_event_id: str | None = None,
+    ) -> Iterator[tuple[str, PatientEvent]]:
+        """Live events (``GET /patient-events/stream``), each with its position in the log,
+        for as long as the caller reads. A dropped connection is opened again with the last
+        position as ``Last-Event-ID`` (within the retry policy's tries), so nothing is lost
+        or repeated; a stream the service ends (the key revoked) raises ``Unauthenticated``."""
+        params = _params(patient_id=patient_id, event_type=event_type)
+        position = last_event_id
+        attempt = 0
+        while True:
+            headers = {} if position is None else {"Last-Event-ID": position}
+            timeout = httpx.Timeout(self._http.timeout.connect, read=None)
+            try:
+                with self._http.stream(
+                    "GET",
+                    "/patient-events/stream",
+                    params=params,
+                    headers=headers,
+                    timeout=timeout,
+                ) as response:
+                    if not response.is_success:
+                        response.read()
+                        raise problem_error(response)
+                    attempt = 0
+                    event: dict[str, Any] = {}
+                    for line in response.iter_lines():
+                        if line:
+                            name, _, value = line.partition(":")
+                            value = value.removeprefix(" ")
+                            # (SSE: the lines of one event's data are joined by newlines)
+                            event[name] = f"{event[name]}\n{value}" if name in event else value
+                            continue
+                        if event.get("event") == "patient_event" and "id" in event:
+                            position = event["id"]
+                            yield position, PatientEvent.model_validate_json(event["data"])
+                        elif "data" in event and event.get("event"):
+                            raise ended_error(event["event"], event["data"])
+                        event = {}
+            except httpx.TransportError:
+                attempt += 1
+                if attempt >= self.retry.attempts:
+                    raise
+                time.sleep(self.retry.backoff(attempt, None))
 
     # -- audit
 

@@ -5,10 +5,10 @@ shutdown, instead of loose attributes on the web framework's state.
 :func:`running` starts it: the embedded PostgreSQL when no database URL is configured (this
 process then owns and stops it), the migrations (as the login user, before any pooled
 connection takes the application role they create), the pool, the caches and limiters, and
-the background tasks (key revocations heard over LISTEN, key use and counted failed
-attempts flushed every few seconds, and once more at shutdown, the Bulk Data export
-workers, which give their running jobs back to the queue as they stop, the webhook delivery
-workers, and the processes that read FHIR NDJSON imports, if asked for).
+the background tasks (key revocations and committed events heard over LISTEN, key use and
+counted failed attempts flushed every few seconds, and once more at shutdown, the Bulk Data
+export workers, which give their running jobs back to the queue as they stop, the webhook
+delivery workers, and the processes that read FHIR NDJSON imports, if asked for).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from carelog.services.auth.key_use import KeyUseTracker
 from carelog.services.auth.oidc import OidcVerifier
 from carelog.services.auth.principal_cache import KEYS_CHANNEL, PrincipalCache
 from carelog.services.context.cache import ContextCache
+from carelog.services.feed import EVENTS_CHANNEL, FeedHub
 from carelog.services.fhir.export import run_export
 from carelog.services.fhir.ndjson import line_readers
 from carelog.services.jobs import JobWorker
@@ -49,6 +50,8 @@ class Runtime:
     principal_cache: PrincipalCache
     key_use: KeyUseTracker
     context_cache: ContextCache
+    # The live streams of this process, woken by one LISTEN on the events channel.
+    feed: FeedHub
     oidc: OidcVerifier | None
     # Per principal; None: no limit.
     rate_limiter: TokenBucketLimiter | None
@@ -96,6 +99,7 @@ async def running(settings: Settings) -> AsyncIterator[Runtime]:
                 principal_cache=PrincipalCache(),
                 key_use=KeyUseTracker(),
                 context_cache=ContextCache(settings.context_cache_size),
+                feed=FeedHub(max_streams_per_principal=settings.feed_max_streams_per_principal),
                 oidc=OidcVerifier(settings) if settings.oidc_issuer else None,
                 rate_limiter=_limiter(settings.rate_limit_per_second, settings.rate_limit_burst),
                 auth_failure_limiter=_limiter(
@@ -117,6 +121,12 @@ async def running(settings: Settings) -> AsyncIterator[Runtime]:
 @asynccontextmanager
 async def _background(runtime: Runtime, url: str) -> AsyncIterator[None]:
     settings, pool, cache = runtime.settings, runtime.pool, runtime.principal_cache
+    feed = runtime.feed
+
+    def keys_changed(_payload: str) -> None:
+        cache.invalidate()
+        feed.keys_changed()  # (each stream looks at its own key again)
+
     tasks = [
         *(
             asyncio.create_task(
@@ -137,8 +147,18 @@ async def _background(runtime: Runtime, url: str) -> AsyncIterator[None]:
             for n in range(settings.webhook_workers)
         ),
         asyncio.create_task(
-            listen_forever(url, KEYS_CHANNEL, on_message=cache.invalidate, on_state=cache.set_live),
+            listen_forever(url, KEYS_CHANNEL, on_message=keys_changed, on_state=cache.set_live),
             name="carelog-keys-listener",
+        ),
+        asyncio.create_task(
+            # (looked up at each message, so that a test can stop hearing them)
+            listen_forever(
+                url,
+                EVENTS_CHANNEL,
+                on_message=lambda tenant: feed.wake(tenant),
+                on_state=feed.set_live,
+            ),
+            name="carelog-events-listener",
         ),
         asyncio.create_task(
             runtime.key_use.flush_every(pool, settings.key_use_flush_seconds),

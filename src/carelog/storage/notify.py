@@ -18,11 +18,12 @@ async def listen_forever(
     url: str,
     channel: str,
     *,
-    on_message: Callable[[], None],
+    on_message: Callable[[str], None],
     on_state: Callable[[bool], None],
     retry_seconds: float = 1.0,
 ) -> None:
-    """Call ``on_message`` for every notification on ``channel``, until cancelled.
+    """Call ``on_message`` with the payload of every notification on ``channel``, until
+    cancelled.
 
     ``on_state(True)`` once listening, ``on_state(False)`` whenever the connection is lost;
     it reconnects every ``retry_seconds`` meanwhile.
@@ -33,8 +34,8 @@ async def listen_forever(
             async with conn:
                 await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
                 on_state(True)
-                async for _ in conn.notifies():
-                    on_message()
+                async for notification in conn.notifies():
+                    on_message(notification.payload)
         except (psycopg.Error, OSError) as exc:
             _log.warning("listener on %s lost: %s", channel, type(exc).__name__)
         finally:

@@ -24,6 +24,7 @@ PACKAGES = (
     "carelog.storage.jobs",
     "carelog.storage.workflows",
     "carelog.storage.payers",
+    "carelog.storage.feed",
     "carelog.storage.outbox",
 )
 
