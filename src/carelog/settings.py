@@ -87,6 +87,41 @@ class Settings(BaseSettings):
         description="A running export job whose worker has not been heard from for this long "
         "(its process died) is taken up by another worker.",
     )
+    webhook_workers: int = Field(
+        default=1,
+        ge=0,
+        le=16,
+        description="Webhook deliveries this process sends at once (0: none; another "
+        "instance's workers send them).",
+    )
+    webhook_poll_seconds: float = Field(
+        default=0.5, gt=0, description="How often an idle webhook worker looks for a delivery."
+    )
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=60, description="How long a receiver has to answer an attempt."
+    )
+    webhook_max_attempts: int = Field(
+        default=8,
+        ge=1,
+        le=50,
+        description="Attempts before a delivery is a dead letter (a replay gives it as many "
+        "again).",
+    )
+    webhook_backoff_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="The first retry's delay; each next one doubles it (with jitter: a random "
+        "half to all of it), up to webhook_backoff_max_seconds.",
+    )
+    webhook_backoff_max_seconds: float = Field(default=3600.0, gt=0)
+    webhook_allow_http: bool = Field(
+        default=False, description="Accept http:// receivers (tests; never in production)."
+    )
+    webhook_allow_private_addresses: bool = Field(
+        default=False,
+        description="Accept receivers on loopback, private, link-local and other non-public "
+        "addresses (tests; an internal receiver). Refused otherwise (SSRF).",
+    )
     key_use_flush_seconds: float = Field(
         default=5.0, gt=0, description="How often each process records keys' last use."
     )

@@ -155,6 +155,12 @@ def test_every_protected_route_demands_its_scope() -> None:
         "PUT /payers/{payer_id}": {Permission.ADMIN},
         "GET /payers/{payer_id}": {Permission.WORKFLOWS_READ},
         "GET /payers": {Permission.WORKFLOWS_READ},
+        "POST /subscriptions": {Permission.ADMIN},
+        "GET /subscriptions": {Permission.ADMIN},
+        "GET /subscriptions/{subscription_id}": {Permission.ADMIN},
+        "DELETE /subscriptions/{subscription_id}": {Permission.ADMIN},
+        "GET /subscriptions/{subscription_id}/deliveries": {Permission.ADMIN},
+        "POST /subscriptions/{subscription_id}/deliveries/{delivery_id}/replay": {Permission.ADMIN},
     }
 
 

@@ -200,6 +200,32 @@ def _examples(
                 }
             ],
         ),
+        **_subscription_examples(patient),
+    }
+
+
+def _subscription_examples(patient: str) -> dict[tuple[str, str], Example]:
+    """The webhook subscriptions' operations (a subscription id of no one's: a valid one
+    is looked up, and not found, only after every input has been checked)."""
+    known = {"subscription_id": "00000000-0000-4000-8000-000000000024"}
+    return {
+        ("POST", "/subscriptions"): Example(
+            body={
+                "url": "https://93.184.215.14/hook",
+                "patient_ids": [patient],
+                "event_types": ["triage_note"],
+                "description": "synthetic",
+            }
+        ),
+        ("GET", "/subscriptions"): Example(),
+        ("GET", "/subscriptions/{subscription_id}"): Example(path=known),
+        ("DELETE", "/subscriptions/{subscription_id}"): Example(path=known),
+        ("GET", "/subscriptions/{subscription_id}/deliveries"): Example(
+            path=known, query={"limit": "5", "cursor": "12"}
+        ),
+        ("POST", "/subscriptions/{subscription_id}/deliveries/{delivery_id}/replay"): Example(
+            path={**known, "delivery_id": "1"}
+        ),
     }
 
 

@@ -28,6 +28,7 @@ from carelog.api.routes import (
     health,
     prior_auth,
     search,
+    subscriptions,
 )
 from carelog.api.routing import assert_protected
 from carelog.services.runtime import Runtime, running
@@ -47,6 +48,7 @@ PROTECTED_ROUTERS = [
     care_tasks.router,
     fhir.router,
     fhir_bulk.router,
+    subscriptions.router,
 ]
 
 

@@ -7,8 +7,8 @@ process then owns and stops it), the migrations (as the login user, before any p
 connection takes the application role they create), the pool, the caches and limiters, and
 the background tasks (key revocations and committed events heard over LISTEN, key use and
 counted failed attempts flushed every few seconds, and once more at shutdown, the Bulk Data
-export workers, which give their running jobs back to the queue as they stop, and the
-processes that read FHIR NDJSON imports, if asked for).
+export workers, which give their running jobs back to the queue as they stop, the webhook
+delivery workers, and the processes that read FHIR NDJSON imports, if asked for).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from carelog.services.feed import EVENTS_CHANNEL, FeedHub
 from carelog.services.fhir.export import run_export
 from carelog.services.fhir.ndjson import line_readers
 from carelog.services.jobs import JobWorker
+from carelog.services.outbox import DeliveryWorker
 from carelog.services.rate_limit import TokenBucketLimiter
 from carelog.settings import Settings
 from carelog.storage.db import Pool, connect, create_pool
@@ -138,6 +139,12 @@ async def _background(runtime: Runtime, url: str) -> AsyncIterator[None]:
                 name=f"carelog-export-worker-{n}",
             )
             for n in range(settings.export_workers)
+        ),
+        *(
+            asyncio.create_task(
+                DeliveryWorker(pool, settings).run_forever(), name=f"carelog-webhook-worker-{n}"
+            )
+            for n in range(settings.webhook_workers)
         ),
         asyncio.create_task(
             listen_forever(url, KEYS_CHANNEL, on_message=keys_changed, on_state=cache.set_live),

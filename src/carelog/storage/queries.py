@@ -25,6 +25,7 @@ PACKAGES = (
     "carelog.storage.workflows",
     "carelog.storage.payers",
     "carelog.storage.feed",
+    "carelog.storage.outbox",
 )
 
 # A line of a query that is only ``{{_name}}`` stands for the fragment ``sql/_name.sql`` of
