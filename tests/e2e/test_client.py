@@ -23,6 +23,7 @@ from carelog.client import (
 )
 from carelog.domain.context.model import PatientContext
 from carelog.domain.events import PatientEvent
+from carelog.domain.subscriptions import WebhookTargetRefused
 from carelog.settings import Settings
 from carelog.storage.db import Pool
 from tests.e2e.live_server import serve
@@ -248,3 +249,23 @@ async def test_live_events_resume_from_their_position(slow: tuple[_Slow, str], p
         later = [await writer.record_event(_note(patient, f"b{i}")) for i in range(2)]
         resumed = await asyncio.wait_for(take(2, seen[-1][0]), timeout=20)
         assert [event.id for _, event in resumed] == [e.id for e in later]
+
+
+async def test_subscriptions_through_the_sdk(slow: tuple[_Slow, str], pool: Pool) -> None:
+    _, url = slow
+    admin = await make_token(pool, new_tenant(), "admin")
+    async with AsyncClient(url, admin, retry=FAST) as carelog:
+        with pytest.raises(WebhookTargetRefused) as refused:
+            await carelog.create_subscription("http://127.0.0.1:9/hook")
+        assert refused.value.code == "webhook-target-refused"
+        # (A public address as an IP literal: nothing to resolve; no worker sends in tests.)
+        created = await carelog.create_subscription(
+            "https://93.184.216.34/hook", event_types=["note"], description="synthetic"
+        )
+        assert created.secret.startswith("whsec_")
+        [listed] = await carelog.subscriptions()
+        assert listed.id == created.id
+        assert "secret" not in listed.model_dump()
+        assert [d async for d in carelog.deliveries(str(created.id))] == []
+        gone = await carelog.deactivate_subscription(str(created.id))
+        assert gone.active is False

@@ -34,6 +34,12 @@ from carelog.domain.events import (
     PatientEventCreate,
     RetractionCreate,
 )
+from carelog.domain.subscriptions import (
+    Delivery,
+    Subscription,
+    SubscriptionCreate,
+    SubscriptionCreated,
+)
 from carelog.domain.workflows.care_tasks import CareTaskView
 from carelog.domain.workflows.definition import CaseView
 from carelog.domain.workflows.escalations import EscalationView
@@ -480,6 +486,53 @@ class AsyncClient:
                 if attempt >= self.retry.attempts:
                     raise
                 await asyncio.sleep(self.retry.backoff(attempt, None))
+
+    # -- webhooks
+
+    async def create_subscription(
+        self,
+        url: str,
+        *,
+        patient_ids: Sequence[str] | None = None,
+        event_types: Sequence[str] | None = None,
+        description: str | None = None,
+    ) -> SubscriptionCreated:
+        """Subscribe ``url`` to the tenant's events (``admin``); the answer holds the signing
+        secret, shown this once."""
+        body = SubscriptionCreate.model_validate(
+            {
+                "url": url,
+                "patient_ids": patient_ids,
+                "event_types": event_types,
+                "description": description,
+            }
+        ).model_dump(mode="json", exclude_none=True)
+        response = await self.send(Call.write("POST", "/subscriptions", json=body))
+        return SubscriptionCreated.model_validate_json(response.content)
+
+    async def subscriptions(self) -> list[Subscription]:
+        """The tenant's subscriptions (never their secrets)."""
+        response = await self.send(Call("GET", "/subscriptions"))
+        return [Subscription.model_validate(item) for item in response.json()]
+
+    async def deactivate_subscription(self, subscription_id: str) -> Subscription:
+        """Stop a subscription's deliveries (it stays on the record)."""
+        response = await self.send(Call("DELETE", f"/subscriptions/{subscription_id}"))
+        return Subscription.model_validate_json(response.content)
+
+    async def deliveries(
+        self, subscription_id: str, *, limit: int | None = None
+    ) -> AsyncIterator[Delivery]:
+        """A subscription's deliveries, newest first, with their attempts; every page."""
+        path = f"/subscriptions/{subscription_id}/deliveries"
+        async for item in self._pages(path, _params(limit=limit)):
+            yield Delivery.model_validate(item)
+
+    async def replay_delivery(self, subscription_id: str, delivery_id: int) -> Delivery:
+        """Send a dead letter again."""
+        path = f"/subscriptions/{subscription_id}/deliveries/{delivery_id}/replay"
+        response = await self.send(Call("POST", path))
+        return Delivery.model_validate_json(response.content)
 
     # -- audit
 

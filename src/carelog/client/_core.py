@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from carelog import errors
+from carelog.domain.subscriptions import WebhookTargetRefused
 from carelog.domain.workflows import machine, prior_auth_rules
 from carelog.domain.workflows.prior_auth import AlreadyExtended
 
@@ -103,7 +104,8 @@ def _classes() -> dict[str, type[errors.CarelogError]]:
 
 # The workflows' own errors are subclasses too; importing their modules registers them.
 _WORKFLOW_ERRORS = (machine.TransitionNotAllowed, prior_auth_rules.RequirementsNotMet,
-                    prior_auth_rules.NotExpired, AlreadyExtended)  # fmt: skip
+                    prior_auth_rules.NotExpired, AlreadyExtended,
+                    WebhookTargetRefused)  # fmt: skip
 
 
 def problem_error(response: httpx.Response) -> errors.CarelogError:
