@@ -1,4 +1,5 @@
-"""Run a flush every few seconds until cancelled, riding out an unavailable database."""
+"""Loops of the background tasks, riding out an unavailable database: a flush every few
+seconds, and a worker's claim-and-run until its queue is empty, then a poll."""
 
 from __future__ import annotations
 
@@ -26,3 +27,20 @@ async def every(
             unavailable()
         except Exception as exc:
             _log.error("periodic flush failed: %s; will retry", type(exc).__name__)
+
+
+async def poll_forever(
+    run_once: Callable[[], Awaitable[bool]], seconds: float, *, name: str
+) -> None:
+    """Await ``run_once()`` again at once while it did something, else after ``seconds``;
+    any failure (the database away) is logged by type under ``name`` and the loop goes on,
+    until cancelled."""
+    while True:
+        try:
+            if await run_once():
+                continue
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            _log.warning("%s: %s", name, type(exc).__name__)
+        await asyncio.sleep(seconds)

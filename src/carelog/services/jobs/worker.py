@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import socket
 import uuid
 from collections.abc import Awaitable, Callable
 
+from carelog.services.periodic import poll_forever
 from carelog.storage import jobs as job_store
 from carelog.storage.db import Pool, connection
 from carelog.storage.jobs import Claimed
@@ -45,12 +45,4 @@ class JobWorker:
 
     async def run_forever(self) -> None:
         """Claim and run jobs until cancelled (the service stops)."""
-        while True:
-            try:
-                if await self.run_once():
-                    continue
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the database is away: try again at the next poll
-                _log.warning("export worker: %s", type(exc).__name__)
-            await asyncio.sleep(self.poll_seconds)
+        await poll_forever(self.run_once, self.poll_seconds, name="export worker")

@@ -31,6 +31,7 @@ from carelog.domain.audit import AuditAction, AuditContext, AuditOutcome
 from carelog.domain.subscriptions import EVENT_RECORDED, WebhookTargetRefused, webhook_id
 from carelog.services.outbox.signing import headers
 from carelog.services.outbox.targets import check_target
+from carelog.services.periodic import poll_forever
 from carelog.settings import Settings
 from carelog.storage import audit as audit_store
 from carelog.storage import outbox as store
@@ -199,14 +200,8 @@ class DeliveryWorker:
     async def run_forever(self) -> None:
         """Send deliveries until cancelled (the service stops)."""
         try:
-            while True:
-                try:
-                    if await self.run_once():
-                        continue
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:  # the database is away: try again at the next poll
-                    _log.warning("webhook worker: %s", type(exc).__name__)
-                await asyncio.sleep(self.settings.webhook_poll_seconds)
+            await poll_forever(
+                self.run_once, self.settings.webhook_poll_seconds, name="webhook worker"
+            )
         finally:
             await self.client.aclose()
