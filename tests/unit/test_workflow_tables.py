@@ -247,3 +247,16 @@ def test_an_npi_is_checked_by_its_check_digit(npi: str, valid: bool) -> None:
     else:
         with pytest.raises(ValidationError, match="check digit"):
             Provider.model_validate(body)
+
+
+def test_an_appeal_starts_a_review_without_an_earlier_rounds_respond_by() -> None:
+    now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    data = {"urgency": "expedited", "respond_by": "2026-02-01T00:00:00+00:00"}
+    appealed = prior_auth_rules.computed("appeal", data, now, {})
+    assert appealed["respond_by"] is None  # (merged: the key goes)
+    assert appealed["due_at"] == (now + timedelta(hours=72)).isoformat()
+    # Pended again on appeal without a respond_by: no clock, not the old date.
+    pended = prior_auth_rules.computed(
+        "respond", {"lines": [{"decision": {"action": "pended"}}]}, now, {}
+    )
+    assert pended["due_at"] is None

@@ -177,6 +177,7 @@ def computed(
             "submitted_at": now.isoformat(),
             "due_at": _review_clock(now, data, payer, appeal=True),
             "extension": None,
+            "respond_by": None,
         }
     if action == "extend":
         due = parse_time(data.get("due_at"))
