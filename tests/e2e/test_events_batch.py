@@ -57,7 +57,7 @@ async def _versions(pool: Pool, tenant: str) -> dict[str, int]:
         return {patient: int(version) for patient, version in await cur.fetchall()}
 
 
-async def test_a_json_array_is_stored_in_order_with_versions_and_one_audit_row(
+async def test_a_json_array_is_stored_in_order_with_versions_and_an_audit_row_a_patient(
     client: httpx.AsyncClient, pool: Pool
 ) -> None:
     tenant = new_tenant()
@@ -78,11 +78,19 @@ async def test_a_json_array_is_stored_in_order_with_versions_and_one_audit_row(
         assert event["recorded_by"]
     assert await count_events(pool, tenant) == 5
     assert await _versions(pool, tenant) == {one: 3, two: 2}
-    [row] = [r for r in await audit_rows(pool, tenant) if r["route"] == BATCH]
-    assert (row["action"], row["outcome"]) == ("create", "success")
-    assert row["event_ids"] == ids
-    assert row["result_count"] == 5
-    assert row["patient_id"] is None  # two patients: the ids name them
+    # One audit row a patient, naming the patient and its events in the batch's order, so
+    # that the patient's accounting of writes finds them.
+    rows = [r for r in await audit_rows(pool, tenant) if r["route"] == BATCH]
+    assert [(r["action"], r["outcome"]) for r in rows] == [("create", "success")] * 2
+    assert {r["patient_id"]: r["event_ids"] for r in rows} == {
+        one: [ids[0], ids[3], ids[4]],
+        two: [ids[1], ids[2]],
+    }
+    assert [r["result_count"] for r in rows] == [len(r["event_ids"]) for r in rows]
+    assert len({r["request_id"] for r in rows}) == 1
+    auditor = bearer(await make_token(pool, tenant, "audit:read"))
+    listed = await client.get(f"/audit-events?patient_id={two}&action=create", headers=auditor)
+    assert [(r["action"], r["event_ids"]) for r in listed.json()] == [("create", [ids[1], ids[2]])]
     # The context sees the batch: the newest pulse of each patient, the latest lab result.
     context = await client.get(f"/patients/{one}/context", headers=headers)
     assert context.status_code == 200, context.text

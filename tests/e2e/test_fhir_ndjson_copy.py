@@ -1,10 +1,10 @@
 """POST /fhir/$import writes a batch's created lines together, through the COPY path of
 POST /patient-events/batch (issue 13), and keeps what the import promised line by line: the
 rows in the log as each line said (patient, type, clinical time, labels, source, tenant),
-each patient's version, one audit row a batch naming every event, nothing doubled on a
-re-import, a changed resource the next version of its event's chain, and the same resource
-twice in one batch created once; and the same when the lines are read in processes
-(CARELOG_FHIR_IMPORT_PROCESSES)."""
+each patient's version, one audit row a patient of each batch naming its events, nothing
+doubled on a re-import, a changed resource the next version of its event's chain, and the
+same resource twice in one batch created once; and the same when the lines are read in
+processes (CARELOG_FHIR_IMPORT_PROCESSES)."""
 
 from __future__ import annotations
 
@@ -107,12 +107,16 @@ async def test_created_lines_are_the_log_rows_they_said_with_one_audit_row_a_bat
     ones = sum(1 for r in stored if r["patient_id"] == one)
     assert await versions(pool, tenant) == {one: ones, two: 1_497 - ones}
 
-    # One audit row a batch, naming every event it wrote; all of them in all.
+    # One audit row a patient of each batch, naming that patient's events it wrote; all of
+    # them in all.
     audited = [r for r in await audit_rows(pool, tenant) if r["request_id"] == "ndjson-copy"]
     assert [(r["action"], r["outcome"], r["route"]) for r in audited] == [
         ("create", "success", ROUTE)
-    ] * 2
+    ] * 4
+    assert sorted(r["patient_id"] for r in audited) == sorted([one, two] * 2)
     assert [r["result_count"] for r in audited] == [len(r["event_ids"]) for r in audited]
+    patient_of = {r["id"]: r["patient_id"] for r in stored}
+    assert all({patient_of[e] for e in r["event_ids"]} == {r["patient_id"]} for r in audited)
     named = [event for r in audited for event in r["event_ids"]]
     assert sorted(named) == [r["id"] for r in stored]
 

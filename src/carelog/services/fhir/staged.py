@@ -1,7 +1,7 @@
 """The new events of an import's batch of entries, written together through the path of
 ``POST /patient-events/batch`` (``storage.patient_events.batch``): COPY into the
-transaction's staging table, then one ``INSERT ... SELECT`` into the log with one audit row
-naming every event, rather than a statement (and an audit row) an event.
+transaction's staging table, then one ``INSERT ... SELECT`` into the log with one audit row a
+patient naming its events, rather than a statement (and an audit row) an event.
 
 Only what is ``created`` is staged: every check that can fail an entry runs before it is
 staged, so the staged events are stored all together. Corrections, retractions and Patients
@@ -49,8 +49,8 @@ class Staged:
         self._pending.append(pending)
 
     async def store(self, work: Work) -> list[Pending]:
-        """Write the staged events in the unit's open transaction, with one audit row for
-        them all: each one, now with its event id."""
+        """Write the staged events in the unit's open transaction, with one audit row a
+        patient: each one, now with its event id."""
         pending, self._pending, self._keys = self._pending, [], set()
         if not pending:
             return []

@@ -102,7 +102,7 @@ async def read_batch(body: bytes, *, ndjson: bool, max_events: int) -> ReadBatch
 async def record_batch(work: Work, batch: ReadBatch) -> BatchRecorded:
     """Append every item of ``batch`` (already checked as events and as their built-in
     types by :func:`read_batch`) to the tenant's log, in one transaction, with
-    one audit row for the batch; or, if any item may not be recorded, none.
+    one audit row a patient of the batch; or, if any item may not be recorded, none.
 
     An item for a patient the key may not reach is 403, one whose type the tenant's registry
     refuses (or whose payload fails the tenant's schema) 422, one whose idempotency key was

@@ -1,6 +1,6 @@
 """Appending a batch of events with COPY: staged in a temporary table, claimed idempotency
-keys, then one INSERT ... SELECT into the log with the batch's audit row. The caller holds
-the transaction (the staging table lives until its commit). Never commits."""
+keys, then one INSERT ... SELECT into the log with the batch's audit rows (one a patient).
+The caller holds the transaction (the staging table lives until its commit). Never commits."""
 
 from __future__ import annotations
 
@@ -107,8 +107,8 @@ async def mark_batch_replays(conn: AsyncConnection[Any], *, tenant_id: str) -> l
 async def insert_batch(
     conn: AsyncConnection[Any], *, principal: Principal, audit: AuditContext
 ) -> Audited[list[int]]:
-    """Append the staged events that are not replays, with the batch's audit row: every
-    item's event id, in the batch's order."""
+    """Append the staged events that are not replays, with one audit row a patient of the
+    batch: every item's event id, in the batch's order."""
     params = {
         "tenant_id": principal.tenant_id,
         "recorded_by": principal.name,
