@@ -56,13 +56,8 @@ class Staged:
             return []
         conn, access = work.conn, work.access
         events = [p.event for p in pending]
-        await batch_store.stage_batch(
-            conn,
-            items=events,
-            hashes=[None] * len(events),
-            order=log_order(events),
-            again=self._stored > 0,
-        )
+        rows = batch_store.copy_rows(events, [None] * len(events), log_order(events))
+        await batch_store.stage_batch(conn, rows=rows, again=self._stored > 0)
         self._stored += 1
         ids = work.audited(
             await batch_store.insert_batch(conn, principal=access.principal, audit=access.audit)

@@ -43,12 +43,14 @@ class BatchRecorded:
 class ReadBatch:
     """A batch's items, checked as events; for NDJSON each one's line; the request hash of
     each item with an idempotency key; the order to store them in (the log's index order:
-    patient, then clinical time)."""
+    patient, then clinical time); and the COPY text of the items in that order, written
+    with the read (in its thread, not on the event loop)."""
 
     items: list[BatchItem]
     lines: list[int] | None
     hashes: list[bytes | None]  # each item's request hash, for its idempotency key
     order: list[int]
+    rows: list[bytes]
 
 
 _gc_lock = threading.Lock()
@@ -90,7 +92,8 @@ def _read_items(body: bytes, ndjson: bool, max_events: int) -> ReadBatch:
     del texts
     del raw
     hashes = [None if item.idempotency_key is None else item.request_hash() for item in items]
-    return ReadBatch(items, lines, hashes, log_order(items))
+    order = log_order(items)
+    return ReadBatch(items, lines, hashes, order, list(batch_store.copy_rows(items, hashes, order)))
 
 
 async def read_batch(body: bytes, *, ndjson: bool, max_events: int) -> ReadBatch:
@@ -126,7 +129,7 @@ async def record_batch(work: Work, batch: ReadBatch) -> BatchRecorded:
     await _check_registered_types(conn, access.tenant_id, items, lines)
     keyed = sum(1 for item in items if item.idempotency_key is not None)
     async with work.transaction():
-        await batch_store.stage_batch(conn, items=items, hashes=batch.hashes, order=batch.order)
+        await batch_store.stage_batch(conn, rows=batch.rows)
         replayed: list[int] = []
         if keyed:
             claimed = await batch_store.claim_batch_keys(conn, tenant_id=access.tenant_id)
