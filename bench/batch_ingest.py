@@ -4,11 +4,12 @@ Hypothesis
 ----------
 With COPY into a staging table and one INSERT ... SELECT per batch (the per-patient version,
 the measurements and the search structures maintained once per batch by the statement-level
-trigger, one audit row per batch), the database's share is the log's indexes, about 18 us an
-event; Python's share is parsing and validating (pydantic), about 15 us an event with the
-cyclic collector paused. On this 2-core machine (service and database together) two workers
-with two batches in flight keep both cores busy, which puts the ceiling near 2 / (18 + 15)
-us = 60,000 events/s; the issue's target is 50,000/s sustained over 1,000,000 events.
+trigger, one audit row a patient of each batch), the database's share is the log's indexes,
+about 18 us an event; Python's share is parsing and validating (pydantic), about 15 us an
+event with the cyclic collector paused. On this 2-core machine (service and database
+together) two workers with two batches in flight keep both cores busy, which puts the
+ceiling near 2 / (18 + 15) us = 60,000 events/s; the issue's target is 50,000/s sustained
+over 1,000,000 events.
 
 Run
 ---

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta, timezone
 
+import orjson
 import pytest
 from pydantic import ValidationError
 
@@ -17,7 +18,12 @@ from carelog.domain.cursor import (
     encode_cursor,
 )
 from carelog.domain.events import PatientEventCreate
-from carelog.domain.limits import check_json_value, is_valid_idempotency_key, is_valid_patient_id
+from carelog.domain.limits import (
+    check_json_value,
+    dumps_each,
+    is_valid_idempotency_key,
+    is_valid_patient_id,
+)
 from carelog.domain.principals import Principal
 from carelog.domain.scopes import Permission
 
@@ -163,3 +169,13 @@ def test_admin_implies_every_scope() -> None:
     assert reader.has(Permission.EVENTS_READ)
     assert not reader.has(Permission.EVENTS_WRITE)
     assert reader.name == "key:k"
+
+
+def test_dumps_each_is_orjson_on_each_value() -> None:
+    # Strings holding the separator dumps_each splits at (orjson escapes it) split nowhere.
+    values = [{"a": "\x1e"}, [",\x1e,", 1], "x", 1.5, None, {}, [], {"b": {"c": [True]}}]
+    assert dumps_each(values) == [orjson.dumps(v) for v in values]
+    assert dumps_each(values, option=orjson.OPT_SORT_KEYS) == [
+        orjson.dumps(v, option=orjson.OPT_SORT_KEYS) for v in values
+    ]
+    assert dumps_each([]) == []

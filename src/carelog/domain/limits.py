@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
@@ -257,3 +258,20 @@ def loads_strict(body: bytes) -> Any:
     if may_repeat_a_key(body, parsed):
         json.loads(body, object_pairs_hook=unique_keys)
     return parsed
+
+
+def dumps_each(values: Sequence[Any], *, option: int = 0) -> list[bytes]:
+    """``[orjson.dumps(v, option=option) for v in values]``, written by one orjson call (a
+    call for each small value costs about three times as much, most of it the call).
+
+    The values are written between separators, a raw control character that orjson never
+    writes itself (it escapes every control character inside strings): the text splits back
+    into each value's exactly."""
+    if not values:
+        return []
+    separator = orjson.Fragment(b"\x1e")  # written as it is
+    written: list[Any] = []
+    for value in values:
+        written.append(value)
+        written.append(separator)
+    return orjson.dumps(written, option=option)[1 : -len(b",\x1e]")].split(b",\x1e,")

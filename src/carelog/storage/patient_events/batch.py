@@ -14,6 +14,7 @@ from psycopg import AsyncConnection
 
 from carelog.domain.audit import AuditContext
 from carelog.domain.batch import BatchItem
+from carelog.domain.limits import dumps_each
 from carelog.domain.principals import Principal
 from carelog.storage.audit import Audited
 from carelog.storage.patient_events._shared import load
@@ -42,23 +43,14 @@ def _text(value: str) -> str:
     return value
 
 
-# Between two values of one orjson call (an orjson.Fragment is written as it is): a raw
-# control character, which orjson never writes (it escapes them inside strings), so the text
-# splits back into each value's exactly.
-_SEPARATOR = orjson.Fragment(b"\x1e")
 _ZERO = timedelta(0)
 
 
 def _payload_texts(payloads: Sequence[dict[str, Any]]) -> list[str]:
-    # One orjson call for the batch's payloads (a call each cost three times as much), each
-    # payload's text escaped for COPY: orjson escapes every control character inside strings,
-    # so a backslash is all the payload's text may hold that COPY reads specially.
-    values: list[Any] = []
-    for payload in payloads:
-        values.append(payload)
-        values.append(_SEPARATOR)
-    text = orjson.dumps(values)[1 : -len(b",\x1e]")].decode()
-    return text.replace("\\", "\\\\").split(",\x1e,") if payloads else []
+    # Written by one orjson call for the batch, each escaped for COPY: orjson escapes every
+    # control character inside strings, so a backslash is all a payload's text may hold that
+    # COPY reads specially.
+    return [text.decode().replace("\\", "\\\\") for text in dumps_each(payloads)]
 
 
 def _stamp_texts(stamps: Sequence[datetime | None]) -> list[str]:
