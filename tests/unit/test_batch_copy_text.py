@@ -58,8 +58,8 @@ def test_every_field_reads_back_as_the_item_holds_it(count: int) -> None:
     for n in range(count):
         offset = timezone(timedelta(minutes=OFFSETS[n % len(OFFSETS)]))
         micro = timedelta(microseconds=123456 if n % 4 == 1 else 0)
-        occurred = None if n % 5 == 3 else (base + timedelta(hours=n) + micro).astimezone(offset)
-        items.append(_item(n, occurred=occurred, text=STRINGS[n % len(STRINGS)]))
+        when = None if n % 5 == 3 else (base + timedelta(hours=n) + micro).astimezone(offset)
+        items.append(_item(n, occurred=when, text=STRINGS[n % len(STRINGS)]))
     order = sorted(range(count), key=lambda i: (items[i].patient_id, -i))
     rows = _rows(items, order)
     assert [int(str(row[0])) for row in rows] == order
