@@ -31,6 +31,8 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     # Import validates what clients send against R4 with fhir.resources: this one file, which
     # imports it lazily so that the bare install still loads the mapping.
     "domain/fhir/validation.py": ("carelog.domain", "pydantic", "fhir.resources"),
+    # Its fast check of common Observations: a compiled schema of fhir_core's constraints.
+    "domain/fhir/fast_observation.py": ("carelog.domain", "pydantic_core", "fhir_core"),
     "storage": (
         "carelog.storage", "carelog.domain", "carelog.errors",
         "psycopg", "psycopg_pool", "pgserver", "pydantic", "orjson",

@@ -72,10 +72,11 @@ def content_hash(resource: Resource) -> str:
     return hashlib.sha256(canonical_json(body)).hexdigest()
 
 
-def read_resource(resource: Any, *, validate: bool = True) -> Read:
+def read_resource(resource: Any, *, validate: bool = True, fast: bool = True) -> Read:
     """``resource`` (a parsed JSON value) as an event, a patient or a rejection. With
     ``validate`` (the default) it is first checked with ``fhir.resources``; turn it off only
-    for resources already validated, since the readers then trust its structure."""
+    for resources already validated, since the readers then trust its structure. ``fast``:
+    a common Observation checked by ``fast_observation`` (the same verdict, sooner)."""
     if not isinstance(resource, dict):
         return Rejected(
             None, None, (Issue("Resource", "a resource is a JSON object", "structure"),)
@@ -87,7 +88,7 @@ def read_resource(resource: Any, *, validate: bool = True) -> Read:
         issue = Issue("Resource.resourceType", message, "required" if kind is None else "invalid")
         return Rejected(None, resource_id, (issue,))
     if validate:
-        issues = fhir_validate(resource)
+        issues = fhir_validate(resource, fast=fast)
         if issues:
             return Rejected(kind, resource_id, tuple(issues))
     try:

@@ -1,0 +1,165 @@
+"""A fast check of the common Observations (laboratory, survey and vital-signs results, as
+``carelog generate --format fhir`` writes them and lab feeds send them) against R4: one
+compiled schema (pydantic-core, in Rust) of exactly the shape it knows, which says whether
+``fhir.resources`` would find the resource valid, at a fraction of its cost.
+
+It accepts a resource only when the full model would: every element of the shape is checked
+with the constraints ``fhir.resources`` (``fhir_core``) applies to it, taken from
+``fhir_core`` itself (the patterns of string, code, id and uri; its own dateTime, instant and
+decimal validators), and more strictly where the full model is lax (JSON types exact: no
+number as a date, no text as a decimal; no null; no empty list). Anything else (an element
+outside the shape, an extension, a ``_status``, a contained resource, a value[x] it does not
+handle, two choices of one element, any failure) is not accepted, and the full model then
+gives the verdict and its messages. So it only skips work: what is read from an accepted
+resource is what the full path reads.
+
+The shape: ``resourceType``, ``id``, ``meta`` (versionId, lastUpdated, source, security,
+tag), ``identifier``, ``status`` (required), ``category``, ``code`` (required),
+``subject``, ``encounter``, ``effectiveDateTime`` | ``effectiveInstant`` |
+``effectivePeriod``, ``issued``, ``performer``, ``valueQuantity`` | ``valueString`` |
+``valueCodeableConcept`` | ``valueInteger``, ``interpretation``, ``method``, ``bodySite``,
+``specimen``, ``referenceRange`` (low, high, type, text) and ``component`` (code, a value of
+the same four, interpretation, referenceRange)."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable
+from typing import Any
+
+from fhir_core.types import Code, DateTime, Decimal, Id, Instant, String, Uri
+from pydantic_core import SchemaValidator, ValidationError, core_schema
+
+__all__ = ["accepts"]
+
+Schema = core_schema.CoreSchema
+
+_VALUES = frozenset({"valueQuantity", "valueString", "valueCodeableConcept", "valueInteger"})
+_EFFECTIVE = frozenset({"effectiveDateTime", "effectiveInstant", "effectivePeriod"})
+_INT32 = 2**31
+
+
+def _text(metadata: Iterable[Any]) -> Schema:
+    """A strict JSON string with the constraints of a ``fhir_core`` string type (its pattern,
+    lengths), read from the type itself."""
+    limits: dict[str, Any] = {}
+    for item in metadata:
+        for name in ("pattern", "min_length", "max_length"):
+            value = getattr(item, name, None)
+            if value is not None:
+                limits[name] = value
+    return core_schema.str_schema(strict=True, **limits)
+
+
+def _fhir(type_: type[Any], inner: Schema) -> Schema:
+    """``inner`` (the exact JSON type), then ``fhir_core``'s own validator of ``type_``."""
+    fhir_schema = type_.__get_pydantic_core_schema__(datetime.datetime, None)
+    return core_schema.chain_schema([inner, fhir_schema])
+
+
+STRING = _text(String())
+CODE = _text(Code())
+ID = _text(Id())
+URI = _text(Uri())  # type: ignore[call-arg]  # (its pattern is a class attribute)
+DATE_TIME = _fhir(DateTime, core_schema.str_schema(strict=True))
+INSTANT = _fhir(Instant, core_schema.str_schema(strict=True))
+DECIMAL = _fhir(
+    Decimal,
+    core_schema.union_schema(
+        [
+            core_schema.int_schema(strict=True),
+            core_schema.float_schema(strict=True, allow_inf_nan=False),
+        ]
+    ),
+)
+INTEGER = core_schema.int_schema(strict=True, ge=-_INT32, le=_INT32 - 1)
+BOOLEAN = core_schema.bool_schema(strict=True)
+
+
+def _element(required: Iterable[str] = (), **fields: Schema) -> Schema:
+    """A JSON object of exactly these elements (any other is refused), ``required`` ones
+    present."""
+    needed = set(required)
+    return core_schema.typed_dict_schema(
+        {
+            name: core_schema.typed_dict_field(schema, required=name in needed)
+            for name, schema in fields.items()
+        },
+        extra_behavior="forbid",
+        strict=True,
+    )
+
+
+def _list(item: Schema) -> Schema:
+    return core_schema.list_schema(item, min_length=1, strict=True)
+
+
+CODING = _element(
+    system=URI, version=STRING, code=CODE, display=STRING, userSelected=BOOLEAN
+)  # fmt: skip
+CONCEPT = _element(coding=_list(CODING), text=STRING)
+PERIOD = _element(start=DATE_TIME, end=DATE_TIME)
+IDENTIFIER = _element(use=CODE, type=CONCEPT, system=URI, value=STRING, period=PERIOD)
+REFERENCE = _element(reference=STRING, type=URI, identifier=IDENTIFIER, display=STRING)
+QUANTITY = _element(value=DECIMAL, comparator=CODE, unit=STRING, system=URI, code=CODE)
+META = _element(
+    versionId=ID, lastUpdated=INSTANT, source=URI, security=_list(CODING), tag=_list(CODING)
+)
+RANGE = _list(_element(low=QUANTITY, high=QUANTITY, type=CONCEPT, text=STRING))
+VALUES = {
+    "valueQuantity": QUANTITY,
+    "valueString": STRING,
+    "valueCodeableConcept": CONCEPT,
+    "valueInteger": INTEGER,
+}
+COMPONENT = _element(
+    ("code",), code=CONCEPT, interpretation=_list(CONCEPT), referenceRange=RANGE, **VALUES
+)
+OBSERVATION = _element(
+    ("resourceType", "status", "code"),
+    resourceType=core_schema.literal_schema(["Observation"]),
+    id=ID,
+    meta=META,
+    identifier=_list(IDENTIFIER),
+    status=CODE,
+    category=_list(CONCEPT),
+    code=CONCEPT,
+    subject=REFERENCE,
+    encounter=REFERENCE,
+    effectiveDateTime=DATE_TIME,
+    effectiveInstant=INSTANT,
+    effectivePeriod=PERIOD,
+    issued=INSTANT,
+    performer=_list(REFERENCE),
+    interpretation=_list(CONCEPT),
+    method=CONCEPT,
+    bodySite=CONCEPT,
+    specimen=REFERENCE,
+    referenceRange=RANGE,
+    component=_list(COMPONENT),
+    **VALUES,
+)
+_VALIDATOR = SchemaValidator(OBSERVATION)
+
+
+def _one_choice(element: dict[str, Any], choices: frozenset[str]) -> bool:
+    """At most one type of a choice element (``value[x]``): the full model refuses two."""
+    return len(choices.intersection(element)) <= 1
+
+
+def accepts(resource: dict[str, Any]) -> bool:
+    """Whether ``resource`` is an Observation of the known shape that is valid R4 (then
+    ``fhir.resources`` finds no issue in it). ``False`` says only that this check does not
+    know: the full model decides."""
+    if not _one_choice(resource, _VALUES) or not _one_choice(resource, _EFFECTIVE):
+        return False
+    components = resource.get("component")
+    if isinstance(components, list):
+        for component in components:
+            if isinstance(component, dict) and not _one_choice(component, _VALUES):
+                return False
+    try:
+        _VALIDATOR.validate_python(resource)
+    except (ValidationError, TypeError, ValueError, RecursionError):
+        return False
+    return True
