@@ -27,7 +27,7 @@ import datetime
 from collections.abc import Iterable
 from typing import Any
 
-from fhir_core.types import Code, DateTime, Decimal, Id, Instant, String, Uri
+from fhir_core.types import Code, DateTime, Id, Instant, String, Uri
 from pydantic_core import SchemaValidator, ValidationError, core_schema
 
 __all__ = ["accepts"]
@@ -51,26 +51,43 @@ def _text(metadata: Iterable[Any]) -> Schema:
     return core_schema.str_schema(strict=True, **limits)
 
 
-def _fhir(type_: type[Any], inner: Schema) -> Schema:
-    """``inner`` (the exact JSON type), then ``fhir_core``'s own validator of ``type_``."""
-    fhir_schema = type_.__get_pydantic_core_schema__(datetime.datetime, None)
-    return core_schema.chain_schema([inner, fhir_schema])
+def _inner(type_: type[Any]) -> Schema:
+    """The pydantic-core schema ``fhir_core``'s validator of ``type_`` hands a value to."""
+    wrapped = type_.__get_pydantic_core_schema__(datetime.datetime, None)
+    assert wrapped["type"] == "function-wrap"
+    inner: Schema = wrapped["schema"]
+    return inner
 
 
+# FHIR's dateTime and instant patterns (fhir_core's, searched as whole strings), less what
+# fhir_core's validators take apart in Python (a year or a month alone, a leap second): a
+# day, then a time to the second with its zone, or none (not for an instant). Then the same
+# date-time parsing (in Rust) as fhir_core's validators end with: a real day of the calendar.
+_DAY = (
+    r"([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)-(0[1-9]|1[0-2])-"
+    r"(0[1-9]|[1-2][0-9]|3[0-1])"
+)
+_TIME = (
+    r"T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]+)?"
+    r"(Z|([+\-])((0[0-9]|1[0-3]):[0-5][0-9]|14:00))"
+)
 STRING = _text(String())
 CODE = _text(Code())
 ID = _text(Id())
 URI = _text(Uri())  # type: ignore[call-arg]  # (its pattern is a class attribute)
-DATE_TIME = _fhir(DateTime, core_schema.str_schema(strict=True))
-INSTANT = _fhir(Instant, core_schema.str_schema(strict=True))
-DECIMAL = _fhir(
-    Decimal,
-    core_schema.union_schema(
-        [
-            core_schema.int_schema(strict=True),
-            core_schema.float_schema(strict=True, allow_inf_nan=False),
-        ]
-    ),
+DATE_TIME = core_schema.chain_schema(
+    [core_schema.str_schema(strict=True, pattern=f"^{_DAY}({_TIME})?$"), _inner(DateTime)]
+)
+INSTANT = core_schema.chain_schema(
+    [core_schema.str_schema(strict=True, pattern=f"^{_DAY}{_TIME}$"), _inner(Instant)]
+)
+# fhir_core's decimal: a value whose str() matches FHIR's decimal pattern, which every
+# integer and every finite float's does; strictly JSON numbers here (not a text, a boolean).
+DECIMAL = core_schema.union_schema(
+    [
+        core_schema.int_schema(strict=True),
+        core_schema.float_schema(strict=True, allow_inf_nan=False),
+    ]
 )
 INTEGER = core_schema.int_schema(strict=True, ge=-_INT32, le=_INT32 - 1)
 BOOLEAN = core_schema.bool_schema(strict=True)
