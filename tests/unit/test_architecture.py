@@ -32,7 +32,8 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     # imports it lazily so that the bare install still loads the mapping.
     "domain/fhir/validation.py": ("carelog.domain", "pydantic", "fhir.resources"),
     # Its fast check of common Observations: a compiled schema of fhir_core's constraints.
-    "domain/fhir/fast_observation.py": ("carelog.domain", "pydantic_core", "fhir_core"),
+    # (orjson: its content hash, the same bytes sooner.)
+    "domain/fhir/fast_observation.py": ("carelog.domain", "pydantic_core", "fhir_core", "orjson"),
     "storage": (
         "carelog.storage", "carelog.domain", "carelog.errors",
         "psycopg", "psycopg_pool", "pgserver", "pydantic", "orjson",

@@ -18,7 +18,9 @@ from carelog.cli.generate import to_events
 from carelog.domain.fhir import codes as c
 from carelog.domain.fhir import history, read_resource
 from carelog.domain.fhir.fast_observation import accepts
+from carelog.domain.fhir.fast_observation import content_hash as fast_hash
 from carelog.domain.fhir.imported import Imported, Rejected
+from carelog.domain.fhir.ingest import content_hash
 from carelog.domain.fhir.validation import validate
 from carelog.synthetic.population import cohort
 
@@ -331,3 +333,33 @@ def test_every_number_json_gives_is_a_fhir_decimal() -> None:
     for number in numbers:
         assert Decimal.pattern.fullmatch(str(number)), number
         assert _same(_with(valueQuantity={"value": number, **UCUM}))
+
+
+def _text_everywhere(text: str) -> Resource:
+    resource = _with(code={"text": text, "coding": [{"system": c.LOINC, "code": "1"}]})
+    resource["subject"] = {"reference": "Patient/P-1", "display": text}
+    return resource
+
+
+def test_the_fast_content_hash_is_the_same_bytes() -> None:
+    """orjson's canonical JSON is the standard library's for every character (escapes of
+    the control characters, U+2028, astral planes), key order (by code point) and number
+    an accepted Observation holds; a float under 1e-4 is hashed the usual way."""
+    characters = [chr(x) for x in range(0x10000) if not 0xD800 <= x < 0xE000]
+    characters += [chr(x) for x in range(0x10000, 0x110000, 97)]
+    for at in range(0, len(characters), 512):
+        text = "x" + "".join(characters[at : at + 512])
+        resource = _text_everywhere(text)
+        assert accepts(resource)
+        assert fast_hash(resource) == content_hash(resource)
+    keyed = _with(valueCodeableConcept=None)
+    keyed["code"] = {"text": "\uffff", "coding": [{"system": "\U00010000", "display": "é"}]}
+    assert fast_hash(keyed) == content_hash(keyed)
+    for value in (1e-4, 0.00012, 1e15, 1e16, 1e22, 123456789.125, -0.0, 2**63 - 1, 2**64 - 1):
+        resource = _with(valueQuantity={"value": value, **UCUM})
+        assert fast_hash(resource) == content_hash(resource), value
+    for value in (5e-5, 1e-7, -3e-300, 2**64, -(2**63) - 1, 10**40):
+        resource = _with(referenceRange=[{"low": {"value": value}}])
+        assert accepts(resource)
+        assert fast_hash(resource) is None
+        assert _same(resource)

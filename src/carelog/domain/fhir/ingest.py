@@ -33,6 +33,7 @@ from carelog.domain.fhir.imported import (
     Rejected,
 )
 from carelog.domain.fhir.readers import READERS, Mapped
+from carelog.domain.fhir.validation import fast_accepts, fast_hash
 from carelog.domain.fhir.validation import validate as fhir_validate
 from carelog.domain.limits import EVENT_TYPE_PATTERN, check_json_value, is_valid_patient_id
 from carelog.domain.scopes import SensitivityLabel
@@ -87,12 +88,14 @@ def read_resource(resource: Any, *, validate: bool = True, fast: bool = True) ->
         message = "resourceType is required" if kind is None else f"{kind!r} is not a resource type"
         issue = Issue("Resource.resourceType", message, "required" if kind is None else "invalid")
         return Rejected(None, resource_id, (issue,))
+    accepted = False
     if validate:
-        issues = fhir_validate(resource, fast=fast)
+        accepted = fast and fast_accepts(resource)
+        issues = [] if accepted else fhir_validate(resource, fast=False)
         if issues:
             return Rejected(kind, resource_id, tuple(issues))
     try:
-        return _read(resource, kind, resource_id)
+        return _read(resource, kind, resource_id, accepted)
     except Invalid as exc:
         return Rejected(kind, resource_id, (exc.issue,))
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
@@ -180,7 +183,7 @@ def _check(mapped: Mapped, kind: str) -> list[Issue]:
     return issues
 
 
-def _read(resource: Resource, kind: str, resource_id: str | None) -> Read:
+def _read(resource: Resource, kind: str, resource_id: str | None, fast: bool = False) -> Read:
     version = (resource.get("meta") or {}).get("versionId")
     if resource.get("modifierExtension"):
         raise Invalid(
@@ -218,7 +221,7 @@ def _read(resource: Resource, kind: str, resource_id: str | None) -> Read:
         resource_type=kind,
         resource_id=resource_id,
         version_id=None if version is None else str(version),
-        content_hash=content_hash(resource),
+        content_hash=(fast_hash(resource) if fast else None) or content_hash(resource),
         patient=patient,
         event_type=mapped.event_type,
         payload=mapped.payload,

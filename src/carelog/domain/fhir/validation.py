@@ -32,10 +32,21 @@ _CODES: dict[str, IssueCode] = {
 
 
 @cache
-def _fast() -> Callable[[dict[str, Any]], bool]:
-    from carelog.domain.fhir.fast_observation import accepts
+def _fast() -> tuple[Callable[[dict[str, Any]], bool], Callable[[dict[str, Any]], str | None]]:
+    from carelog.domain.fhir.fast_observation import accepts, content_hash
 
-    return accepts
+    return accepts, content_hash
+
+
+def fast_accepts(resource: dict[str, Any]) -> bool:
+    """Whether the fast check takes ``resource`` as valid R4 (a common Observation)."""
+    return resource.get("resourceType") == "Observation" and _fast()[0](resource)
+
+
+def fast_hash(resource: dict[str, Any]) -> str | None:
+    """The content hash of a resource :func:`fast_accepts` took, sooner (``None``: hash it
+    the usual way)."""
+    return _fast()[1](resource)
 
 
 @cache
@@ -73,7 +84,7 @@ def validate(resource: dict[str, Any], *, fast: bool = True) -> list[Issue]:
     kind = resource.get("resourceType")
     if not isinstance(kind, str) or not kind:
         return [Issue("Resource.resourceType", "resourceType is required", "required")]
-    if fast and kind == "Observation" and _fast()(resource):
+    if fast and fast_accepts(resource):
         return []
     model = _model(kind)
     if model is None:
