@@ -146,6 +146,9 @@ VARIANTS: dict[str, Resource] = {
     "specimen": _with(specimen={"display": "Venous blood"}),
     "performer": _with(performer=[{"reference": "Practitioner/1", "display": "Dr X"}]),
     "encounter": _with(encounter={"reference": "Encounter/5"}),
+    "references": _with(basedOn=[{"reference": "ServiceRequest/1"}], device={"display": "x"}),
+    "note": _with(note=[{"text": "*haemolysed*", "time": "2025-03-01", "authorString": "lab"}]),
+    "empty note": _with(note=[{"text": ""}]),
     "method and body site": _with(method={"text": "HPLC"}, bodySite={"text": "Left arm"}),
     "no category": _with(category=None),
     "survey": _with(category=[_concept(c.OBSERVATION_CATEGORY, "survey")]),
@@ -203,6 +206,8 @@ MALFORMED: dict[str, Resource] = {
     "component with two values": _with(
         component=[{"code": {"text": "x"}, "valueString": "a", "valueQuantity": {"value": 1}}]
     ),
+    "note without text": _with(note=[{"authorString": "lab"}]),
+    "note by reference": _with(note=[{"text": "x", "authorReference": {"display": "y"}}]),
     "component without code": _with(component=[{"valueString": "a"}]),
     "value text as a number": _with(valueQuantity={"value": "5.5", **UCUM}),
     "value a boolean": _with(valueQuantity={"value": True, **UCUM}),
@@ -233,7 +238,7 @@ def test_malformed_or_unknown_shapes_fall_back_to_the_full_model(name: str) -> N
 VALID_R4 = {
     "extension", "primitive extension", "text narrative", "value ratio", "value boolean",
     "empty list", "null subject", "date as a number",
-    "value text as a number", "contained", "user selected as text",
+    "value text as a number", "contained", "user selected as text", "note by reference",
 }  # fmt: skip
 REFUSED_BY_R4 = sorted(set(MALFORMED) - VALID_R4)
 

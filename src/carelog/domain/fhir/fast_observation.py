@@ -17,10 +17,11 @@ bytes by orjson as ``ingest.canonical_json`` gives, when that is sure).
 The shape: ``resourceType``, ``id``, ``meta`` (versionId, lastUpdated, source, security,
 tag), ``identifier``, ``status`` (required), ``category``, ``code`` (required),
 ``subject``, ``encounter``, ``effectiveDateTime`` | ``effectiveInstant`` |
-``effectivePeriod``, ``issued``, ``performer``, ``valueQuantity`` | ``valueString`` |
-``valueCodeableConcept`` | ``valueInteger``, ``interpretation``, ``method``, ``bodySite``,
-``specimen``, ``referenceRange`` (low, high, type, text) and ``component`` (code, a value of
-the same four, interpretation, referenceRange)."""
+``effectivePeriod``, ``issued``, the references (basedOn, partOf, focus, performer,
+device, hasMember, derivedFrom), ``note`` (text, time, authorString), ``valueQuantity`` |
+``valueString`` | ``valueCodeableConcept`` | ``valueInteger``, ``interpretation``,
+``method``, ``bodySite``, ``specimen``, ``referenceRange`` (low, high, type, text) and
+``component`` (code, a value of the same four, interpretation, referenceRange)."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import orjson
-from fhir_core.types import Code, DateTime, Id, Instant, String, Uri
+from fhir_core.types import Code, DateTime, Id, Instant, Markdown, String, Uri
 from pydantic_core import SchemaValidator, ValidationError, core_schema
 
 __all__ = ["accepts", "content_hash"]
@@ -78,6 +79,7 @@ STRING = _text(String())
 CODE = _text(Code())
 ID = _text(Id())
 URI = _text(Uri())  # type: ignore[call-arg]  # (its pattern is a class attribute)
+MARKDOWN = _text(Markdown())  # type: ignore[call-arg]
 DATE_TIME = core_schema.chain_schema(
     [core_schema.str_schema(strict=True, pattern=f"^{_DAY}({_TIME})?$"), _inner(DateTime)]
 )
@@ -125,6 +127,7 @@ QUANTITY = _element(value=DECIMAL, comparator=CODE, unit=STRING, system=URI, cod
 META = _element(
     versionId=ID, lastUpdated=INSTANT, source=URI, security=_list(CODING), tag=_list(CODING)
 )
+NOTE = _element(("text",), authorString=STRING, time=DATE_TIME, text=MARKDOWN)
 RANGE = _list(_element(low=QUANTITY, high=QUANTITY, type=CONCEPT, text=STRING))
 VALUES = {
     "valueQuantity": QUANTITY,
@@ -150,7 +153,14 @@ OBSERVATION = _element(
     effectiveInstant=INSTANT,
     effectivePeriod=PERIOD,
     issued=INSTANT,
+    basedOn=_list(REFERENCE),
+    partOf=_list(REFERENCE),
+    focus=_list(REFERENCE),
     performer=_list(REFERENCE),
+    device=REFERENCE,
+    hasMember=_list(REFERENCE),
+    derivedFrom=_list(REFERENCE),
+    note=_list(NOTE),
     interpretation=_list(CONCEPT),
     method=CONCEPT,
     bodySite=CONCEPT,
@@ -188,7 +198,6 @@ def accepts(resource: dict[str, Any]) -> bool:
 def _quantities(resource: dict[str, Any]) -> Iterator[Any]:
     """Where an accepted Observation may hold a float: its quantities' values (the schema
     allows a float as a decimal only)."""
-    yield resource.get("valueQuantity")
     for holder in (resource, *(resource.get("component") or ())):
         yield holder.get("valueQuantity")
         for bounds in holder.get("referenceRange") or ():
