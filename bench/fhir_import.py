@@ -17,7 +17,9 @@ before is stored, its created lines written with COPY and one INSERT ... SELECT.
 hypothesis: with the store a few statements a batch, reading (R4 validation above all) is
 the bound, and reading in processes on the other core lifts it. It also times reading
 alone (``read_lines`` on one core, with and without validation), to say where the time
-goes.
+goes: these Observations are of the shape ``domain.fhir.fast_observation`` checks against
+R4 without the full ``fhir.resources`` model (run the bench on a checkout before it for
+the full model's figures).
 
 Run
 ---

@@ -193,6 +193,17 @@ def _reject_number(text: str) -> Any:
     raise ValueError(f"{text} is not a JSON number")
 
 
+# What ``json.loads(text, parse_constant=_reject_number)`` makes for each line, made once.
+_DECODER = json.JSONDecoder(parse_constant=_reject_number)
+
+
+def _loads(text: str) -> Any:
+    """``json.loads(text, parse_constant=_reject_number)``, without a decoder a line."""
+    if text.startswith("\ufeff"):  # (json.loads's own check)
+        raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+    return _DECODER.decode(text)
+
+
 class NdjsonReader:
     """Reads NDJSON a line at a time (``feed`` each line as it arrives, from a sync or an
     async stream): blank lines are skipped; a line that is too long, not JSON or not an
@@ -217,7 +228,7 @@ class NdjsonReader:
         if not raw.strip():
             return None
         try:
-            value = json.loads(raw.decode("utf-8"), parse_constant=_reject_number)
+            value = _loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, ValueError, RecursionError) as exc:
             return Item(self.line, where, _rejected(where, f"not JSON: {exc}"))
         if not isinstance(value, dict):

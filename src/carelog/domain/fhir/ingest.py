@@ -33,6 +33,7 @@ from carelog.domain.fhir.imported import (
     Rejected,
 )
 from carelog.domain.fhir.readers import READERS, Mapped
+from carelog.domain.fhir.validation import fast_accepts, fast_hash
 from carelog.domain.fhir.validation import validate as fhir_validate
 from carelog.domain.limits import EVENT_TYPE_PATTERN, check_json_value, is_valid_patient_id
 from carelog.domain.scopes import SensitivityLabel
@@ -72,10 +73,11 @@ def content_hash(resource: Resource) -> str:
     return hashlib.sha256(canonical_json(body)).hexdigest()
 
 
-def read_resource(resource: Any, *, validate: bool = True) -> Read:
+def read_resource(resource: Any, *, validate: bool = True, fast: bool = True) -> Read:
     """``resource`` (a parsed JSON value) as an event, a patient or a rejection. With
     ``validate`` (the default) it is first checked with ``fhir.resources``; turn it off only
-    for resources already validated, since the readers then trust its structure."""
+    for resources already validated, since the readers then trust its structure. ``fast``:
+    a common Observation checked by ``fast_observation`` (the same verdict, sooner)."""
     if not isinstance(resource, dict):
         return Rejected(
             None, None, (Issue("Resource", "a resource is a JSON object", "structure"),)
@@ -86,12 +88,14 @@ def read_resource(resource: Any, *, validate: bool = True) -> Read:
         message = "resourceType is required" if kind is None else f"{kind!r} is not a resource type"
         issue = Issue("Resource.resourceType", message, "required" if kind is None else "invalid")
         return Rejected(None, resource_id, (issue,))
+    accepted = False
     if validate:
-        issues = fhir_validate(resource)
+        accepted = fast and fast_accepts(resource)
+        issues = [] if accepted else fhir_validate(resource, fast=False)
         if issues:
             return Rejected(kind, resource_id, tuple(issues))
     try:
-        return _read(resource, kind, resource_id)
+        return _read(resource, kind, resource_id, accepted)
     except Invalid as exc:
         return Rejected(kind, resource_id, (exc.issue,))
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
@@ -179,7 +183,7 @@ def _check(mapped: Mapped, kind: str) -> list[Issue]:
     return issues
 
 
-def _read(resource: Resource, kind: str, resource_id: str | None) -> Read:
+def _read(resource: Resource, kind: str, resource_id: str | None, fast: bool = False) -> Read:
     version = (resource.get("meta") or {}).get("versionId")
     if resource.get("modifierExtension"):
         raise Invalid(
@@ -217,7 +221,7 @@ def _read(resource: Resource, kind: str, resource_id: str | None) -> Read:
         resource_type=kind,
         resource_id=resource_id,
         version_id=None if version is None else str(version),
-        content_hash=content_hash(resource),
+        content_hash=(fast_hash(resource) if fast else None) or content_hash(resource),
         patient=patient,
         event_type=mapped.event_type,
         payload=mapped.payload,
