@@ -43,14 +43,12 @@ class BatchRecorded:
 class ReadBatch:
     """A batch's items, checked as events; for NDJSON each one's line; the request hash of
     each item with an idempotency key; the order to store them in (the log's index order:
-    patient, then clinical time); and the COPY text of the items in that order, written
-    with the read (in its thread, not on the event loop)."""
+    patient, then clinical time)."""
 
     items: list[BatchItem]
     lines: list[int] | None
     hashes: list[bytes | None]  # each item's request hash, for its idempotency key
     order: list[int]
-    rows: list[bytes]
 
 
 _gc_lock = threading.Lock()
@@ -92,8 +90,7 @@ def _read_items(body: bytes, ndjson: bool, max_events: int) -> ReadBatch:
     del texts
     del raw
     hashes = [None if item.idempotency_key is None else item.request_hash() for item in items]
-    order = log_order(items)
-    return ReadBatch(items, lines, hashes, order, list(batch_store.copy_rows(items, hashes, order)))
+    return ReadBatch(items, lines, hashes, log_order(items))
 
 
 async def read_batch(body: bytes, *, ndjson: bool, max_events: int) -> ReadBatch:
@@ -129,7 +126,11 @@ async def record_batch(work: Work, batch: ReadBatch) -> BatchRecorded:
     await _check_registered_types(conn, access.tenant_id, items, lines)
     keyed = sum(1 for item in items if item.idempotency_key is not None)
     async with work.transaction():
-        await batch_store.stage_batch(conn, rows=batch.rows)
+        # The COPY text is written a chunk at a time as it is sent: PostgreSQL reads each
+        # chunk while the next is written (all of it written first, in the read's thread,
+        # was 10% slower on the wall clock at equal CPU).
+        rows = batch_store.copy_rows(items, batch.hashes, batch.order)
+        await batch_store.stage_batch(conn, rows=rows)
         replayed: list[int] = []
         if keyed:
             claimed = await batch_store.claim_batch_keys(conn, tenant_id=access.tenant_id)
