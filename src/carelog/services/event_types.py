@@ -18,12 +18,19 @@ from carelog.storage.db import Connection
 
 
 async def check_event(
-    conn: Connection, tenant_id: str, event_type: str, payload: dict[str, Any]
+    conn: Connection,
+    tenant_id: str,
+    event_type: str,
+    payload: dict[str, Any],
+    *,
+    model_checked: bool = False,
 ) -> None:
     """Validate a payload: built-in kinds by their models, registered types by their JSON
     Schema; other types are free JSON unless the tenant refuses unregistered types. Only a
     type that is not built in costs a query. A type only the service writes (a workflow's
-    transition) is refused: a client cannot forge, correct or retract one."""
+    transition) is refused: a client cannot forge, correct or retract one. With
+    ``model_checked`` the payload has passed its built-in model already (a FHIR import's
+    mapping checks it as it reads), and is not checked by it again."""
     if event_type in SYSTEM_EVENT_TYPES:
         raise ValidationFailed(
             f"Events of type '{event_type}' are written by the service itself.",
@@ -37,7 +44,8 @@ async def check_event(
             ],
         )
     if event_type in EVENT_TYPES:
-        check_payload(event_type, payload)
+        if not model_checked:
+            check_payload(event_type, payload)
         return
     schema, reject = await type_store.event_type_rule(
         conn, tenant_id=tenant_id, event_type=event_type

@@ -124,12 +124,10 @@ class Importer:
         # The staged events, stored: each one remembered, its outcome settled.
         if self.staged is None:
             return
-        for pending in await self.staged.store(self.work):
+        for where, remembered in await self.staged.store(self.work):
             self.audited = True
-            self._remember(pending.remembered)
-            self.settled[pending.where] = Outcome(
-                pending.where, "created", _location(pending.remembered)
-            )
+            self._remember(remembered)
+            self.settled[where] = Outcome(where, "created", _location(remembered))
 
     def _settle(self, outcomes: list[Outcome]) -> list[Outcome]:
         # A staged entry's outcome, with where its event is now that it is stored.
@@ -213,7 +211,7 @@ class Importer:
         if known is not None and known.event_id is not None:
             if _same(known, read.version_id, read.content_hash):
                 return Outcome(where, "unchanged", _location(known))
-            return await self._correct(read, where, known, patient_id)
+            return await self._correct(read, where, known, patient_id, joined=joined)
         if read.status == _RETRACTED:
             message = "an entered-in-error resource that was never imported: nothing to retract"
             raise _Failed(self._at(where, read.resource_type), message, "not-supported")
@@ -235,7 +233,7 @@ class Importer:
             )
         except ValidationError as exc:
             raise _Failed(self._at(where, read.resource_type), _first_error(exc), "value") from None
-        await self._checked(read, where)
+        await self._checked(read, where, joined=joined)
         if self.staged is not None:
             assert isinstance(event, BatchItem)
             remembered = Remembered(
@@ -257,7 +255,7 @@ class Importer:
         return Outcome(where, "created", _location(remembered))
 
     async def _correct(
-        self, read: Imported, where: str, known: Remembered, patient_id: str
+        self, read: Imported, where: str, known: Remembered, patient_id: str, *, joined: bool
     ) -> Outcome:
         """A new version of a resource imported before: a correction (or retraction) of the
         event holding it, now the newest of its chain."""
@@ -286,7 +284,7 @@ class Importer:
             raise _Failed(resource, message, "conflict")
         retract = read.status == _RETRACTED
         if not retract:
-            await self._checked(read, where)
+            await self._checked(read, where, joined=joined)
         revision = await event_store.insert_revision(
             conn,
             principal=access.principal,
@@ -311,10 +309,14 @@ class Importer:
         self._remember(remembered)
         return Outcome(where, "corrected", _location(remembered))
 
-    async def _checked(self, read: Imported, where: str) -> None:
+    async def _checked(self, read: Imported, where: str, *, joined: bool) -> None:
         # The tenant's own rules for the type (registered schemas, refusing unregistered).
+        # Reading checked a built-in type's payload against its model (``ingest._check``):
+        # checked again only when signs were joined into it.
         try:
-            await check_event(self.work.conn, self.tenant, read.event_type, read.payload)
+            await check_event(
+                self.work.conn, self.tenant, read.event_type, read.payload, model_checked=not joined
+            )
         except CarelogError as exc:
             raise _Failed(self._at(where, read.resource_type), exc.detail, "processing") from None
 

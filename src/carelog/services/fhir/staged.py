@@ -48,9 +48,9 @@ class Staged:
         self._keys.add((remembered.resource_type, remembered.resource_id))
         self._pending.append(pending)
 
-    async def store(self, work: Work) -> list[Pending]:
+    async def store(self, work: Work) -> list[tuple[str, Remembered]]:
         """Write the staged events in the unit's open transaction, with one audit row a
-        patient: each one, now with its event id."""
+        patient: each one's entry and what to remember of it, now with its event id."""
         pending, self._pending, self._keys = self._pending, [], set()
         if not pending:
             return []
@@ -63,6 +63,6 @@ class Staged:
             await batch_store.insert_batch(conn, principal=access.principal, audit=access.audit)
         )
         return [
-            replace(p, remembered=replace(p.remembered, event_id=event_id, chain_id=event_id))
+            (p.where, replace(p.remembered, event_id=event_id, chain_id=event_id))
             for p, event_id in zip(pending, ids, strict=True)
         ]
