@@ -46,7 +46,7 @@ import psutil
 import psycopg
 
 from bench_common import say
-from bench_service import Service, database_url, free_port, postmaster_pid
+from bench_service import Service, cpu_seconds, database_url, free_port, postmaster_pid
 from carelog.synthetic.population import population
 
 EVENTS_PER_PATIENT = 60  # about what the synthetic population records over 3 years
@@ -89,22 +89,6 @@ async def send_all(
         started = time.perf_counter()
         await asyncio.gather(*(sender(client) for _ in range(concurrency)))
         return time.perf_counter() - started, latencies
-
-
-def cpu_seconds(root: int) -> float:
-    """CPU seconds (user and system) used so far by ``root`` and every process under it."""
-    total = 0.0
-    try:
-        parent = psutil.Process(root)
-        for process in [parent, *parent.children(recursive=True)]:
-            try:
-                times = process.cpu_times()
-            except psutil.NoSuchProcess:
-                continue
-            total += times.user + times.system
-    except psutil.NoSuchProcess:
-        pass
-    return total
 
 
 def check_database(url: str) -> dict[str, Any]:

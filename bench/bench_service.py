@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import httpx
+import psutil
 
 from bench_common import TENANT, say
 
@@ -69,6 +70,22 @@ def service_env(
 def database_url(data_dir: Path) -> str:
     """URL of the embedded server's ``carelog`` database (Unix socket in its data folder)."""
     return f"postgresql://postgres:@/carelog?host={data_dir / 'pgdata'}"
+
+
+def cpu_seconds(root: int) -> float:
+    """CPU seconds (user and system) used so far by ``root`` and every process under it."""
+    total = 0.0
+    try:
+        parent = psutil.Process(root)
+        for process in [parent, *parent.children(recursive=True)]:
+            try:
+                times = process.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system
+    except psutil.NoSuchProcess:
+        pass
+    return total
 
 
 def postmaster_pid(pgdata: Path) -> int | None:

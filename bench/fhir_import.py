@@ -52,7 +52,9 @@ from typing import Any
 
 import httpx
 import orjson
+import psutil
 
+from bench_service import cpu_seconds, postmaster_pid
 from carelog.api.app import create_app
 from carelog.domain.principals import ApiKeyCreate
 from carelog.services.auth.keys import issue_key
@@ -127,7 +129,25 @@ async def _chunks(body: bytes, size: int = 64 * 1024) -> Any:
         yield body[at : at + size]
 
 
-async def timed_ndjson(client: httpx.AsyncClient, body: bytes, expect: str) -> float:
+def cpu_now(postgres: int) -> dict[str, float]:
+    """CPU seconds used so far by this process (the app and the client, every thread), the
+    processes that read lines (this process's children) and PostgreSQL."""
+    server = {postgres}
+    if postgres:
+        server.update(p.pid for p in psutil.Process(postgres).children(recursive=True))
+    children = [p.pid for p in psutil.Process().children(recursive=True) if p.pid not in server]
+    return {
+        "this process": time.process_time(),
+        "reading processes": sum(cpu_seconds(pid) for pid in children),
+        "PostgreSQL": cpu_seconds(postgres) if postgres else 0.0,
+    }
+
+
+async def timed_ndjson(
+    client: httpx.AsyncClient, body: bytes, expect: str, cpu: dict[str, list[float]], postgres: int
+) -> float:
+    """Seconds to import ``body``; the CPU seconds each side used appended to ``cpu``."""
+    before = cpu_now(postgres)
     started = time.perf_counter()
     response = await client.post(
         "/fhir/$import",
@@ -135,9 +155,12 @@ async def timed_ndjson(client: httpx.AsyncClient, body: bytes, expect: str) -> f
         headers={"Content-Type": "application/fhir+ndjson"},
     )
     elapsed = time.perf_counter() - started
+    after = cpu_now(postgres)
     assert response.status_code == 200, response.text[:500]
     summary = response.json()["issue"][-1]["diagnostics"]
     assert summary.startswith(expect), summary
+    for side, seconds in after.items():
+        cpu.setdefault(side, []).append(seconds - before[side])
     return elapsed
 
 
@@ -199,17 +222,27 @@ async def main(
                 ) as client:
                     await timed(client, bundle("batch", 50, patients), "201 Created")  # warm-up
                     figures: dict[str, list[float]] = {"batch": [], "again": [], "tx": []}
+                    postgres = postmaster_pid(embedded.pgdata) or 0
                     size = 0
                     if ndjson:
                         figures = {"ndjson": [], "ndjson again": [], "read": [], "read bare": []}
+                    cpu: dict[str, dict[str, list[float]]] = {"ndjson": {}, "ndjson again": {}}
                     for _ in range(rounds if ndjson else 0):
                         body = ndjson_lines(entries, patients)
                         size = len(body)
                         figures["ndjson"].append(
-                            await timed_ndjson(client, body, f"{entries} created")
+                            await timed_ndjson(
+                                client, body, f"{entries} created", cpu["ndjson"], postgres
+                            )
                         )
                         figures["ndjson again"].append(
-                            await timed_ndjson(client, body, f"0 created, {entries} unchanged")
+                            await timed_ndjson(
+                                client,
+                                body,
+                                f"0 created, {entries} unchanged",
+                                cpu["ndjson again"],
+                                postgres,
+                            )
                         )
                         figures["read"].append(reading(body, True))
                         figures["read bare"].append(reading(body, False))
@@ -240,6 +273,10 @@ async def main(
     for name, seconds in figures.items():
         median = statistics.median(seconds)
         print(f"  {names[name]:<30} {median:6.2f} s  {entries / median:7.0f} /s")
+        sides = cpu.get(name) if ndjson else None
+        for side, used in (sides or {}).items():
+            per_line = statistics.median(used) / entries * 1e6
+            print(f"      CPU, {side:<18} {per_line:6.1f} us a line")
 
 
 if __name__ == "__main__":
