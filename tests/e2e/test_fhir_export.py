@@ -1,10 +1,13 @@
 """FHIR Bulk Data export (issue 13): kick-off with Prefer: respond-async, polling, the
 manifest, the NDJSON files per type, _type and _since, another principal or tenant told
-404, cancel with DELETE, and a job that survives the service's restart."""
+404, cancel with DELETE, a job that survives the service's restart, and a history longer
+than one read, read page by page."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,6 +20,8 @@ from fastapi import FastAPI
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 
 from carelog.api.app import create_app
+from carelog.services.fhir.export import run_export
+from carelog.services.jobs import JobWorker
 from carelog.settings import Settings
 from carelog.storage.db import Connection, Pool
 from tests.factories import (
@@ -288,3 +293,79 @@ async def test_a_queued_export_cancelled_never_runs(
     job_id = location.rsplit("/", 1)[1]
     cur = await dba.execute("SELECT count(*) FROM export_jobs WHERE id = %s", (job_id,))
     assert await cur.fetchone() == (0,)
+
+
+@asynccontextmanager
+async def export_worker(
+    pool: Pool, *, events_per_read: int, patients_per_read: int
+) -> AsyncIterator[None]:
+    """An export worker for the block whose reads hold at most these many events and
+    patients."""
+    run = functools.partial(
+        run_export, events_per_read=events_per_read, patients_per_read=patients_per_read
+    )
+    task = asyncio.create_task(
+        JobWorker(pool, run, poll_seconds=0.05, stale_seconds=60).run_forever()
+    )
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def test_a_history_longer_than_a_read_is_read_page_by_page(
+    client: httpx.AsyncClient, pool: Pool
+) -> None:
+    # Three events a read: one patient's 9 events take 4 pages (the last one empty), a
+    # correction and a retraction land on other pages than the events they revise, and two
+    # small patients share a read. The export is what the patients' own Bundles hold.
+    tenant = new_tenant()
+    writer = bearer(await make_token(pool, tenant))
+    long, small, smaller = new_patient(), new_patient(), new_patient()
+    ids = []
+    for day in range(1, 8):
+        ids.append(await record(
+            client, writer, long, "lab_result",
+            {"test": "Glucose", "loinc": "2345-7", "value": 90 + day, "unit": "mg/dL"},
+            occurred_at=f"2026-01-{day:02d}T09:00:00Z",
+        ))  # fmt: skip
+    corrected = await client.post(
+        f"/events/{ids[0]}/corrections",
+        json={"payload": {"test": "Glucose", "loinc": "2345-7", "value": 140, "unit": "mg/dL"},
+              "reason": "transcription error"},
+        headers=writer,
+    )  # fmt: skip
+    assert corrected.status_code == 200, corrected.text
+    retracted = await client.post(
+        f"/events/{ids[3]}/retractions", json={"reason": "wrong patient"}, headers=writer
+    )
+    assert retracted.status_code == 200, retracted.text
+    await _patient_with_records(client, writer)  # (a patient of two events)
+    for patient in (small, smaller):
+        await record(
+            client, writer, patient, "condition",
+            {"name": "Essential hypertension", "icd10": "I10", "clinical_status": "active"},
+            occurred_at="2026-01-05T10:00:00Z",
+        )  # fmt: skip
+
+    async with export_worker(pool, events_per_read=3, patients_per_read=2):
+        files = await download(
+            client, writer, await finished(client, writer, await kick_off(client, writer))
+        )
+    values = sorted(
+        o["valueQuantity"]["value"]
+        for o in files["Observation"]
+        if o["subject"]["reference"] == f"Patient/{long}"
+    )
+    assert values == [92, 93, 95, 96, 97, 140]  # 91 corrected to 140, 94 retracted
+    exported = sorted(json.dumps(r, sort_keys=True) for rs in files.values() for r in rs)
+    patients = [p["identifier"][0]["value"] for p in files["Patient"]]
+    assert len(patients) == len(set(patients)) == 4
+    expected = []
+    for patient in patients:
+        response = await client.get(f"/patients/{patient}/fhir", headers=writer)
+        assert response.status_code == 200, response.text
+        expected += [json.dumps(e["resource"], sort_keys=True) for e in response.json()["entry"]]
+    assert exported == sorted(expected)

@@ -33,8 +33,12 @@ from carelog.storage.jobs import Claimed, ExportFile, ExportJob
 
 _log = logging.getLogger("carelog.export")
 
-# Patients read a statement at a time, and the most resources and bytes of one file part.
+# Patients looked up a statement at a time; the most events one read of their events may
+# return (patients are read together up to it, a patient with more page by page: no
+# statement, nor what a worker holds at once, grows with the largest history); the most
+# resources and bytes of one file part.
 PATIENTS_PER_READ = 200
+EVENTS_PER_READ = 20_000
 PART_RESOURCES = 50_000
 PART_BYTES = 16 * 1024 * 1024
 _GONE = "No export job of this principal at that address."
@@ -175,6 +179,7 @@ async def run_export(
     worker: str,
     *,
     patients_per_read: int = PATIENTS_PER_READ,
+    events_per_read: int = EVENTS_PER_READ,
     part_resources: int = PART_RESOURCES,
     part_bytes: int = PART_BYTES,
 ) -> None:
@@ -197,25 +202,22 @@ async def run_export(
                 batch = await event_store.export_patients(
                     conn, tenant_id=tenant, after=after, limit=patients_per_read, patients=patients
                 )
-                if not batch:
-                    break
-                documents = await event_store.export_versions(
-                    conn,
-                    tenant_id=tenant,
-                    patients=batch,
-                    as_of=reach.transaction_time,
-                    visible_labels=labels,
+            if not batch:
+                break
+            for group in _groups(batch, events_per_read):
+                documents = await _read(
+                    pool, tenant, group, reach.transaction_time, labels, events_per_read
                 )
-            lines = await asyncio.to_thread(_render, documents, batch, types, reach.since)
-            seen += len(batch)
-            progress = f"{seen} patients read"
-            full = {kind for kind, line in lines if parts.add(kind, line)}
-            if not await _write(pool, ids, parts, full, progress):
-                return  # cancelled
-            async with connection(pool, tenant) as conn:
-                if not await job_store.beat_export(conn, **ids, progress=progress):
-                    return
-            after = batch[-1]
+                lines = await asyncio.to_thread(_render, documents, group, types, reach.since)
+                seen += len(group)
+                progress = f"{seen} patients read"
+                full = {kind for kind, line in lines if parts.add(kind, line)}
+                if not await _write(pool, ids, parts, full, progress):
+                    return  # cancelled
+                async with connection(pool, tenant) as conn:
+                    if not await job_store.beat_export(conn, **ids, progress=progress):
+                        return
+            after = batch[-1][0]
         if not await _write(pool, ids, parts, set(parts.lines), f"{seen} patients read"):
             return
         async with connection(pool, tenant) as conn:
@@ -230,6 +232,52 @@ async def run_export(
             await job_store.end_export(
                 conn, **ids, state="failed", progress="failed", error=type(exc).__name__
             )
+
+
+def _groups(batch: list[tuple[str, int]], events_per_read: int) -> list[list[str]]:
+    """The patients of a batch in runs read by one statement: as many as come to at most
+    ``events_per_read`` events, a patient with more alone (read page by page)."""
+    groups: list[list[str]] = []
+    total = 0
+    for patient, events in batch:
+        if not groups or total + events > events_per_read:
+            groups.append([])
+            total = 0
+        groups[-1].append(patient)
+        total += events
+    return groups
+
+
+async def _read(
+    pool: Pool,
+    tenant: str,
+    group: list[str],
+    as_of: datetime,
+    labels: frozenset[str] | None,
+    events_per_read: int,
+) -> list[EventDocument]:
+    """Every version of the group's events recorded by ``as_of`` that ``labels`` let
+    through: in one statement, or for a patient of more than ``events_per_read`` events, a
+    page of that many a statement (each statement on a connection of its own, as the rest of
+    the export: the log only grows, and ``as_of`` holds every read to the kick-off's
+    moment)."""
+    if len(group) > 1:
+        async with connection(pool, tenant) as conn:
+            return await event_store.export_versions(
+                conn, tenant_id=tenant, patients=group, as_of=as_of, visible_labels=labels
+            )
+    found: list[EventDocument] = []
+    before = None
+    while True:
+        async with connection(pool, tenant) as conn:
+            page = await event_store.export_patient_page(
+                conn, tenant_id=tenant, patient_id=group[0], as_of=as_of,
+                visible_labels=labels, before=before, limit=events_per_read,
+            )  # fmt: skip
+        found.extend(page)
+        if len(page) < events_per_read:
+            return found
+        before = page[-1]
 
 
 async def _write(

@@ -8,6 +8,7 @@ from carelog.storage.patient_events.context import (
 )
 from carelog.storage.patient_events.reads import (
     count_withheld,
+    export_patient_page,
     export_patients,
     export_versions,
     get_event,
@@ -36,6 +37,7 @@ __all__ = [
     "context_candidates",
     "count_withheld",
     "current_version",
+    "export_patient_page",
     "export_patients",
     "export_versions",
     "get_event",

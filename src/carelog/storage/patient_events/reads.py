@@ -186,9 +186,9 @@ async def export_patients(
     after: str,
     limit: int,
     patients: frozenset[str] | None,
-) -> list[str]:
+) -> list[tuple[str, int]]:
     """Up to ``limit`` of the tenant's patients with an id after ``after``, in order (only
-    ``patients``, if given)."""
+    ``patients``, if given), each with the number of events recorded for it."""
     cur = await conn.execute(
         load("export_patients"),
         {
@@ -198,7 +198,7 @@ async def export_patients(
             "patients": None if patients is None else sorted(patients),
         },
     )
-    return [str(row[0]) for row in await cur.fetchall()]
+    return [(str(patient), int(events)) for patient, events in await cur.fetchall()]
 
 
 async def export_versions(
@@ -219,6 +219,35 @@ async def export_versions(
                 "patients": patients,
                 "as_of": as_of,
                 "visible_labels": labels(visible_labels),
+            },
+        )
+        return await cur.fetchall()
+
+
+async def export_patient_page(
+    conn: AsyncConnection[Any],
+    *,
+    tenant_id: str,
+    patient_id: str,
+    as_of: datetime,
+    visible_labels: frozenset[str] | None,
+    before: EventDocument | None,
+    limit: int,
+) -> list[EventDocument]:
+    """Up to ``limit`` versions of one patient's events recorded by ``as_of`` and visible,
+    newest clinical time first, after ``before`` (the last of the page before) in that
+    order (not audited, as :func:`export_versions`)."""
+    async with conn.cursor(row_factory=documents) as cur:
+        await cur.execute(
+            load("export_patient_page"),
+            {
+                "tenant_id": tenant_id,
+                "patient_id": patient_id,
+                "as_of": as_of,
+                "visible_labels": labels(visible_labels),
+                "before_at": None if before is None else before.occurred_at,
+                "before_id": None if before is None else before.id,
+                "limit": limit,
             },
         )
         return await cur.fetchall()
