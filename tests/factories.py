@@ -3,6 +3,7 @@ domain sees them), and direct row counts."""
 
 from __future__ import annotations
 
+import copy
 import itertools
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -217,3 +218,15 @@ async def record(
     assert response.status_code == 200, response.text
     event_id: int = response.json()["id"]
     return event_id
+
+
+def changed(resource: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """A deep copy of ``resource`` with ``changes``: each element set, or taken out when
+    given ``None``."""
+    found = copy.deepcopy(resource)
+    for key, value in changes.items():
+        if value is None:
+            found.pop(key, None)
+        else:
+            found[key] = value
+    return found

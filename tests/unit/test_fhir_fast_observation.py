@@ -23,6 +23,7 @@ from carelog.domain.fhir.imported import Imported, Rejected
 from carelog.domain.fhir.ingest import content_hash
 from carelog.domain.fhir.validation import validate
 from carelog.synthetic.population import cohort
+from tests.factories import changed
 
 pytestmark = pytest.mark.unit
 
@@ -86,13 +87,7 @@ def test_each_optional_element_missing(element: str) -> None:
 
 
 def _with(**changes: Any) -> Resource:
-    resource = copy.deepcopy(LAB)
-    for key, value in changes.items():
-        if value is None:
-            resource.pop(key, None)
-        else:
-            resource[key] = value
-    return resource
+    return changed(LAB, **changes)
 
 
 def _coding(system: str, code: str) -> Resource:

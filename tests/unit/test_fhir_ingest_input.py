@@ -5,7 +5,6 @@ from their outcomes are valid R4 (checked with ``fhir.resources``)."""
 
 from __future__ import annotations
 
-import copy
 import json
 from typing import Any
 
@@ -28,6 +27,7 @@ from carelog.domain.fhir import (
     response_bundle,
 )
 from carelog.domain.fhir import codes as c
+from tests.factories import changed
 
 pytestmark = pytest.mark.unit
 
@@ -44,13 +44,7 @@ LAB: dict[str, Any] = {
 
 
 def _lab(**changes: Any) -> dict[str, Any]:
-    resource = copy.deepcopy(LAB)
-    for key, value in changes.items():
-        if value is None:
-            resource.pop(key, None)
-        else:
-            resource[key] = value
-    return resource
+    return changed(LAB, **changes)
 
 
 def _issues(read: Read) -> list[tuple[str, str]]:
