@@ -63,12 +63,12 @@ from carelog.settings import Settings
 from carelog.storage.embedded import EmbeddedPostgres
 
 
-def observation(resource_id: str, patient: str, value: float) -> dict[str, Any]:
+def observation(resource_id: str, patient: str, value: float, version: int = 1) -> dict[str, Any]:
     """A synthetic glucose result, as an EHR would send it."""
     return {
         "resourceType": "Observation",
         "id": resource_id,
-        "meta": {"versionId": "1"},
+        "meta": {"versionId": str(version)},
         "status": "final",
         "category": [
             {
@@ -115,11 +115,14 @@ async def timed(client: httpx.AsyncClient, body: bytes, expect: str) -> float:
     return elapsed
 
 
-def ndjson_lines(entries: int, patients: int) -> bytes:
-    """NDJSON of ``entries`` new Observations over ``patients`` patients."""
-    run = uuid.uuid4().hex[:8]
+def ndjson_lines(entries: int, patients: int, run: str, version: int = 1) -> bytes:
+    """NDJSON of ``entries`` Observations of ``run`` over ``patients`` patients: new ones,
+    or with a higher ``version`` each one's next version (another value)."""
     return b"".join(
-        orjson.dumps(observation(f"{run}-{n}", f"P-bench-{n % patients}", 70 + n % 60)) + b"\n"
+        orjson.dumps(
+            observation(f"{run}-{n}", f"P-bench-{n % patients}", 70 + n % 60 + version, version)
+        )
+        + b"\n"
         for n in range(entries)
     )
 
@@ -225,10 +228,21 @@ async def main(
                     postgres = postmaster_pid(embedded.pgdata) or 0
                     size = 0
                     if ndjson:
-                        figures = {"ndjson": [], "ndjson again": [], "read": [], "read bare": []}
-                    cpu: dict[str, dict[str, list[float]]] = {"ndjson": {}, "ndjson again": {}}
+                        figures = {
+                            "ndjson": [],
+                            "ndjson again": [],
+                            "ndjson changed": [],
+                            "read": [],
+                            "read bare": [],
+                        }
+                    cpu: dict[str, dict[str, list[float]]] = {
+                        "ndjson": {},
+                        "ndjson again": {},
+                        "ndjson changed": {},
+                    }
                     for _ in range(rounds if ndjson else 0):
-                        body = ndjson_lines(entries, patients)
+                        run = uuid.uuid4().hex[:8]
+                        body = ndjson_lines(entries, patients, run)
                         size = len(body)
                         figures["ndjson"].append(
                             await timed_ndjson(
@@ -241,6 +255,15 @@ async def main(
                                 body,
                                 f"0 created, {entries} unchanged",
                                 cpu["ndjson again"],
+                                postgres,
+                            )
+                        )
+                        figures["ndjson changed"].append(
+                            await timed_ndjson(
+                                client,
+                                ndjson_lines(entries, patients, run, version=2),
+                                f"0 created, {entries} corrected",
+                                cpu["ndjson changed"],
                                 postgres,
                             )
                         )
@@ -267,6 +290,7 @@ async def main(
         "tx": "transaction, all created",
         "ndjson": "$import, all created",
         "ndjson again": "$import again, all unchanged",
+        "ndjson changed": "$import changed, all corrected",
         "read": "reading alone, validated",
         "read bare": "reading alone, not validated",
     }
