@@ -1,7 +1,8 @@
-"""An import's lookups (what it imported before, the identifiers a Patient registers) are
-one primary-key probe a key, not a read of everything the tenant ever imported: planned as
-the service runs them (carelog_app, row-level security), with the table's statistics young
-(as in the first minutes of a bulk load) and after ANALYZE."""
+"""An import's lookups (what it imported before, the identifiers a Patient registers, the
+newest version of each changed resource's event) are one primary-key probe a key, not a
+read of everything the tenant ever imported: planned as the service runs them (carelog_app,
+row-level security), with the table's statistics young (as in the first minutes of a bulk
+load) and after ANALYZE."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ import pytest
 
 from carelog.storage import fhir as fhir_store
 from carelog.storage.db import Connection
+from carelog.storage.patient_events import revision_batch
 from carelog.storage.queries import Queries
 
 pytestmark = pytest.mark.integration
 
 load = Queries("carelog.storage.fhir")
+load_events = Queries("carelog.storage.patient_events")
 TENANT, OTHER = "t-plan-fhir-imports", "t-plan-fhir-imports-other"
 
 
@@ -102,3 +105,50 @@ async def test_registering_identifiers_probes_each_one(dba: Connection) -> None:
         )
         == "P-7"
     )
+
+
+async def test_the_newest_versions_of_changed_resources_are_probed_a_step_at_a_time(
+    dba: Connection,
+) -> None:
+    tenant = "t-plan-fhir-revisions"
+    # 20,000 events of 50 patients, the first 5,000 each corrected once.
+    await dba.execute(
+        "INSERT INTO patient_events (tenant_id, patient_id, event_type, payload, occurred_at,"
+        " recorded_by) SELECT %(t)s, 'P-' || (g %% 50), 'lab_result', '{}',"
+        " now() - make_interval(secs => g), 'key:plan' FROM generate_series(1, 20000) AS g",
+        {"t": tenant},
+    )
+    await dba.execute(
+        "INSERT INTO patient_events (tenant_id, patient_id, event_type, payload, occurred_at,"
+        " recorded_by, status, supersedes) SELECT tenant_id, patient_id, event_type, payload,"
+        " occurred_at, recorded_by, 'amended', id FROM patient_events"
+        " WHERE tenant_id = %(t)s ORDER BY id LIMIT 5000",
+        {"t": tenant},
+    )
+    cur = await dba.execute(
+        "SELECT id FROM patient_events WHERE tenant_id = %s AND supersedes IS NULL"
+        " ORDER BY id LIMIT 1000",
+        (tenant,),
+    )
+    starts = [int(row[0]) for row in await cur.fetchall()]
+    await dba.execute("SET ROLE carelog_app")
+    await dba.execute("SELECT set_config('carelog.tenant_id', %s, false)", (tenant,))
+    params = {"tenant_id": tenant, "ids": starts, "patients": None, "visible_labels": None}
+    cur = await dba.execute(b"EXPLAIN " + load_events("revision_targets"), params)
+    plan = "\n".join(r[0] for r in await cur.fetchall())
+    assert "Index Scan using patient_events_one_successor" in plan, plan
+    assert "Index Scan using patient_events_pkey" in plan, plan
+    for scan in ("Hash Join", "Bitmap", "Seq Scan"):  # (a HashAggregate of the batch's own)
+        assert scan not in plan, plan
+    found = await revision_batch.revision_targets(
+        dba, tenant_id=tenant, event_ids=starts, patients=None, visible_labels=None
+    )
+    assert sorted(found) == starts
+    # Each start's newest version is its correction (ids of the first 5,000 + 20,000).
+    assert all(found[s].target.id != s and found[s].visible for s in starts)
+    assert {found[s].target.status for s in starts} == {"amended"}
+    hidden = await revision_batch.revision_targets(
+        dba, tenant_id=tenant, event_ids=starts[:3], patients=frozenset({"P-nobody"}),
+        visible_labels=None,
+    )  # fmt: skip
+    assert [hidden[s].visible for s in starts[:3]] == [False] * 3

@@ -1,8 +1,8 @@
 """One Bundle's entries stored in one unit of work (``ingest.import_bundle`` says what each
 becomes): the lookups of what was imported before, the patient each names, the key's reach,
 the event written (``insert_event``, ``insert_revision``, each with its audit row; or, with
-``copy``, the created ones all together with COPY: ``staged``) and the resources
-remembered."""
+``copy``, the created and the revised ones all together, the events revisions supersede
+looked up for the batch at once: ``staged``) and the resources remembered."""
 
 from __future__ import annotations
 
@@ -23,14 +23,22 @@ from carelog.domain.fhir import (
     Rejected,
 )
 from carelog.domain.fhir.codes import PATIENT_IDENTIFIER
-from carelog.domain.fhir.imported import IssueCode
 from carelog.errors import CarelogError
 from carelog.services.event_types import check_event
-from carelog.services.fhir.staged import Pending, Staged
+from carelog.services.fhir.failed import Failed, first_error
+from carelog.services.fhir.known import (
+    history_location,
+    position,
+    resource_key,
+    same_resource,
+)
+from carelog.services.fhir.staged import Pending, PendingRevision, Staged
 from carelog.services.unit import Work
 from carelog.storage import fhir as fhir_store
 from carelog.storage import patient_events as event_store
 from carelog.storage.fhir import Remembered
+from carelog.storage.patient_events import revision_batch
+from carelog.storage.patient_events.revision_batch import NewestVersion, StagedRevision
 
 SOURCE = "fhir-import"
 _CHECKED = {PAYLOAD_TEXT_CHECKED: True}
@@ -46,15 +54,6 @@ class Entry:
     item: Item
     read: Imported | ImportedPatient | Rejected
     followers: tuple[Item, ...] = ()
-
-
-class _Failed(Exception):
-    """An entry that cannot be stored, and why: raised before the entry writes anything
-    (see ``Importer._store``)."""
-
-    def __init__(self, location: str, message: str, code: IssueCode = "processing") -> None:
-        super().__init__(message)
-        self.issue = Issue(location, message, code)
 
 
 class _RollBack(Exception):
@@ -81,6 +80,9 @@ class Importer:
         self.known: dict[tuple[str, str], Remembered] = {}
         self.identifiers: dict[tuple[str, str], str | None] = {}
         self.pending: dict[tuple[str, str], Remembered] = {}
+        # With ``copy``: the newest version of each changed resource's event, looked up for
+        # the whole batch at once (``_lookup``).
+        self.newest: dict[int, NewestVersion] = {}
         self.audited = False
 
     async def transaction(self, entries: Sequence[Entry]) -> list[Outcome]:
@@ -90,6 +92,7 @@ class Importer:
         if unread:
             return self._answer([self._rejected(e) for e in unread])
         outcomes: list[tuple[Item, Outcome]] = []
+        lost: list[Outcome] = []
         try:
             async with self.work.transaction():
                 await self._lookup(entries)
@@ -99,9 +102,12 @@ class Importer:
                     if done.fate == "failed":
                         raise _RollBack
                 await self._store_staged()
+                lost = [o for o in self.settled.values() if o.fate == "failed"]
+                if lost:  # a revision that lost its event to another writer
+                    raise _RollBack
                 await self.flush()
         except _RollBack:
-            return [outcome for _, outcome in outcomes if outcome.fate == "failed"]
+            return [o for _, o in outcomes if o.fate == "failed"] + lost
         return self._answer(self._spread(entries, self._settle([o for _, o in outcomes])))
 
     async def each(self, entries: Sequence[Entry]) -> list[Outcome]:
@@ -124,15 +130,23 @@ class Importer:
         # The staged events, stored: each one remembered, its outcome settled.
         if self.staged is None:
             return
-        for where, remembered in await self.staged.store(self.work):
+        for done in await self.staged.store(self.work):
+            if done.remembered is None:  # its event was revised by another writer meanwhile
+                message = "its event was corrected at the same time; retry"
+                issue = Issue(self._at(done.where, done.resource_type), message, "conflict")
+                self.settled[done.where] = Outcome(done.where, "failed", issues=(issue,))
+                continue
             self.audited = True
-            self._remember(remembered)
-            self.settled[where] = Outcome(where, "created", _location(remembered))
+            self._remember(done.remembered)
+            self.settled[done.where] = Outcome(
+                done.where, done.fate, history_location(done.remembered)
+            )
 
     def _settle(self, outcomes: list[Outcome]) -> list[Outcome]:
         # A staged entry's outcome, with where its event is now that it is stored.
         settled, self.settled = self.settled, {}
-        return [settled.get(o.where, o) if o.fate == "created" else o for o in outcomes]
+        staged = ("created", "corrected")
+        return [settled.get(o.where, o) if o.fate in staged else o for o in outcomes]
 
     def _spread(self, entries: Sequence[Entry], outcomes: list[Outcome]) -> list[Outcome]:
         # The joined signs' entries get the outcome of the event they were stored in.
@@ -145,7 +159,7 @@ class Importer:
     @staticmethod
     def _answer(outcomes: list[Outcome]) -> list[Outcome]:
         order = {o.where: at for at, o in enumerate(outcomes)}
-        return sorted(outcomes, key=lambda o: _position(o.where, order))
+        return sorted(outcomes, key=lambda o: position(o.where, order))
 
     @staticmethod
     def _rejected(entry: Entry) -> Outcome:
@@ -153,10 +167,25 @@ class Importer:
         return Outcome(entry.item.where, "failed", issues=entry.read.issues)
 
     async def _lookup(self, entries: Sequence[Entry]) -> None:
-        keys = [_key(e.read) for e in entries if not isinstance(e.read, Rejected)]
+        keys = [resource_key(e.read) for e in entries if not isinstance(e.read, Rejected)]
         self.known.update(
             await fhir_store.lookup_imports(self.work.conn, tenant_id=self.tenant, keys=keys)
         )
+        if self.staged is None:
+            return
+        changed = [
+            known.event_id
+            for e in entries
+            if isinstance(e.read, Imported)
+            and (known := self.known.get(resource_key(e.read))) is not None
+            and known.event_id is not None
+            and not same_resource(known, e.read.version_id, e.read.content_hash)
+        ]
+        access = self.work.access
+        self.newest = await revision_batch.revision_targets(
+            self.work.conn, tenant_id=self.tenant, event_ids=changed,
+            patients=access.principal.patients, visible_labels=access.visible_labels,
+        )  # fmt: skip
 
     async def _store(self, entry: Entry) -> Outcome:
         """Store one entry. Every reason it can fail is found before it writes anything
@@ -169,7 +198,7 @@ class Importer:
                 return await self._patient(read, where)
             assert isinstance(read, Imported)
             return await self._event(read, where, joined=bool(entry.followers))
-        except _Failed as failed:
+        except Failed as failed:
             return Outcome(where, "failed", issues=(failed.issue,))
 
     async def _patient(self, read: ImportedPatient, where: str) -> Outcome:
@@ -178,9 +207,9 @@ class Importer:
         if patient_id is None:
             patient_id = await self._resolve(read.ref, location)
         self._may_reach(patient_id, location)
-        key = _key(read)
+        key = resource_key(read)
         known = self.known.get(key)
-        if known is not None and _same(known, read.version_id, read.content_hash):
+        if known is not None and same_resource(known, read.version_id, read.content_hash):
             return Outcome(where, "unchanged", f"Patient/{patient_id}")
         identifiers = [i for i in read.identifiers if i[0] != PATIENT_IDENTIFIER]
         taken = await fhir_store.register_identifiers(
@@ -188,7 +217,7 @@ class Importer:
         )
         if taken:
             system, value, _ = taken[0]
-            raise _Failed(
+            raise Failed(
                 f"{location}.identifier",
                 f"identifier {system}|{value} already names another patient",
                 "conflict",
@@ -204,17 +233,17 @@ class Importer:
         location = f"{self._at(where, read.resource_type)}.{_element(read)}"
         patient_id = await self._resolve(read.patient, location)
         self._may_reach(patient_id, location)
-        key = _key(read)
+        key = resource_key(read)
         if self.staged is not None and key in self.staged:
             await self._store_staged()  # the same resource again: against its stored event
         known = self.known.get(key)
         if known is not None and known.event_id is not None:
-            if _same(known, read.version_id, read.content_hash):
-                return Outcome(where, "unchanged", _location(known))
+            if same_resource(known, read.version_id, read.content_hash):
+                return Outcome(where, "unchanged", history_location(known))
             return await self._correct(read, where, known, patient_id, joined=joined)
         if read.status == _RETRACTED:
             message = "an entered-in-error resource that was never imported: nothing to retract"
-            raise _Failed(self._at(where, read.resource_type), message, "not-supported")
+            raise Failed(self._at(where, read.resource_type), message, "not-supported")
         model = PatientEventCreate if self.staged is None else BatchItem
         # The mapping checked a read's payload as storable (``check_json_value``): walked
         # again only when signs were joined into it.
@@ -232,7 +261,7 @@ class Importer:
                 context=context,
             )
         except ValidationError as exc:
-            raise _Failed(self._at(where, read.resource_type), _first_error(exc), "value") from None
+            raise Failed(self._at(where, read.resource_type), first_error(exc), "value") from None
         await self._checked(read, where, joined=joined)
         if self.staged is not None:
             assert isinstance(event, BatchItem)
@@ -252,7 +281,7 @@ class Importer:
             stored.value.id, 1,
         )  # fmt: skip
         self._remember(remembered)
-        return Outcome(where, "created", _location(remembered))
+        return Outcome(where, "created", history_location(remembered))
 
     async def _correct(
         self, read: Imported, where: str, known: Remembered, patient_id: str, *, joined: bool
@@ -264,27 +293,42 @@ class Importer:
         resource = self._at(where, read.resource_type)
         if patient_id != known.patient_id:
             message = f"it was imported for another patient; it cannot move to {patient_id}"
-            raise _Failed(f"{resource}.{_element(read)}", message, "conflict")
-        event_id = await event_store.current_version(
-            conn, tenant_id=self.tenant, event_id=known.event_id
-        )
-        target = await event_store.get_revision_target(
-            conn,
-            tenant_id=self.tenant,
-            event_id=event_id,
-            patients=access.principal.patients,
-            visible_labels=access.visible_labels,
-        )
+            raise Failed(f"{resource}.{_element(read)}", message, "conflict")
+        newest = self.newest.get(known.event_id)
+        if newest is not None:  # looked up with the batch's others
+            event_id, target = newest.target.id, newest.target if newest.visible else None
+        else:
+            event_id = await event_store.current_version(
+                conn, tenant_id=self.tenant, event_id=known.event_id
+            )
+            target = await event_store.get_revision_target(
+                conn,
+                tenant_id=self.tenant,
+                event_id=event_id,
+                patients=access.principal.patients,
+                visible_labels=access.visible_labels,
+            )
         if target is None:
-            raise _Failed(resource, "its earlier version is not visible to this key", "forbidden")
+            raise Failed(resource, "its earlier version is not visible to this key", "forbidden")
         if target.status == _RETRACTED:
-            raise _Failed(resource, "its earlier version was retracted", "conflict")
+            raise Failed(resource, "its earlier version was retracted", "conflict")
         if target.event_type != read.event_type:
             message = f"it was imported as {target.event_type}, now it reads as {read.event_type}"
-            raise _Failed(resource, message, "conflict")
+            raise Failed(resource, message, "conflict")
         retract = read.status == _RETRACTED
         if not retract:
             await self._checked(read, where, joined=joined)
+        revised = replace(
+            known,
+            version_id=read.version_id,
+            content_hash=read.content_hash,
+            version=known.version + 1,
+        )
+        if self.staged is not None:  # stored with the batch's others (its id: _settle)
+            status, payload = (_RETRACTED, None) if retract else (_AMENDED, read.payload)
+            staged = StagedRevision(event_id, status, _REASON, payload, read.occurred_at)
+            self.staged.add_revision(PendingRevision(where, staged, revised))
+            return Outcome(where, "corrected")
         revision = await event_store.insert_revision(
             conn,
             principal=access.principal,
@@ -296,18 +340,12 @@ class Importer:
             audit=access.audit,
         )
         if revision.value is None:  # corrected by someone else this very moment
-            raise _Failed(resource, "its event was corrected at the same time; retry", "conflict")
+            raise Failed(resource, "its event was corrected at the same time; retry", "conflict")
         self.work.note_audited(revision.audited)
         self.audited = True
-        remembered = replace(
-            known,
-            version_id=read.version_id,
-            content_hash=read.content_hash,
-            event_id=revision.value.id,
-            version=known.version + 1,
-        )
+        remembered = replace(revised, event_id=revision.value.id)
         self._remember(remembered)
-        return Outcome(where, "corrected", _location(remembered))
+        return Outcome(where, "corrected", history_location(remembered))
 
     async def _checked(self, read: Imported, where: str, *, joined: bool) -> None:
         # The tenant's own rules for the type (registered schemas, refusing unregistered).
@@ -318,7 +356,7 @@ class Importer:
                 self.work.conn, self.tenant, read.event_type, read.payload, model_checked=not joined
             )
         except CarelogError as exc:
-            raise _Failed(self._at(where, read.resource_type), exc.detail, "processing") from None
+            raise Failed(self._at(where, read.resource_type), exc.detail, "processing") from None
 
     def _at(self, where: str, resource_type: str) -> str:
         return resource_type if self.lines else f"{where}.resource"
@@ -335,7 +373,7 @@ class Importer:
 
     def _may_reach(self, patient_id: str, location: str) -> None:
         if not self.work.access.principal.may_reach(patient_id):
-            raise _Failed(location, "this key may not record events for that patient", "forbidden")
+            raise Failed(location, "this key may not record events for that patient", "forbidden")
 
     async def _resolve(self, ref: PatientRef, location: str) -> str:
         """The Carelog patient a reference names: its id, or a registered identifier."""
@@ -343,7 +381,7 @@ class Importer:
             return ref.id
         system, value = ref.system or "", ref.value
         if value is None:
-            raise _Failed(location, f"{ref}: no patient to resolve it to", "not-found")
+            raise Failed(location, f"{ref}: no patient to resolve it to", "not-found")
         if system == PATIENT_IDENTIFIER:
             return value
         key = (system, value)
@@ -354,42 +392,5 @@ class Importer:
         found = self.identifiers[key]
         if found is None:
             message = f"no Patient with identifier {system}|{value} was imported"
-            raise _Failed(location, message, "not-found")
+            raise Failed(location, message, "not-found")
         return found
-
-
-def _key(read: Imported | ImportedPatient) -> tuple[str, str]:
-    return (read.resource_type, read.resource_id or f"#{read.content_hash}")
-
-
-def _same(known: Remembered, version_id: str | None, content_hash: str) -> bool:
-    """Whether the resource is what is stored already: the same versionId or content, or
-    an earlier version of it (a numeric versionId below the stored one: a history imported
-    again, its first versions after its last, changes nothing)."""
-    same_version = version_id is not None and known.version_id == version_id
-    return same_version or known.content_hash == content_hash or _older(version_id, known)
-
-
-def _older(version_id: str | None, known: Remembered) -> bool:
-    stored = known.version_id
-    if version_id is None or stored is None or not (version_id.isdigit() and stored.isdigit()):
-        return False
-    return len(version_id) <= 18 and len(stored) <= 18 and int(version_id) < int(stored)
-
-
-def _location(known: Remembered) -> str:
-    resource_id = known.resource_id if not known.resource_id.startswith("#") else known.chain_id
-    return f"{known.resource_type}/{resource_id}/_history/{known.version}"
-
-
-def _position(where: str, order: dict[str, int]) -> tuple[int, int]:
-    # Bundle.entry[12] -> 12; anything else keeps the order it came in.
-    head, _, rest = where.partition("[")
-    number = rest.split("]", 1)[0]
-    return (int(number), 0) if head == "Bundle.entry" and number.isdigit() else (-1, order[where])
-
-
-def _first_error(exc: ValidationError) -> str:
-    error = exc.errors(include_url=False, include_input=False)[0]
-    field = ".".join(str(part) for part in error["loc"]) or "event"
-    return f"{field}: {error['msg']}"

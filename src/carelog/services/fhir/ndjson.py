@@ -3,8 +3,8 @@ the request's body as it arrives, never held whole, and stored batch by batch wi
 checks as a Bundle (``entries.Importer``: re-imports unchanged, new versions corrections,
 ``meta.security`` labels, the key's patients). A batch's created lines are written together
 as ``POST /patient-events/batch`` writes (``staged``: COPY into a staging table, one
-``INSERT ... SELECT``, one audit row naming their events); corrections, retractions and
-Patients keep a statement (and, for corrections, an audit row) each.
+``INSERT ... SELECT``, one audit row a patient naming their events), and its corrections and
+retractions likewise (one ``update`` audit row a patient); Patients keep a statement each.
 
 Per line, as a batch Bundle is per entry: each line is created, corrected, unchanged or
 failed on its own, and a line that cannot be read (not JSON, not a resource, invalid R4, a
