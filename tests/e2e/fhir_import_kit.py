@@ -1,5 +1,5 @@
 """Synthetic FHIR resources, Bundles and NDJSON for the POST /fhir and POST /fhir/$import
-tests, and how to read the answers."""
+tests, how to read the answers, and what the import left in the log."""
 
 from __future__ import annotations
 
@@ -10,6 +10,9 @@ from typing import Any
 import httpx
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.operationoutcome import OperationOutcome
+
+from carelog.storage.db import Pool
+from tests.factories import tenant_rows
 
 LOINC = "http://loinc.org"
 CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
@@ -169,3 +172,21 @@ def said(response: httpx.Response) -> list[str]:
 
 def summary_of(response: httpx.Response) -> str:
     return str(issues(response)[-1]["diagnostics"])
+
+
+async def log_rows(pool: Pool, tenant: str) -> list[dict[str, Any]]:
+    """The tenant's events, oldest id first, read straight from the database."""
+    return await tenant_rows(
+        pool,
+        tenant,
+        "SELECT id, tenant_id, patient_id, event_type, payload, occurred_at, source, labels,"
+        " status, supersedes, reason FROM patient_events WHERE tenant_id = %s ORDER BY id",
+    )
+
+
+async def patient_versions(pool: Pool, tenant: str) -> dict[str, int]:
+    """Each patient's version (patient_heads, kept by the log's statement trigger)."""
+    found = await tenant_rows(
+        pool, tenant, "SELECT patient_id, version FROM patient_heads WHERE tenant_id = %s"
+    )
+    return {str(r["patient_id"]): int(r["version"]) for r in found}

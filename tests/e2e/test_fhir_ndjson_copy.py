@@ -9,7 +9,6 @@ processes (CARELOG_FHIR_IMPORT_PROCESSES)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx
 import pytest
@@ -17,8 +16,19 @@ from fastapi import FastAPI
 
 from carelog.api.app import create_app
 from carelog.settings import Settings
-from carelog.storage.db import Pool, connection
-from tests.e2e.fhir_import_kit import heart_rate, issues, lab, ndjson, of, put, said, summary_of
+from carelog.storage.db import Pool
+from tests.e2e.fhir_import_kit import (
+    heart_rate,
+    issues,
+    lab,
+    log_rows,
+    ndjson,
+    of,
+    patient_versions,
+    put,
+    said,
+    summary_of,
+)
 from tests.factories import (
     audit_rows,
     bearer,
@@ -27,31 +37,11 @@ from tests.factories import (
     make_token,
     new_patient,
     new_tenant,
-    tenant_rows,
 )
 
 pytestmark = pytest.mark.e2e
 
 ROUTE = "/fhir/$import"
-
-
-async def rows(pool: Pool, tenant: str) -> list[dict[str, Any]]:
-    """The tenant's events, oldest id first, read straight from the database."""
-    return await tenant_rows(
-        pool,
-        tenant,
-        "SELECT id, tenant_id, patient_id, event_type, payload, occurred_at, source, labels,"
-        " status, supersedes FROM patient_events WHERE tenant_id = %s ORDER BY id",
-    )
-
-
-async def versions(pool: Pool, tenant: str) -> dict[str, int]:
-    """Each patient's version (patient_heads, kept by the log's statement trigger)."""
-    async with connection(pool, tenant) as conn:
-        cur = await conn.execute(
-            "SELECT patient_id, version FROM patient_heads WHERE tenant_id = %s", (tenant,)
-        )
-        return {str(p): int(v) for p, v in await cur.fetchall()}
 
 
 def location_ids(response: httpx.Response) -> dict[str, str]:
@@ -86,7 +76,7 @@ async def test_created_lines_are_the_log_rows_they_said_with_one_audit_row_a_bat
     assert locations["line 2"] == "Observation/c-bh/_history/1"
     assert "line 1203" not in locations  # the broken line, alone
 
-    stored = await rows(pool, tenant)
+    stored = await log_rows(pool, tenant)
     assert len(stored) == 1_497 == await count_events(pool, tenant)
     assert {r["tenant_id"] for r in stored} == {tenant}
     assert {r["source"] for r in stored} == {"fhir-import"}
@@ -105,7 +95,7 @@ async def test_created_lines_are_the_log_rows_they_said_with_one_audit_row_a_bat
     assert (row["patient_id"], row["occurred_at"].isoformat()) == (two, "2026-01-07T07:30:00+00:00")
     assert without == f"Observation/{event_id}/_history/1"
     ones = sum(1 for r in stored if r["patient_id"] == one)
-    assert await versions(pool, tenant) == {one: ones, two: 1_497 - ones}
+    assert await patient_versions(pool, tenant) == {one: ones, two: 1_497 - ones}
 
     # One audit row a patient of each batch, naming that patient's events it wrote; all of
     # them in all.
@@ -134,12 +124,12 @@ async def test_a_reimport_doubles_nothing_and_a_changed_resource_extends_its_cha
     writer = bearer(await make_token(pool, tenant))
     first = [heart_rate(f"r{n}", patient, 50 + n % 40) for n in range(1_200)]
     assert summary_of(await put(client, writer, ndjson(*first))).startswith("1200 created")
-    before = await rows(pool, tenant)
+    before = await log_rows(pool, tenant)
     audit_before = len(await audit_rows(pool, tenant))
 
     again = await put(client, writer, ndjson(*first))
     assert summary_of(again) == "0 created, 1200 unchanged, 0 failed"
-    assert await rows(pool, tenant) == before
+    assert await log_rows(pool, tenant) == before
     # Nothing written: the request's own row only, naming no event.
     [row] = (await audit_rows(pool, tenant))[audit_before:]
     assert (row["action"], row["event_ids"]) == ("create", [])
@@ -154,14 +144,14 @@ async def test_a_reimport_doubles_nothing_and_a_changed_resource_extends_its_cha
     locations = location_ids(response)
     assert locations["line 101"] == "Observation/r100/_history/2"
     assert locations["line 8"] == "Observation/r7/_history/2"
-    after = await rows(pool, tenant)
+    after = await log_rows(pool, tenant)
     assert len(after) == 1_213
     original = {r["id"]: r for r in before}
     revisions = [r for r in after if r["supersedes"] is not None]
     assert len(revisions) == 13
     assert all(r["supersedes"] in original for r in revisions)
     assert sorted(r["status"] for r in revisions) == ["amended"] * 12 + ["entered-in-error"]
-    assert await versions(pool, tenant) == {patient: 1_213}
+    assert await patient_versions(pool, tenant) == {patient: 1_213}
     # And once more: the corrected versions are what is stored now, nothing new.
     assert summary_of(await put(client, writer, ndjson(*changed))).startswith("0 created")
     assert await count_events(pool, tenant) == 1_213
@@ -190,7 +180,7 @@ async def test_the_same_resource_twice_in_one_batch(client: httpx.AsyncClient, p
         "line 7: created Observation/t3/_history/1",
     ]
     assert said(response)[4].startswith("line 5: created Observation/")
-    stored = await rows(pool, tenant)
+    stored = await log_rows(pool, tenant)
     assert len(stored) == 5
     [correction] = [r for r in stored if r["supersedes"] is not None]
     assert correction["status"] == "amended"
@@ -219,7 +209,7 @@ async def test_a_payload_the_log_cannot_hold_fails_its_line_alone(
     assert summary_of(response) == "2 created, 0 unchanged, 2 failed"
     failed = [i["diagnostics"][:8] for i in issues(response) if i["severity"] == "error"]
     assert sorted(set(failed)) == ["line 2: ", "line 3: "]
-    assert {r["payload"]["value"] for r in await rows(pool, tenant)} == {1, 4}
+    assert {r["payload"]["value"] for r in await log_rows(pool, tenant)} == {1, 4}
 
 
 @pytest.fixture

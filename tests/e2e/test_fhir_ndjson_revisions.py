@@ -14,28 +14,22 @@ import pytest
 
 from carelog.storage.db import Pool
 from carelog.storage.patient_events import revision_batch
-from tests.e2e.fhir_import_kit import issues, lab, ndjson, of, put, said, summary_of
-from tests.factories import audit_rows, bearer, make_token, new_patient, new_tenant, tenant_rows
+from tests.e2e.fhir_import_kit import (
+    issues,
+    lab,
+    log_rows,
+    ndjson,
+    of,
+    patient_versions,
+    put,
+    said,
+    summary_of,
+)
+from tests.factories import audit_rows, bearer, make_token, new_patient, new_tenant
 
 pytestmark = pytest.mark.e2e
 
 ROUTE = "/fhir/$import"
-
-
-async def rows(pool: Pool, tenant: str) -> list[dict[str, Any]]:
-    return await tenant_rows(
-        pool,
-        tenant,
-        "SELECT id, patient_id, event_type, payload, labels, status, supersedes, reason"
-        " FROM patient_events WHERE tenant_id = %s ORDER BY id",
-    )
-
-
-async def heads(pool: Pool, tenant: str) -> dict[str, int]:
-    found = await tenant_rows(
-        pool, tenant, "SELECT patient_id, version FROM patient_heads WHERE tenant_id = %s"
-    )
-    return {r["patient_id"]: r["version"] for r in found}
 
 
 def event_of(stored: list[dict[str, Any]], value: float) -> dict[str, Any]:
@@ -67,7 +61,7 @@ async def test_a_batch_of_changed_resources_is_revised_together(
         lab("r1", of(two), 8),
     ]
     assert summary_of(await put(client, writer, ndjson(*first))).startswith("4 created")
-    stored = await rows(pool, tenant)
+    stored = await log_rows(pool, tenant)
     # Corrected through the API since: the import's next version supersedes that one.
     by_api = await correct(client, writer, event_of(stored, 6)["id"])
     audit_before = len(await audit_rows(pool, tenant))
@@ -87,7 +81,7 @@ async def test_a_batch_of_changed_resources_is_revised_together(
     assert "line 2: corrected Observation/a2/_history/2" in said(response)
     assert "line 4: corrected Observation/r1/_history/2" in said(response)
 
-    after = await rows(pool, tenant)
+    after = await log_rows(pool, tenant)
     revisions = {r["supersedes"]: r for r in after if r["supersedes"] is not None}
     a2, b1 = revisions[by_api], revisions[event_of(stored, 7)["id"]]
     r1 = revisions[event_of(stored, 8)["id"]]
@@ -98,7 +92,7 @@ async def test_a_batch_of_changed_resources_is_revised_together(
     assert event_of(stored, 5)["id"] not in revisions  # the labelled one, untouched
     assert {r["labels"] == ["BH"] for r in after if r["patient_id"] == one} == {True, False}
     assert len(after) == len(stored) + 1 + 4  # the API's correction, 3 revisions, c1
-    assert await heads(pool, tenant) == {
+    assert await patient_versions(pool, tenant) == {
         one: sum(r["patient_id"] == one for r in after),
         two: sum(r["patient_id"] == two for r in after),
     }
@@ -123,7 +117,7 @@ async def test_a_revision_whose_event_another_writer_revised_meanwhile_fails_alo
     writer = bearer(await make_token(pool, tenant))
     first = [lab("x1", of(patient), 5), lab("x2", of(patient), 6)]
     assert summary_of(await put(client, writer, ndjson(*first))).startswith("2 created")
-    stored = await rows(pool, tenant)
+    stored = await log_rows(pool, tenant)
     raced: list[int] = []
     insert_revisions = revision_batch.insert_revisions
 
@@ -141,7 +135,7 @@ async def test_a_revision_whose_event_another_writer_revised_meanwhile_fails_alo
     [failed] = [i for i in issues(response) if i["severity"] == "error"]
     assert failed["diagnostics"] == "line 1: its event was corrected at the same time; retry"
     assert (failed["code"], failed["expression"]) == ("conflict", ["Observation"])
-    after = await rows(pool, tenant)
+    after = await log_rows(pool, tenant)
     successors = {r["supersedes"]: r for r in after if r["supersedes"] is not None}
     assert successors[event_of(stored, 5)["id"]]["id"] == raced[0]  # the API's, alone
     assert successors[event_of(stored, 6)["id"]]["payload"]["value"] == 60
@@ -149,5 +143,5 @@ async def test_a_revision_whose_event_another_writer_revised_meanwhile_fails_alo
     # The next import revises the newest version, the API's correction.
     again = await put(client, writer, ndjson(*changed))
     assert summary_of(again) == "0 created, 1 corrected, 1 unchanged, 0 failed"
-    newest = [r for r in await rows(pool, tenant) if r["supersedes"] == raced[0]]
+    newest = [r for r in await log_rows(pool, tenant) if r["supersedes"] == raced[0]]
     assert [r["payload"]["value"] for r in newest] == [50]

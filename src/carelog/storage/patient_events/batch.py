@@ -17,7 +17,7 @@ from carelog.domain.batch import BatchItem
 from carelog.domain.limits import dumps_each
 from carelog.domain.principals import Principal
 from carelog.storage.audit import Audited
-from carelog.storage.patient_events._shared import load
+from carelog.storage.patient_events._shared import load, writer
 
 COPY_CHUNK_ROWS = 1000
 
@@ -120,10 +120,7 @@ async def insert_batch(
     """Append the staged events that are not replays, with one audit row a patient of the
     batch: every item's event id, in the batch's order."""
     params = {
-        "tenant_id": principal.tenant_id,
-        "recorded_by": principal.name,
-        "recorded_by_kind": principal.kind.value,
-        "agent_name": principal.agent_name,
+        **writer(principal),
         **audit.params(),
     }
     cur = await conn.execute(load("insert_batch"), params)

@@ -17,7 +17,7 @@ from psycopg.types.json import Jsonb
 from carelog.domain.audit import AuditContext
 from carelog.domain.principals import Principal
 from carelog.storage.audit import Audited
-from carelog.storage.patient_events._shared import labels, load
+from carelog.storage.patient_events._shared import labels, load, writer
 from carelog.storage.patient_events.writes import RevisionTarget
 
 
@@ -90,10 +90,7 @@ async def insert_revisions(
                  revision.reason)
             )  # fmt: skip
     params = {
-        "tenant_id": principal.tenant_id,
-        "recorded_by": principal.name,
-        "recorded_by_kind": principal.kind.value,
-        "agent_name": principal.agent_name,
+        **writer(principal),
         **audit.params(),
     }
     cur = await conn.execute(load("insert_revision_batch"), params)

@@ -14,7 +14,7 @@ from carelog.domain.audit import AuditContext
 from carelog.domain.events import EventDocument, PatientEventCreate
 from carelog.domain.principals import Principal
 from carelog.storage.audit import Audited
-from carelog.storage.patient_events._shared import documents, labels, load
+from carelog.storage.patient_events._shared import documents, labels, load, writer
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,16 +26,12 @@ class IdempotentReplay:
 
 
 def _insert_params(*, principal: Principal, event: PatientEventCreate) -> dict[str, Any]:
-    # The principal decides the tenant and who is recorded: never the client's body.
     return {
-        "tenant_id": principal.tenant_id,
+        **writer(principal),
         "patient_id": event.patient_id,
         "event_type": event.event_type,
         "payload": Jsonb(event.payload),
         "occurred_at": event.occurred_at,
-        "recorded_by": principal.name,
-        "recorded_by_kind": principal.kind.value,
-        "agent_name": principal.agent_name,
         "source": event.source,
         "labels": sorted(label.value for label in event.labels),
     }
@@ -139,15 +135,12 @@ async def insert_revision(
     """Append a correction or retraction of ``supersedes`` (audited); ``None``, and nothing
     written, if it already has one."""
     params = {
-        "tenant_id": principal.tenant_id,
+        **writer(principal),
         "supersedes": supersedes,
         "status": status,
         "reason": reason,
         "payload": None if payload is None else Jsonb(payload),
         "occurred_at": occurred_at,
-        "recorded_by": principal.name,
-        "recorded_by_kind": principal.kind.value,
-        "agent_name": principal.agent_name,
         "source": None,
         **audit.params(),
     }
