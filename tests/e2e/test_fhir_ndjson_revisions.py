@@ -145,3 +145,34 @@ async def test_a_revision_whose_event_another_writer_revised_meanwhile_fails_alo
     assert summary_of(again) == "0 created, 1 corrected, 1 unchanged, 0 failed"
     newest = [r for r in await log_rows(pool, tenant) if r["supersedes"] == raced[0]]
     assert [r["payload"]["value"] for r in newest] == [50]
+
+
+async def test_after_a_lost_race_the_next_version_in_the_batch_revises_the_winner(
+    client: httpx.AsyncClient, pool: Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tenant, patient = new_tenant(), new_patient()
+    writer = bearer(await make_token(pool, tenant))
+    assert summary_of(await put(client, writer, ndjson(lab("y1", of(patient), 5)))).startswith(
+        "1 created"
+    )
+    [original] = await log_rows(pool, tenant)
+    raced: list[int] = []
+    insert_revisions = revision_batch.insert_revisions
+
+    async def after_another_writer(*args: Any, **kwargs: Any) -> Any:
+        if not raced:
+            raced.append(await correct(client, writer, original["id"]))
+        return await insert_revisions(*args, **kwargs)
+
+    monkeypatch.setattr(revision_batch, "insert_revisions", after_another_writer)
+    # Line 2 (y1 again) stores line 1's staged revision first, which loses to the API's
+    # correction; line 2 then revises that correction, the newest, not the original again.
+    body = ndjson(lab("y1", of(patient), 50, version="2"), lab("y1", of(patient), 55, version="3"))
+    response = await put(client, writer, body)
+    assert summary_of(response) == "0 created, 1 corrected, 0 unchanged, 1 failed"
+    assert said(response)[1] == "line 2: corrected Observation/y1/_history/2"
+    stored = await log_rows(pool, tenant)
+    assert [(r["supersedes"], r["payload"]["value"]) for r in stored[1:]] == [
+        (original["id"], 66),
+        (raced[0], 55),
+    ]

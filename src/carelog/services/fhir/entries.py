@@ -294,8 +294,10 @@ class Importer:
         if patient_id != known.patient_id:
             message = f"it was imported for another patient; it cannot move to {patient_id}"
             raise Failed(f"{resource}.{_element(read)}", message, "conflict")
-        newest = self.newest.get(known.event_id)
-        if newest is not None:  # looked up with the batch's others
+        # Looked up with the batch's others, and used once: a second version of the resource
+        # in the batch is checked against what is stored by then.
+        newest = self.newest.pop(known.event_id, None)
+        if newest is not None:
             event_id, target = newest.target.id, newest.target if newest.visible else None
         else:
             event_id = await event_store.current_version(

@@ -34,9 +34,10 @@ from carelog.storage.jobs import Claimed, ExportFile, ExportJob
 _log = logging.getLogger("carelog.export")
 
 # Patients looked up a statement at a time; the most events one read of their events may
-# return (patients are read together up to it, a patient with more page by page: no
-# statement, nor what a worker holds at once, grows with the largest history); the most
-# resources and bytes of one file part.
+# return (patients are read together up to it, a patient with more page by page, the job's
+# heartbeat stamped after each page: no statement grows with the largest history, though
+# what a worker holds does, since a patient's versions are mapped together to know which is
+# current); the most resources and bytes of one file part.
 PATIENTS_PER_READ = 200
 EVENTS_PER_READ = 20_000
 PART_RESOURCES = 50_000
@@ -206,8 +207,10 @@ async def run_export(
                 break
             for group in _groups(batch, events_per_read):
                 documents = await _read(
-                    pool, tenant, group, reach.transaction_time, labels, events_per_read
+                    pool, ids, group, reach.transaction_time, labels, events_per_read
                 )
+                if documents is None:
+                    return  # cancelled (or claimed by another) between two pages
                 lines = await asyncio.to_thread(_render, documents, group, types, reach.since)
                 seen += len(group)
                 progress = f"{seen} patients read"
@@ -250,17 +253,19 @@ def _groups(batch: list[tuple[str, int]], events_per_read: int) -> list[list[str
 
 async def _read(
     pool: Pool,
-    tenant: str,
+    ids: dict[str, str],
     group: list[str],
     as_of: datetime,
     labels: frozenset[str] | None,
     events_per_read: int,
-) -> list[EventDocument]:
+) -> list[EventDocument] | None:
     """Every version of the group's events recorded by ``as_of`` that ``labels`` let
     through: in one statement, or for a patient of more than ``events_per_read`` events, a
-    page of that many a statement (each statement on a connection of its own, as the rest of
-    the export: the log only grows, and ``as_of`` holds every read to the kick-off's
-    moment)."""
+    page of that many a statement, the job's heartbeat stamped between two (``None`` if the
+    job was cancelled or claimed by another meanwhile). Each statement on a connection of
+    its own, as the rest of the export: the log only grows, and ``as_of`` holds every read
+    to the kick-off's moment."""
+    tenant = ids["tenant_id"]
     if len(group) > 1:
         async with connection(pool, tenant) as conn:
             return await event_store.export_versions(
@@ -274,9 +279,12 @@ async def _read(
                 conn, tenant_id=tenant, patient_id=group[0], as_of=as_of,
                 visible_labels=labels, before=before, limit=events_per_read,
             )  # fmt: skip
-        found.extend(page)
-        if len(page) < events_per_read:
-            return found
+            found.extend(page)
+            if len(page) < events_per_read:
+                return found
+            progress = f"reading a patient's history: {len(found)} events"
+            if not await job_store.beat_export(conn, **ids, progress=progress):
+                return None
         before = page[-1]
 
 

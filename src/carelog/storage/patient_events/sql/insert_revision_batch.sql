@@ -19,7 +19,7 @@ WITH inserted AS (
         WHERE p.tenant_id = %(tenant_id)s AND p.id = r.supersedes
         LIMIT 1
     ) AS t
-    ORDER BY t.patient_id, r.ord
+    ORDER BY t.patient_id, t.id  -- every writer in one order: no deadlock between two
     ON CONFLICT (tenant_id, supersedes) WHERE supersedes IS NOT NULL DO NOTHING
     RETURNING e.id, e.patient_id, e.supersedes
 ), patients AS (
