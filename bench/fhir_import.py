@@ -42,6 +42,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
+import resource
 import statistics
 import sys
 import tempfile
@@ -270,9 +272,14 @@ async def main(
                         figures["read"].append(reading(body, True))
                         figures["read bare"].append(reading(body, False))
                     if ndjson:
+                        body = b""
+                        gc.collect()
+                        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
                         exported, took = await export_all(client)
+                        grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak
                         print(f"$export of everything: {exported} resources in {took:.2f} s, "
-                              f"{exported / took:.0f} /s (kick-off to manifest)")  # fmt: skip
+                              f"{exported / took:.0f} /s (kick-off to manifest); the "
+                              f"process's peak memory grew by {grown / 1024:.0f} MiB")  # fmt: skip
                     for _ in range(0 if ndjson else rounds):
                         body = bundle("batch", entries, patients)
                         size = len(body)

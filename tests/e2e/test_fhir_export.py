@@ -369,3 +369,61 @@ async def test_a_history_longer_than_a_read_is_read_page_by_page(
         assert response.status_code == 200, response.text
         expected += [json.dumps(e["resource"], sort_keys=True) for e in response.json()["entry"]]
     assert exported == sorted(expected)
+
+
+async def test_a_long_history_read_in_two_passes_exports_what_one_read_does(
+    client: httpx.AsyncClient, pool: Pool
+) -> None:
+    # The same kick-offs (all, _type, _since) exported with reads of 2 events (the long
+    # history read in two passes: which versions are current, then only those) and with the
+    # default reads (one statement a group): the same resources.
+    tenant = new_tenant()
+    writer = bearer(await make_token(pool, tenant))
+    patient = new_patient()
+    ids = [
+        await record(
+            client, writer, patient, "lab_result",
+            {"test": "Glucose", "loinc": "2345-7", "value": 100 + n, "unit": "mg/dL"},
+            occurred_at=f"2026-02-{n:02d}T08:00:00Z",
+        )
+        for n in range(1, 7)
+    ]  # fmt: skip
+    await _patient_with_records(client, writer)
+    since = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    await asyncio.sleep(0.01)
+    fixed = await client.post(
+        f"/events/{ids[1]}/corrections",
+        json={"payload": {"test": "Glucose", "loinc": "2345-7", "value": 150, "unit": "mg/dL"},
+              "reason": "re-run"},
+        headers=writer,
+    )  # fmt: skip
+    assert fixed.status_code == 200, fixed.text
+    gone = await client.post(
+        f"/events/{ids[4]}/retractions", json={"reason": "wrong patient"}, headers=writer
+    )
+    assert gone.status_code == 200, gone.text
+    kick_offs: list[dict[str, str]] = [{}, {"_type": "Observation"}, {"_type": "Patient"},
+                                       {"_type": "Condition"}, {"_since": since}]  # fmt: skip
+
+    async def exported(limits: dict[str, int]) -> list[list[str]]:
+        found = []
+        async with export_worker(pool, **limits):
+            for params in kick_offs:
+                location = await kick_off(client, writer, **params)
+                files = await download(client, writer, await finished(client, writer, location))
+                found.append(
+                    sorted(json.dumps(r, sort_keys=True) for v in files.values() for r in v)
+                )
+        return found
+
+    paged = await exported({"events_per_read": 2, "patients_per_read": 1})
+    whole = await exported({"events_per_read": 20_000, "patients_per_read": 200})
+    assert paged == whole
+    everything, observations, patients, conditions, recent = paged
+    assert len(patients) == 2
+    assert len(conditions) == 1
+    assert len(observations) == 6 - 1 + 1  # 6 labs, one retracted, one from the other patient
+    assert len(everything) == len(observations) + len(patients) + len(conditions)
+    # _since: the corrected lab of the long history and its Patient, nothing else.
+    assert len(recent) == 2
+    assert any('"value": 150' in r for r in recent)

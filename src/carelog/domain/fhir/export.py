@@ -19,9 +19,9 @@ from datetime import datetime
 from typing import Any
 
 from carelog.domain.events import PatientEvent
-from carelog.domain.fhir.history import current
+from carelog.domain.fhir.history import Link, current_heads
 from carelog.domain.fhir.imported import Issue
-from carelog.domain.fhir.resources import Resource, patient_resource, to_resources
+from carelog.domain.fhir.resources import Resource, Version, patient_resource, to_resources
 
 # The resource types an export can hold (what ``to_resources`` makes, and the Patient).
 EXPORT_TYPES = frozenset(
@@ -99,21 +99,50 @@ def patient_export(
     """The patient's resources in an export (see the module's docstring): its Patient
     first, when asked for and when anything else of it is in, or nothing is filtered by
     time."""
-    found = []
-    for version in current(events):
-        if since is not None and version.event.created_at <= since:
-            continue
-        for resource in to_resources(version):
-            if types is None or resource["resourceType"] in types:
-                found.append(resource)
-    changed = since is None or bool(found) or _changed_since(events, since)
-    if (types is None or "Patient" in types) and changed:
+    events = list(events)
+    links = [links_of(event) for event in events]
+    heads = current_heads(links)
+    by_id = {event.id: event for event in events}
+    found = heads_export(heads, [by_id[event_id] for event_id in heads], types=types, since=since)
+    if with_patient(links, types=types, since=since):
         found.insert(0, patient_resource(patient_id))
     return found
 
 
-def _changed_since(events: Iterable[PatientEvent], since: datetime) -> bool:
-    return any(event.created_at > since for event in events)
+def links_of(event: PatientEvent) -> Link:
+    """What an export needs of an event before its content (``history.current_heads``)."""
+    return Link(event.id, event.supersedes, event.status, event.created_at)
+
+
+def heads_export(
+    heads: Mapping[int, tuple[int, int]],
+    events: Iterable[PatientEvent],
+    *,
+    types: frozenset[str] | None,
+    since: datetime | None,
+) -> list[Resource]:
+    """The resources of current versions ``events`` (each one's logical id and number in
+    ``heads``), in the order given, without the Patient: as :func:`patient_export` writes
+    them, for an export that reads a long history's current versions a page at a time."""
+    found = []
+    for event in events:
+        if since is not None and event.created_at <= since:
+            continue
+        logical_id, number = heads[event.id]
+        for resource in to_resources(Version(event, event, logical_id, number)):
+            if types is None or resource["resourceType"] in types:
+                found.append(resource)
+    return found
+
+
+def with_patient(
+    links: Iterable[Link], *, types: frozenset[str] | None, since: datetime | None
+) -> bool:
+    """Whether a patient's export holds its Patient: when asked for, and when nothing is
+    filtered by time or anything of the patient was recorded after ``since`` (which holds
+    whenever any other resource of it is in)."""
+    wanted = types is None or "Patient" in types
+    return wanted and (since is None or any(link.recorded_at > since for link in links))
 
 
 def manifest(

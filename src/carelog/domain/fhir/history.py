@@ -4,6 +4,8 @@ history of a patient, its current view, its Bundle."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal
 
 from carelog.domain.events import PatientEvent
@@ -24,6 +26,31 @@ def versions(events: Iterable[PatientEvent]) -> list[Version]:
             content = previous.content if event.status == c.RETRACTED else event
             found[event.id] = Version(event, content, previous.logical_id, previous.number + 1)
     return list(found.values())
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """What telling a resource's versions apart needs of one event: its id and the event it
+    supersedes (its place in a chain), its status, and when it was recorded."""
+
+    id: int
+    supersedes: int | None
+    status: str
+    recorded_at: datetime
+
+
+def current_heads(links: Iterable[Link]) -> dict[int, tuple[int, int]]:
+    """The events that are the current version of a resource, as :func:`current` finds
+    them among the same events (retracted ones left out), each with its resource's logical
+    id and version number, in :func:`current`'s order: what an export needs to know before
+    it reads any event's content."""
+    found: dict[int, tuple[int, int]] = {}
+    latest: dict[int, Link] = {}
+    for link in sorted(links, key=lambda x: x.id):
+        previous = None if link.supersedes is None else found.get(link.supersedes)
+        found[link.id] = (link.id, 1) if previous is None else (previous[0], previous[1] + 1)
+        latest[found[link.id][0]] = link
+    return {x.id: found[x.id] for x in latest.values() if x.status != c.RETRACTED}
 
 
 def history(events: Iterable[PatientEvent]) -> Iterator[Resource]:

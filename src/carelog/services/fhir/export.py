@@ -17,12 +17,15 @@ import json
 import logging
 import secrets
 from collections import defaultdict
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 
 from carelog.domain.audit import AuditAction
 from carelog.domain.events import EventDocument, PatientEvent
-from carelog.domain.fhir.export import ExportRequest, patient_export
+from carelog.domain.fhir.export import ExportRequest, heads_export, patient_export, with_patient
+from carelog.domain.fhir.history import Link, current_heads
+from carelog.domain.fhir.resources import Resource, patient_resource
 from carelog.errors import NotFound
 from carelog.services.audit import record_success
 from carelog.services.unit import Work
@@ -34,10 +37,11 @@ from carelog.storage.jobs import Claimed, ExportFile, ExportJob
 _log = logging.getLogger("carelog.export")
 
 # Patients looked up a statement at a time; the most events one read of their events may
-# return (patients are read together up to it, a patient with more page by page, the job's
-# heartbeat stamped after each page: no statement grows with the largest history, though
-# what a worker holds does, since a patient's versions are mapped together to know which is
-# current); the most resources and bytes of one file part.
+# return (patients are read together up to it; a patient with more in two passes, page by
+# page, the job's heartbeat stamped after each: first which of its events are current
+# versions, then only those, so that neither a statement nor what a worker holds grows
+# with the largest history beyond a few integers an event); the most resources and bytes of
+# one file part.
 PATIENTS_PER_READ = 200
 EVENTS_PER_READ = 20_000
 PART_RESOURCES = 50_000
@@ -152,6 +156,26 @@ class _Parts:
         return self.parts[kind], len(lines), b"".join(lines)
 
 
+_Lines = list[tuple[str, bytes]]
+
+
+def _line(resource: Resource) -> bytes:
+    text = json.dumps(resource, ensure_ascii=False, separators=(",", ":"))
+    return text.encode() + b"\n"
+
+
+def _render_heads(
+    documents: list[EventDocument],
+    heads: dict[int, tuple[int, int]],
+    types: frozenset[str] | None,
+    since: datetime | None,
+) -> _Lines:
+    """The export's lines of some of a patient's current versions (CPU only: a thread)."""
+    events = [document.parse() for document in documents]
+    resources = heads_export(heads, events, types=types, since=since)
+    return [(str(resource["resourceType"]), _line(resource)) for resource in resources]
+
+
 def _render(
     documents: list[EventDocument],
     patients: list[str],
@@ -169,8 +193,7 @@ def _render(
         if not events:
             continue
         for resource in patient_export(patient, events, types=types, since=since):
-            text = json.dumps(resource, ensure_ascii=False, separators=(",", ":"))
-            lines.append((str(resource["resourceType"]), text.encode() + b"\n"))
+            lines.append((str(resource["resourceType"]), _line(resource)))
     return lines
 
 
@@ -205,18 +228,19 @@ async def run_export(
                 )
             if not batch:
                 break
+            counts = dict(batch)
             for group in _groups(batch, events_per_read):
-                documents = await _read(
-                    pool, ids, group, reach.transaction_time, labels, events_per_read
-                )
-                if documents is None:
+                read = _Read(pool, ids, reach.transaction_time, labels, types, reach.since)
+                progress = f"{seen} patients read"
+                long = len(group) == 1 and counts[group[0]] > events_per_read
+                async for lines in read.lines(group, events_per_read, long=long):
+                    full = {kind for kind, line in lines if parts.add(kind, line)}
+                    if not await _write(pool, ids, parts, full, progress):
+                        return  # cancelled
+                if read.cancelled:
                     return  # cancelled (or claimed by another) between two pages
-                lines = await asyncio.to_thread(_render, documents, group, types, reach.since)
                 seen += len(group)
                 progress = f"{seen} patients read"
-                full = {kind for kind, line in lines if parts.add(kind, line)}
-                if not await _write(pool, ids, parts, full, progress):
-                    return  # cancelled
                 async with connection(pool, tenant) as conn:
                     if not await job_store.beat_export(conn, **ids, progress=progress):
                         return
@@ -251,41 +275,78 @@ def _groups(batch: list[tuple[str, int]], events_per_read: int) -> list[list[str
     return groups
 
 
-async def _read(
-    pool: Pool,
-    ids: dict[str, str],
-    group: list[str],
-    as_of: datetime,
-    labels: frozenset[str] | None,
-    events_per_read: int,
-) -> list[EventDocument] | None:
-    """Every version of the group's events recorded by ``as_of`` that ``labels`` let
-    through: in one statement, or for a patient of more than ``events_per_read`` events, a
-    page of that many a statement, the job's heartbeat stamped between two (``None`` if the
-    job was cancelled or claimed by another meanwhile). Each statement on a connection of
-    its own, as the rest of the export: the log only grows, and ``as_of`` holds every read
-    to the kick-off's moment."""
-    tenant = ids["tenant_id"]
-    if len(group) > 1:
-        async with connection(pool, tenant) as conn:
-            return await event_store.export_versions(
-                conn, tenant_id=tenant, patients=group, as_of=as_of, visible_labels=labels
-            )
-    found: list[EventDocument] = []
-    before = None
-    while True:
-        async with connection(pool, tenant) as conn:
-            page = await event_store.export_patient_page(
-                conn, tenant_id=tenant, patient_id=group[0], as_of=as_of,
-                visible_labels=labels, before=before, limit=events_per_read,
-            )  # fmt: skip
-            found.extend(page)
+@dataclass
+class _Read:
+    """How a worker reads a group of patients (``_groups``) and maps them to NDJSON lines:
+    in one statement; or a patient with more than ``events_per_read`` events in two passes
+    of pages of that many, the job's heartbeat stamped after each page (``cancelled`` once
+    the job is no longer this worker's). Each statement on a connection of its own, as the
+    rest of the export: the log only grows, and ``as_of`` holds every read to the kick-off's
+    moment."""
+
+    pool: Pool
+    ids: dict[str, str]
+    as_of: datetime
+    labels: frozenset[str] | None
+    types: frozenset[str] | None
+    since: datetime | None
+    cancelled: bool = False
+
+    async def lines(
+        self, group: list[str], events_per_read: int, *, long: bool
+    ) -> AsyncIterator[_Lines]:
+        """The group's lines; ``long``: it is one patient of more than ``events_per_read``
+        events (its events counted when the batch was looked up: the count only grows)."""
+        tenant = self.ids["tenant_id"]
+        if not long:
+            async with connection(self.pool, tenant) as conn:
+                documents = await event_store.export_versions(
+                    conn, tenant_id=tenant, patients=group, as_of=self.as_of,
+                    visible_labels=self.labels,
+                )  # fmt: skip
+            yield await asyncio.to_thread(_render, documents, group, self.types, self.since)
+            return
+        patient = group[0]
+        links = await self._links(patient, events_per_read)
+        if links is None:
+            return
+        heads = current_heads(links)
+        if with_patient(links, types=self.types, since=self.since):
+            yield [("Patient", _line(patient_resource(patient)))]
+        del links
+        wanted = list(heads)
+        for at in range(0, len(wanted), events_per_read):
+            async with connection(self.pool, tenant) as conn:
+                documents = await event_store.export_events(
+                    conn, tenant_id=tenant, event_ids=wanted[at : at + events_per_read]
+                )
+            yield await asyncio.to_thread(_render_heads, documents, heads, self.types, self.since)
+            if not await self._beat(f"{patient}: {at + len(documents)} current versions"):
+                return
+
+    async def _links(self, patient: str, events_per_read: int) -> list[Link] | None:
+        # The first pass: every visible version's link, no content (None: cancelled).
+        found: list[Link] = []
+        before = None
+        while True:
+            async with connection(self.pool, self.ids["tenant_id"]) as conn:
+                page = await event_store.export_patient_links(
+                    conn, tenant_id=self.ids["tenant_id"], patient_id=patient,
+                    as_of=self.as_of, visible_labels=self.labels, before=before,
+                    limit=events_per_read,
+                )  # fmt: skip
+            found.extend(link for _, link in page)
             if len(page) < events_per_read:
                 return found
-            progress = f"reading a patient's history: {len(found)} events"
-            if not await job_store.beat_export(conn, **ids, progress=progress):
+            if not await self._beat(f"{patient}: {len(found)} versions looked at"):
                 return None
-        before = page[-1]
+            before = (page[-1][0], page[-1][1].id)
+
+    async def _beat(self, progress: str) -> bool:
+        async with connection(self.pool, self.ids["tenant_id"]) as conn:
+            alive = await job_store.beat_export(conn, **self.ids, progress=progress)
+        self.cancelled = not alive
+        return alive
 
 
 async def _write(

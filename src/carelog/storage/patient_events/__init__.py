@@ -8,7 +8,8 @@ from carelog.storage.patient_events.context import (
 )
 from carelog.storage.patient_events.reads import (
     count_withheld,
-    export_patient_page,
+    export_events,
+    export_patient_links,
     export_patients,
     export_versions,
     get_event,
@@ -37,7 +38,8 @@ __all__ = [
     "context_candidates",
     "count_withheld",
     "current_version",
-    "export_patient_page",
+    "export_events",
+    "export_patient_links",
     "export_patients",
     "export_versions",
     "get_event",

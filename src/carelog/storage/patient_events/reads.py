@@ -11,6 +11,7 @@ from psycopg.types.json import Jsonb
 
 from carelog.domain.audit import AuditContext
 from carelog.domain.events import EventDocument, EventQuery
+from carelog.domain.fhir.history import Link
 from carelog.storage.audit import Audited
 from carelog.storage.patient_events._shared import documents, labels, load
 
@@ -224,30 +225,42 @@ async def export_versions(
         return await cur.fetchall()
 
 
-async def export_patient_page(
+async def export_patient_links(
     conn: AsyncConnection[Any],
     *,
     tenant_id: str,
     patient_id: str,
     as_of: datetime,
     visible_labels: frozenset[str] | None,
-    before: EventDocument | None,
+    before: tuple[datetime, int] | None,
     limit: int,
+) -> list[tuple[datetime, Link]]:
+    """Up to ``limit`` chain links of one patient's events recorded by ``as_of`` and
+    visible, newest clinical time first, after ``before`` (the clinical time and id of the
+    last of the page before), each with its clinical time (not audited, as
+    :func:`export_versions`)."""
+    cur = await conn.execute(
+        load("export_patient_links"),
+        {
+            "tenant_id": tenant_id,
+            "patient_id": patient_id,
+            "as_of": as_of,
+            "visible_labels": labels(visible_labels),
+            "before_at": None if before is None else before[0],
+            "before_id": None if before is None else before[1],
+            "limit": limit,
+        },
+    )
+    return [
+        (occurred_at, Link(int(event_id), supersedes, str(status), recorded_at))
+        for event_id, occurred_at, supersedes, status, recorded_at in await cur.fetchall()
+    ]
+
+
+async def export_events(
+    conn: AsyncConnection[Any], *, tenant_id: str, event_ids: list[int]
 ) -> list[EventDocument]:
-    """Up to ``limit`` versions of one patient's events recorded by ``as_of`` and visible,
-    newest clinical time first, after ``before`` (the last of the page before) in that
-    order (not audited, as :func:`export_versions`)."""
+    """These events of the tenant, by id (not audited, as :func:`export_versions`)."""
     async with conn.cursor(row_factory=documents) as cur:
-        await cur.execute(
-            load("export_patient_page"),
-            {
-                "tenant_id": tenant_id,
-                "patient_id": patient_id,
-                "as_of": as_of,
-                "visible_labels": labels(visible_labels),
-                "before_at": None if before is None else before.occurred_at,
-                "before_id": None if before is None else before.id,
-                "limit": limit,
-            },
-        )
+        await cur.execute(load("export_events"), {"tenant_id": tenant_id, "ids": event_ids})
         return await cur.fetchall()
