@@ -230,3 +230,33 @@ def changed(resource: dict[str, Any], **changes: Any) -> dict[str, Any]:
         else:
             found[key] = value
     return found
+
+
+async def correct(
+    client: httpx.AsyncClient, headers: dict[str, str], event_id: int, payload: dict[str, Any]
+) -> int:
+    """Correct an event over the API with ``payload``; the correction's id (it must
+    succeed)."""
+    response = await client.post(
+        f"/events/{event_id}/corrections",
+        json={"payload": payload, "reason": "re-read by the lab"},
+        headers=headers,
+    )
+    assert response.status_code == 200, response.text
+    corrected: int = response.json()["id"]
+    return corrected
+
+
+async def retract(client: httpx.AsyncClient, headers: dict[str, str], event_id: int) -> int:
+    """Retract an event over the API; the retraction's id (it must succeed)."""
+    response = await client.post(
+        f"/events/{event_id}/retractions", json={"reason": "wrong patient"}, headers=headers
+    )
+    assert response.status_code == 200, response.text
+    retracted: int = response.json()["id"]
+    return retracted
+
+
+def glucose(value: float) -> dict[str, Any]:
+    """A lab_result payload: a glucose of ``value`` mg/dL."""
+    return {"test": "Glucose", "loinc": "2345-7", "value": value, "unit": "mg/dL"}

@@ -28,10 +28,13 @@ from tests.factories import (
     audit_rows,
     bearer,
     client_address,
+    correct,
+    glucose,
     make_token,
     new_patient,
     new_tenant,
     record,
+    retract,
 )
 
 pytestmark = pytest.mark.e2e
@@ -328,20 +331,11 @@ async def test_a_history_longer_than_a_read_is_read_page_by_page(
     for day in range(1, 8):
         ids.append(await record(
             client, writer, long, "lab_result",
-            {"test": "Glucose", "loinc": "2345-7", "value": 90 + day, "unit": "mg/dL"},
+            glucose(90 + day),
             occurred_at=f"2026-01-{day:02d}T09:00:00Z",
         ))  # fmt: skip
-    corrected = await client.post(
-        f"/events/{ids[0]}/corrections",
-        json={"payload": {"test": "Glucose", "loinc": "2345-7", "value": 140, "unit": "mg/dL"},
-              "reason": "transcription error"},
-        headers=writer,
-    )  # fmt: skip
-    assert corrected.status_code == 200, corrected.text
-    retracted = await client.post(
-        f"/events/{ids[3]}/retractions", json={"reason": "wrong patient"}, headers=writer
-    )
-    assert retracted.status_code == 200, retracted.text
+    await correct(client, writer, ids[0], glucose(140))
+    await retract(client, writer, ids[3])
     await _patient_with_records(client, writer)  # (a patient of two events)
     for patient in (small, smaller):
         await record(
@@ -383,7 +377,7 @@ async def test_a_long_history_read_in_two_passes_exports_what_one_read_does(
     ids = [
         await record(
             client, writer, patient, "lab_result",
-            {"test": "Glucose", "loinc": "2345-7", "value": 100 + n, "unit": "mg/dL"},
+            glucose(100 + n),
             occurred_at=f"2026-02-{n:02d}T08:00:00Z",
         )
         for n in range(1, 7)
@@ -391,17 +385,8 @@ async def test_a_long_history_read_in_two_passes_exports_what_one_read_does(
     await _patient_with_records(client, writer)
     since = datetime.now(UTC).isoformat().replace("+00:00", "Z")
     await asyncio.sleep(0.01)
-    fixed = await client.post(
-        f"/events/{ids[1]}/corrections",
-        json={"payload": {"test": "Glucose", "loinc": "2345-7", "value": 150, "unit": "mg/dL"},
-              "reason": "re-run"},
-        headers=writer,
-    )  # fmt: skip
-    assert fixed.status_code == 200, fixed.text
-    gone = await client.post(
-        f"/events/{ids[4]}/retractions", json={"reason": "wrong patient"}, headers=writer
-    )
-    assert gone.status_code == 200, gone.text
+    await correct(client, writer, ids[1], glucose(150))
+    await retract(client, writer, ids[4])
     kick_offs: list[dict[str, str]] = [{}, {"_type": "Observation"}, {"_type": "Patient"},
                                        {"_type": "Condition"}, {"_since": since}]  # fmt: skip
 

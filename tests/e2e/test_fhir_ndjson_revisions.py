@@ -25,7 +25,15 @@ from tests.e2e.fhir_import_kit import (
     said,
     summary_of,
 )
-from tests.factories import audit_rows, bearer, make_token, new_patient, new_tenant
+from tests.factories import (
+    audit_rows,
+    bearer,
+    correct,
+    glucose,
+    make_token,
+    new_patient,
+    new_tenant,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -35,18 +43,6 @@ ROUTE = "/fhir/$import"
 def event_of(stored: list[dict[str, Any]], value: float) -> dict[str, Any]:
     [found] = [r for r in stored if r["payload"].get("value") == value]
     return found
-
-
-async def correct(client: httpx.AsyncClient, writer: dict[str, str], event_id: int) -> int:
-    response = await client.post(
-        f"/events/{event_id}/corrections",
-        json={"payload": {"test": "Glucose", "loinc": "2345-7", "value": 66, "unit": "mg/dL"},
-              "reason": "re-read by the lab"},
-        headers=writer,
-    )  # fmt: skip
-    assert response.status_code == 200, response.text
-    corrected: int = response.json()["id"]
-    return corrected
 
 
 async def test_a_batch_of_changed_resources_is_revised_together(
@@ -63,7 +59,7 @@ async def test_a_batch_of_changed_resources_is_revised_together(
     assert summary_of(await put(client, writer, ndjson(*first))).startswith("4 created")
     stored = await log_rows(pool, tenant)
     # Corrected through the API since: the import's next version supersedes that one.
-    by_api = await correct(client, writer, event_of(stored, 6)["id"])
+    by_api = await correct(client, writer, event_of(stored, 6)["id"], glucose(66))
     audit_before = len(await audit_rows(pool, tenant))
 
     changed = [
@@ -125,7 +121,7 @@ async def test_a_revision_whose_event_another_writer_revised_meanwhile_fails_alo
         # Between the batch's checks and its insert, x1's event is corrected (and committed)
         # through the API: the import's revision of it can no longer be stored.
         if not raced:
-            raced.append(await correct(client, writer, event_of(stored, 5)["id"]))
+            raced.append(await correct(client, writer, event_of(stored, 5)["id"], glucose(66)))
         return await insert_revisions(*args, **kwargs)
 
     monkeypatch.setattr(revision_batch, "insert_revisions", after_another_writer)
@@ -161,7 +157,7 @@ async def test_after_a_lost_race_the_next_version_in_the_batch_revises_the_winne
 
     async def after_another_writer(*args: Any, **kwargs: Any) -> Any:
         if not raced:
-            raced.append(await correct(client, writer, original["id"]))
+            raced.append(await correct(client, writer, original["id"], glucose(66)))
         return await insert_revisions(*args, **kwargs)
 
     monkeypatch.setattr(revision_batch, "insert_revisions", after_another_writer)
