@@ -321,7 +321,8 @@ class _Read:
                     conn, tenant_id=tenant, event_ids=wanted[at : at + events_per_read]
                 )
             yield await asyncio.to_thread(_render_heads, documents, heads, self.types, self.since)
-            if not await self._beat(f"{patient}: {at + len(documents)} current versions"):
+            # (No patient id in the progress: a status answer's header, which proxies log.)
+            if not await self._beat(f"a long history: {at + len(documents)} versions out"):
                 return
 
     async def _links(self, patient: str, events_per_read: int) -> list[Link] | None:
@@ -338,7 +339,7 @@ class _Read:
             found.extend(link for _, link in page)
             if len(page) < events_per_read:
                 return found
-            if not await self._beat(f"{patient}: {len(found)} versions looked at"):
+            if not await self._beat(f"a long history: {len(found)} versions looked at"):
                 return None
             before = (page[-1][0], page[-1][1].id)
 
