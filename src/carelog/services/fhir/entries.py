@@ -72,27 +72,29 @@ class Importer:
         # NDJSON (``lines``): a line's locations start at its resource (``Observation.subject``,
         # its outcome says ``line 7``); a Bundle's at its entry (``Bundle.entry[3].resource``).
         self.lines = lines
-        # ``copy``: the created events are staged and written together (``staged``), with
-        # one audit row for them, when the transaction's entries are all looked at.
+        # ``copy`` (for ``each``): the created and revised events are staged and written
+        # together (``staged``), with one audit row a patient, when the transaction's
+        # entries are all looked at.
         self.staged = Staged() if copy else None
         self.settled: dict[str, Outcome] = {}
         self.tenant = work.access.tenant_id
         self.known: dict[tuple[str, str], Remembered] = {}
         self.identifiers: dict[tuple[str, str], str | None] = {}
         self.pending: dict[tuple[str, str], Remembered] = {}
-        # With ``copy``: the newest version of each changed resource's event, looked up for
-        # the whole batch at once (``_lookup``).
+        # The newest version of each changed resource's event, looked up for the whole batch
+        # at once (``_lookup``).
         self.newest: dict[int, NewestVersion] = {}
         self.audited = False
 
     async def transaction(self, entries: Sequence[Entry]) -> list[Outcome]:
         """Every entry in one transaction, rolled back at the first that fails (entries
-        that cannot be read fail it before anything is written)."""
+        that cannot be read fail it before anything is written). Not with ``copy``: a staged
+        revision can still lose its event to another writer once every entry is looked at."""
+        assert self.staged is None, "a transaction stores entry by entry"
         unread = [e for e in entries if isinstance(e.read, Rejected)]
         if unread:
             return self._answer([self._rejected(e) for e in unread])
         outcomes: list[tuple[Item, Outcome]] = []
-        lost: list[Outcome] = []
         try:
             async with self.work.transaction():
                 await self._lookup(entries)
@@ -101,13 +103,9 @@ class Importer:
                     outcomes.append((entry.item, done))
                     if done.fate == "failed":
                         raise _RollBack
-                await self._store_staged()
-                lost = [o for o in self.settled.values() if o.fate == "failed"]
-                if lost:  # a revision that lost its event to another writer
-                    raise _RollBack
                 await self.flush()
         except _RollBack:
-            return [o for _, o in outcomes if o.fate == "failed"] + lost
+            return [o for _, o in outcomes if o.fate == "failed"]
         return self._answer(self._spread(entries, self._settle([o for _, o in outcomes])))
 
     async def each(self, entries: Sequence[Entry]) -> list[Outcome]:
@@ -171,8 +169,6 @@ class Importer:
         self.known.update(
             await fhir_store.lookup_imports(self.work.conn, tenant_id=self.tenant, keys=keys)
         )
-        if self.staged is None:
-            return
         changed = [
             known.event_id
             for e in entries
@@ -295,21 +291,15 @@ class Importer:
             message = f"it was imported for another patient; it cannot move to {patient_id}"
             raise Failed(f"{resource}.{_element(read)}", message, "conflict")
         # Looked up with the batch's others, and used once: a second version of the resource
-        # in the batch is checked against what is stored by then.
+        # in the batch is looked up again, against what is stored by then.
         newest = self.newest.pop(known.event_id, None)
-        if newest is not None:
-            event_id, target = newest.target.id, newest.target if newest.visible else None
-        else:
-            event_id = await event_store.current_version(
-                conn, tenant_id=self.tenant, event_id=known.event_id
-            )
-            target = await event_store.get_revision_target(
-                conn,
-                tenant_id=self.tenant,
-                event_id=event_id,
-                patients=access.principal.patients,
-                visible_labels=access.visible_labels,
-            )
+        if newest is None:
+            again = await revision_batch.revision_targets(
+                conn, tenant_id=self.tenant, event_ids=[known.event_id],
+                patients=access.principal.patients, visible_labels=access.visible_labels,
+            )  # fmt: skip
+            newest = again.get(known.event_id)
+        target = newest.target if newest is not None and newest.visible else None
         if target is None:
             raise Failed(resource, "its earlier version is not visible to this key", "forbidden")
         if target.status == _RETRACTED:
@@ -328,13 +318,13 @@ class Importer:
         )
         if self.staged is not None:  # stored with the batch's others (its id: _settle)
             status, payload = (_RETRACTED, None) if retract else (_AMENDED, read.payload)
-            staged = StagedRevision(event_id, status, _REASON, payload, read.occurred_at)
+            staged = StagedRevision(target.id, status, _REASON, payload, read.occurred_at)
             self.staged.add_revision(PendingRevision(where, staged, revised))
             return Outcome(where, "corrected")
         revision = await event_store.insert_revision(
             conn,
             principal=access.principal,
-            supersedes=event_id,
+            supersedes=target.id,
             status=_RETRACTED if retract else _AMENDED,
             reason=_REASON,
             payload=None if retract else read.payload,
