@@ -121,6 +121,14 @@ CONDITIONS: tuple[Chronic, ...] = (
         labels=("BH",),
     ),
 )  # fmt: skip
+CHRONIC = {chronic.key: chronic for chronic in CONDITIONS}
+# The order conditions are drawn in, and those that make others likelier (diabetes and
+# hypertension harm the kidneys): a factor on the other's prevalence.
+DRAW_ORDER = ("diabetes", "hypertension", "hyperlipidemia", "ckd", "asthma", "depression")
+BOOSTS: dict[str, dict[str, float]] = {
+    "diabetes": {"hypertension": 1.5, "hyperlipidemia": 1.5, "ckd": 2.5},
+    "hypertension": {"ckd": 1.8},
+}
 
 
 @dataclass(frozen=True, slots=True)

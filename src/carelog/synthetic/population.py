@@ -10,7 +10,6 @@ it: names are never made, identifiers are ``S<seed>-P<n>``.
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,24 +18,19 @@ from typing import Any
 from carelog.synthetic.catalogue import (
     ACUTE,
     ALLERGENS,
-    CONDITIONS,
+    BOOSTS,
+    CHRONIC,
+    DRAW_ORDER,
     DRUGS,
     LABS,
     Drug,
 )
+from carelog.synthetic.payloads import lab_payload, poisson, stamp, vital_signs
 from carelog.synthetic.physiology import RAAS, Body, Problem, Therapy
 
 SOURCE = "synthetic"
 DEFAULT_END = datetime(2026, 1, 1, tzinfo=UTC)
 _DAY = timedelta(days=1)
-
-# Conditions that make others likelier (diabetes and hypertension harm the kidneys).
-_BOOSTS: dict[str, dict[str, float]] = {
-    "diabetes": {"hypertension": 1.5, "hyperlipidemia": 1.5, "ckd": 2.5},
-    "hypertension": {"ckd": 1.8},
-}
-_ORDER = ("diabetes", "hypertension", "hyperlipidemia", "ckd", "asthma", "depression")
-_CHRONIC = {c.key: c for c in CONDITIONS}
 
 
 class Patient:
@@ -64,8 +58,8 @@ class Patient:
     def _draw_conditions(self) -> None:
         rng, span = self.rng, (self.end - self.start).days
         boost: dict[str, float] = {}
-        for key in _ORDER:
-            chronic = _CHRONIC[key]
+        for key in DRAW_ORDER:
+            chronic = CHRONIC[key]
             if rng.random() >= chronic.prevalence[self._bucket()] * boost.get(key, 1.0):
                 continue
             # Most are known before the window opens; the rest are diagnosed within it.
@@ -74,7 +68,7 @@ class Patient:
             else:
                 onset = self.start + timedelta(days=rng.randint(30, max(31, span - 30)))
             self.problems[key] = Problem(chronic, onset)
-            for other, factor in _BOOSTS.get(key, {}).items():
+            for other, factor in BOOSTS.get(key, {}).items():
                 boost[other] = boost.get(other, 1.0) * factor
 
     # -- what the records hold --------------------------------------------------------
@@ -93,7 +87,7 @@ class Patient:
             {
                 "patient_id": self.id,
                 "event_type": event_type,
-                "occurred_at": _stamp(when),
+                "occurred_at": stamp(when),
                 "payload": payload,
                 "source": SOURCE,
                 "labels": list(labels),
@@ -127,10 +121,10 @@ class Patient:
                 when += timedelta(days=every + rng.randint(-21, 21))
             if problem.onset > first:
                 visits.append((problem.onset, "diagnosis", problem))
-        for _ in range(_poisson(rng, 0.4 * (self.end - self.start).days / 365)):
+        for _ in range(poisson(rng, 0.4 * (self.end - self.start).days / 365)):
             visits.append((self._some_day(), "acute", None))
         if "asthma" in self.problems:
-            for _ in range(_poisson(rng, 0.6 * (self.end - self.start).days / 365)):
+            for _ in range(poisson(rng, 0.6 * (self.end - self.start).days / 365)):
                 visits.append((self._some_day(), "exacerbation", self.problems["asthma"]))
         self._history(first)
         for when, kind, about in sorted(visits, key=lambda v: (v[0], v[1])):
@@ -216,8 +210,8 @@ class Patient:
         payload = {
             "type": kind,
             "reason": reason,
-            "start": _stamp(when),
-            "end": _stamp(when + timedelta(minutes=minutes)),
+            "start": stamp(when),
+            "end": stamp(when + timedelta(minutes=minutes)),
         }
         self._event(when, "encounter", payload, labels)
 
@@ -354,91 +348,34 @@ class Patient:
         """Record one lab result (sometimes mistyped, then corrected); its true value."""
         lab = LABS[key]
         value = round(self.body.reading(key, when), lab.decimals)
-        labels = _CHRONIC["depression"].labels if key == "phq9" else ()
+        labels = CHRONIC["depression"].labels if key == "phq9" else ()
         # A decimal point put in the wrong place, found and corrected a day or three later.
         wrong = lab.decimals > 0 and self.rng.random() < 0.02
         shown = round(value * 10, lab.decimals) if wrong else value
-        event = self._event(when, "lab_result", self._lab_payload(key, shown), labels)
+        event = self._event(when, "lab_result", lab_payload(key, shown), labels)
         if wrong:
             fixed = when + timedelta(days=self.rng.randint(1, 3))
             self._emit(
                 fixed,
                 {
                     "corrects": event,
-                    "payload": self._lab_payload(key, value),
+                    "payload": lab_payload(key, value),
                     "reason": "transcription error: decimal point misplaced",
                 },
             )
         return value
 
-    @staticmethod
-    def _lab_payload(key: str, value: float) -> dict[str, Any]:
-        lab = LABS[key]
-        flag = "normal"
-        if lab.high is not None and value > lab.high:
-            flag = "high"
-        elif lab.low is not None and value < lab.low:
-            flag = "low"
-        shown: float | int = int(value) if lab.decimals == 0 else value
-        payload: dict[str, Any] = {
-            "loinc": lab.loinc,
-            "test": lab.test,
-            "value": shown,
-            "unit": lab.unit,
-            "flag": flag,
-        }
-        if lab.low is not None or lab.high is not None:
-            payload["reference_range"] = {
-                key: bound
-                for key, bound in (("low", lab.low), ("high", lab.high))
-                if bound is not None
-            }
-        return payload
-
     def _vitals(
         self, when: datetime, *, full: bool, fever: bool = False, flare: bool = False
     ) -> None:
-        rng, body = self.rng, self.body.baseline
-        systolic = self.body.systolic(when) + rng.gauss(0, 6)
-        diastolic = 0.55 * systolic + rng.gauss(9, 4)
-        heart = body.heart_rate + rng.gauss(0, 5) + (14 if fever or flare else 0)
-        payload: dict[str, Any] = {
-            "blood_pressure": {
-                "systolic": round(systolic),
-                "diastolic": round(diastolic),
-                "unit": "mm[Hg]",
-            },
-            "heart_rate": {"value": round(heart), "unit": "/min"},
-            "weight": {"value": round(body.weight + rng.gauss(0, 0.8), 1), "unit": "kg"},
-        }
-        if full or fever or flare:
-            temperature = rng.gauss(38.6, 0.4) if fever else rng.gauss(36.8, 0.2)
-            payload["temperature"] = {"value": round(temperature, 1), "unit": "Cel"}
-            spo2 = rng.uniform(90, 94) if flare else rng.uniform(96, 99.5)
-            payload["spo2"] = {"value": round(spo2), "unit": "%"}
-            rate = rng.uniform(22, 28) if flare else rng.uniform(12, 18)
-            payload["respiratory_rate"] = {"value": round(rate), "unit": "/min"}
-        if full:
-            payload["height"] = {"value": round(body.height, 1), "unit": "cm"}
+        rng = self.rng
+        payload = vital_signs(rng, self.body, when, full=full, fever=fever, flare=flare)
         event = self._event(when, "vital_signs", payload, ())
         if rng.random() < 0.003:
             self._emit(
                 when + timedelta(days=rng.randint(1, 10)),
                 {"retracts": event, "reason": "entered in the wrong patient's record"},
             )
-
-
-def _stamp(when: datetime) -> str:
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _poisson(rng: random.Random, mean: float) -> int:
-    # Knuth's method: the means here are small.
-    limit, count, product = math.exp(-mean), 0, rng.random()
-    while product > limit:
-        count += 1
-        product *= rng.random()
-    return count
 
 
 def cohort(
