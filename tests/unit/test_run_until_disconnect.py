@@ -10,7 +10,7 @@ import time
 import pytest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from carelog.api import middleware
+from carelog.api import body_limit, middleware
 from carelog.api.middleware import run_until_disconnect
 
 pytestmark = pytest.mark.unit
@@ -147,7 +147,7 @@ async def test_a_body_over_the_limit_is_not_read_while_the_route_authenticates(
     """Review of issue 9, item 9: a declared size over the limit is left unread, not read
     and dropped by the watcher while the route authenticates (which would also have the
     server invite the upload with 100 Continue)."""
-    monkeypatch.setattr(middleware, "refuses_bodies_itself", lambda route: True)
+    monkeypatch.setattr(body_limit, "refuses_bodies_itself", lambda route: True)
     calls = 0
 
     async def uploading() -> Message:
@@ -162,7 +162,7 @@ async def test_a_body_over_the_limit_is_not_read_while_the_route_authenticates(
         await send({"type": "http.response.start", "status": 413, "headers": []})
         await send({"type": "http.response.body", "body": b""})
 
-    app = middleware.BodyLimitMiddleware(route, max_bytes=1024 * 1024)
+    app = body_limit.BodyLimitMiddleware(route, max_bytes=1024 * 1024)
     scope: Scope = {
         "type": "http",
         "method": "POST",

@@ -11,8 +11,9 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from fastapi import FastAPI
 
 from carelog import __version__
+from carelog.api.body_limit import BodyLimitMiddleware
 from carelog.api.docs import install_docs
-from carelog.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from carelog.api.middleware import RequestContextMiddleware
 from carelog.api.openapi import install_openapi
 from carelog.api.problems import install_problem_handlers
 from carelog.api.routes import (
