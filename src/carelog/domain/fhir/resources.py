@@ -7,9 +7,9 @@ import base64
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -28,6 +28,7 @@ from carelog.domain.clinical import (
 )
 from carelog.domain.events import PatientEvent
 from carelog.domain.fhir import codes as c
+from carelog.domain.fhir import written as w
 
 Resource = dict[str, Any]
 _FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
@@ -63,47 +64,6 @@ def patient_resource(patient_id: str) -> Resource:
     }
 
 
-def _instant(when: datetime) -> str:
-    return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _date_time(when: datetime | date) -> str:
-    if isinstance(when, datetime):
-        # A payload time without a zone is read as UTC (Carelog's own times are all UTC).
-        return _instant(when if when.tzinfo else when.replace(tzinfo=UTC))
-    return when.isoformat()
-
-
-def _quantity(value: float, unit: str | None) -> Resource:
-    if unit is None:
-        return {"value": value}
-    return {"value": value, "unit": unit, "system": c.UCUM, "code": unit}
-
-
-def _concept(codings: Iterable[tuple[str, str | None, str | None]], text: str | None) -> Resource:
-    concept: Resource = {}
-    coded = [
-        {"system": system, "code": code, **({"display": display} if display else {})}
-        for system, code, display in codings
-        if code
-    ]
-    if coded:
-        concept["coding"] = coded
-    if text:
-        concept["text"] = text
-    return concept
-
-
-def _coded(system: str, code: str | None, display: str | None = None) -> Resource | None:
-    return _concept([(system, code, display)], None) if code else None
-
-
-def _put(resource: Resource, **elements: Any) -> Resource:
-    """Set the elements that have a value (FHIR forbids empty ones)."""
-    resource.update({k: v for k, v in elements.items() if v not in (None, "", [], {})})
-    return resource
-
-
 class _Frame:
     """What every resource of one version shares: id, meta, identifier, subject, times."""
 
@@ -112,15 +72,15 @@ class _Frame:
         self.status = version.event.status
         self.retracted = self.status == c.RETRACTED
         self.subject = {"reference": f"Patient/{patient_resource_id(version.event.patient_id)}"}
-        self.occurred = _instant(version.content.occurred_at)
-        self.recorded = _instant(version.event.created_at)
+        self.occurred = w.instant(version.content.occurred_at)
+        self.recorded = w.instant(version.event.created_at)
 
     def base(self, resource_type: str, suffix: str = "") -> Resource:
         event = self.version.event
         meta: Resource = {"versionId": str(self.version.number), "lastUpdated": self.recorded}
         if event.labels:
             meta["security"] = [
-                _put({"system": c.ACT_CODE, "code": label}, display=c.SECURITY_LABELS.get(label))
+                w.put({"system": c.ACT_CODE, "code": label}, display=c.SECURITY_LABELS.get(label))
                 for label in sorted(event.labels)
             ]
         logical = str(self.version.logical_id)
@@ -145,7 +105,7 @@ class _Frame:
         resource = self.base("Observation", suffix)
         resource["status"] = self.status_of("Observation")
         if category:
-            resource["category"] = [_concept([(c.OBSERVATION_CATEGORY, category, None)], None)]
+            resource["category"] = [w.concept([(c.OBSERVATION_CATEGORY, category, None)], None)]
         resource.update(code=code, subject=self.subject, effectiveDateTime=self.occurred)
         resource["issued"] = self.recorded
         return resource
@@ -155,25 +115,25 @@ Mapped = tuple[list[Resource], dict[str, Any]]  # the resources, and the payload
 
 
 def _lab(frame: _Frame, lab: LabResult) -> Mapped:
-    code = _concept([(c.LOINC, lab.loinc, lab.test)], lab.test) or {"text": "Laboratory result"}
+    code = w.concept([(c.LOINC, lab.loinc, lab.test)], lab.test) or {"text": "Laboratory result"}
     obs = frame.observation(code, "survey" if lab.loinc in c.SURVEY_LOINCS else "laboratory")
     if isinstance(lab.value, str):
         obs["valueString"] = lab.value
     elif lab.value is not None:
-        obs["valueQuantity"] = _quantity(lab.value, lab.unit)
+        obs["valueQuantity"] = w.quantity(lab.value, lab.unit)
     if lab.reference_range is not None:
         bounds = lab.reference_range
         obs["referenceRange"] = [
-            _put(
+            w.put(
                 {},
-                low=None if bounds.low is None else _quantity(bounds.low, lab.unit),
-                high=None if bounds.high is None else _quantity(bounds.high, lab.unit),
+                low=None if bounds.low is None else w.quantity(bounds.low, lab.unit),
+                high=None if bounds.high is None else w.quantity(bounds.high, lab.unit),
                 text=bounds.text,
             )
         ]
     if lab.flag is not None:
         code_, display = c.INTERPRETATIONS[lab.flag]
-        obs["interpretation"] = [_concept([(c.INTERPRETATION, code_, display)], None)]
+        obs["interpretation"] = [w.concept([(c.INTERPRETATION, code_, display)], None)]
     if lab.specimen:
         obs["specimen"] = {"display": lab.specimen}
     return [obs], dict(lab.model_extra or {})
@@ -183,7 +143,7 @@ def _sign_code(sign: c.Sign) -> Resource:
     codings = [(c.LOINC, sign.loinc, sign.display)]
     if sign.also is not None:
         codings.append((c.LOINC, *sign.also))
-    return _concept(codings, sign.display)
+    return w.concept(codings, sign.display)
 
 
 def _vitals(frame: _Frame, vitals: VitalSigns) -> Mapped:
@@ -194,7 +154,7 @@ def _vitals(frame: _Frame, vitals: VitalSigns) -> Mapped:
             _sign_code(c.BLOOD_PRESSURE), "vital-signs", c.BLOOD_PRESSURE.suffix
         )
         panel["component"] = [
-            {"code": _sign_code(sign), "valueQuantity": _quantity(value, bp.unit)}
+            {"code": _sign_code(sign), "valueQuantity": w.quantity(value, bp.unit)}
             for sign, value in ((c.SYSTOLIC, bp.systolic), (c.DIASTOLIC, bp.diastolic))
         ]
         found.append(panel)
@@ -202,27 +162,27 @@ def _vitals(frame: _Frame, vitals: VitalSigns) -> Mapped:
         measured: Quantity | None = getattr(vitals, sign.field)
         if measured is not None:
             obs = frame.observation(_sign_code(sign), "vital-signs", sign.suffix)
-            obs["valueQuantity"] = _quantity(measured.value, measured.unit)
+            obs["valueQuantity"] = w.quantity(measured.value, measured.unit)
             found.append(obs)
     return found, dict(vitals.model_extra or {})
 
 
 def _triage(frame: _Frame, note: TriageNote) -> Mapped:
     loinc, display = c.TRIAGE_NOTE
-    obs = frame.observation(_concept([(c.LOINC, loinc, display)], display), None)
+    obs = frame.observation(w.concept([(c.LOINC, loinc, display)], display), None)
     if note.text:
         obs["valueString"] = note.text
 
     def part(code: str, value: Resource) -> Resource:
-        return {"code": _concept([(c.TRIAGE_SYSTEM, code, None)], None), **value}
+        return {"code": w.concept([(c.TRIAGE_SYSTEM, code, None)], None), **value}
 
     components = [part("symptom", {"valueString": symptom}) for symptom in note.symptoms or ()]
     if note.severity:
-        severity = _concept([(c.TRIAGE_SEVERITY_SYSTEM, note.severity, None)], None)
+        severity = w.concept([(c.TRIAGE_SEVERITY_SYSTEM, note.severity, None)], None)
         components.append(part("severity", {"valueCodeableConcept": severity}))
     if note.disposition:
         components.append(part("disposition", {"valueString": note.disposition}))
-    _put(obs, component=components)
+    w.put(obs, component=components)
     return [obs], dict(note.model_extra or {})
 
 
@@ -244,10 +204,10 @@ def _statuses(
     if verification in c.VERIFICATION_R4:
         extra["verification_status"] = verification
         verification = c.VERIFICATION_R4[verification]
-    _put(
+    w.put(
         resource,
-        clinicalStatus=_coded(c.CLINICAL_STATUS[kind], clinical),
-        verificationStatus=_coded(c.VERIFICATION_STATUS[kind], verification),
+        clinicalStatus=w.coded(c.CLINICAL_STATUS[kind], clinical),
+        verificationStatus=w.coded(c.VERIFICATION_STATUS[kind], verification),
     )
 
 
@@ -256,7 +216,7 @@ def _condition(frame: _Frame, condition: Condition) -> Mapped:
     resource = frame.base("Condition")
     _statuses(frame, resource, extra, condition.clinical_status, condition.verification_status)
     codings = [(c.ICD10CM, condition.icd10, None), (c.SNOMED, condition.snomed, None)]
-    _put(resource, code=_concept(codings, condition.name))
+    w.put(resource, code=w.concept(codings, condition.name))
     resource.update(subject=frame.subject, recordedDate=frame.occurred)
     return [resource], extra
 
@@ -270,7 +230,7 @@ def _medication(frame: _Frame, med: Medication) -> Mapped:
         resource["statusReason"] = [{"text": reason_stopped}]
     elif reason_stopped is not None:
         extra["reason_stopped"] = reason_stopped
-    medication = _concept([(c.RXNORM, med.rxnorm, med.name)], med.name)
+    medication = w.concept([(c.RXNORM, med.rxnorm, med.name)], med.name)
     resource["medicationCodeableConcept"] = medication or {"text": "Unnamed medication"}
     resource.update(subject=frame.subject, effectiveDateTime=frame.occurred)
     resource["dateAsserted"] = frame.recorded
@@ -280,7 +240,7 @@ def _medication(frame: _Frame, med: Medication) -> Mapped:
         extra["indication"] = indication
     parts = [part for part in (med.dose, med.route, med.frequency) if part]
     if parts:
-        dosage = _put(
+        dosage = w.put(
             {"text": " ".join(parts)},
             route=None if med.route is None else {"text": med.route},
             timing=None if med.frequency is None else {"code": {"text": med.frequency}},
@@ -300,13 +260,13 @@ def _allergy(frame: _Frame, allergy: Allergy) -> Mapped:
     # Carelog lists an allergy with no clinical status as active; FHIR needs it said (ait-1).
     clinical = allergy.clinical_status or "active"
     _statuses(frame, resource, extra, clinical, allergy.verification_status)
-    _put(resource, category=["medication"] if allergy.rxnorm else None)
-    _put(resource, criticality=allergy.criticality)
+    w.put(resource, category=["medication"] if allergy.rxnorm else None)
+    w.put(resource, criticality=allergy.criticality)
     codings = [(c.RXNORM, allergy.rxnorm, None), (c.SNOMED, allergy.snomed, None)]
-    _put(resource, code=_concept(codings, allergy.substance))
+    w.put(resource, code=w.concept(codings, allergy.substance))
     resource.update(patient=frame.subject, recordedDate=frame.occurred)
     if allergy.reaction:
-        reaction = _put({"manifestation": [{"text": allergy.reaction}]}, severity=allergy.severity)
+        reaction = w.put({"manifestation": [{"text": allergy.reaction}]}, severity=allergy.severity)
         resource["reaction"] = [reaction]
     elif allergy.severity:  # a severity FHIR can only give a reaction
         extra["severity"] = allergy.severity
@@ -319,13 +279,13 @@ def _encounter(frame: _Frame, encounter: Encounter) -> Mapped:
     resource["status"] = frame.status_of("Encounter")
     kind = "EMER" if (encounter.type or "").lower() in c.EMERGENCY_TYPES else "AMB"
     resource["class"] = {"system": c.ACT_CODE, "code": kind, "display": c.ENCOUNTER_CLASS[kind]}
-    _put(resource, type=[{"text": encounter.type}] if encounter.type else None)
+    w.put(resource, type=[{"text": encounter.type}] if encounter.type else None)
     resource["subject"] = frame.subject
-    period = {"start": frame.occurred if encounter.start is None else _date_time(encounter.start)}
+    period = {"start": frame.occurred if encounter.start is None else w.date_time(encounter.start)}
     if encounter.end is not None:
-        period["end"] = _date_time(encounter.end)
+        period["end"] = w.date_time(encounter.end)
     resource["period"] = period
-    _put(resource, reasonCode=[{"text": encounter.reason}] if encounter.reason else None)
+    w.put(resource, reasonCode=[{"text": encounter.reason}] if encounter.reason else None)
     if encounter.summary:  # R4's Encounter has no element for a summary
         extra["summary"] = encounter.summary
     return [resource], extra
@@ -335,12 +295,12 @@ def _document(frame: _Frame, document: Document) -> Mapped:
     resource = frame.base("DocumentReference")
     resource["status"] = frame.status_of("DocumentReference")
     resource["docStatus"] = c.DOC_STATUS.get(frame.status, c.DOC_STATUS[c.FINAL])
-    _put(resource, description=document.title)
+    w.put(resource, description=document.title)
     resource.update(subject=frame.subject, date=frame.occurred)
     attachment = {"contentType": document.content_type or "text/plain"}
     if document.text is not None:
         attachment["data"] = base64.b64encode(document.text.encode()).decode()
-    _put(attachment, title=document.title)
+    w.put(attachment, title=document.title)
     resource["content"] = [{"attachment": attachment}]
     return [resource], dict(document.model_extra or {})
 
@@ -355,7 +315,7 @@ def _basic(frame: _Frame) -> Resource:
             {"url": c.PAYLOAD_EXTENSION, "valueString": payload},
         ]
     )
-    code = _concept([(c.EVENT_TYPE_SYSTEM, event.event_type, None)], event.event_type)
+    code = w.concept([(c.EVENT_TYPE_SYSTEM, event.event_type, None)], event.event_type)
     resource.update(code=code, subject=frame.subject)
     resource["created"] = event.occurred_at.astimezone(UTC).date().isoformat()
     return resource
