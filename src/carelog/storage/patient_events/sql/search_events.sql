@@ -1,6 +1,9 @@
 -- Search a tenant's current events: full text over note-like events and/or a code contained in
 -- coded events, optionally for one patient; newest first, keyset paged; audited as a search.
--- The predicates repeat the partial indexes' expressions so that the planner can use them.
+-- Under row-level security neither the text match (@@) nor the containment (@>) is leakproof,
+-- so neither can be an index condition: they filter one B-tree range, the patient's searched
+-- types (patient_events_by_type) when a patient is named, the tenant's rows otherwise. Search
+-- keeps no GIN index of its own, paid for on every write and never usable here (0025).
 WITH page AS (
     SELECT e.id, e.occurred_at, carelog_event_json(e) AS doc, e.patient_id
     FROM patient_events AS e
