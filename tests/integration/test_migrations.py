@@ -136,19 +136,7 @@ async def test_audit_rows_written_before_0015_still_verify(
     """0015 adds the counted rows' fields to the chained content: a row without them must
     hash exactly as before, or every trail written earlier would stop verifying."""
     async with await connect(make_database()) as conn:
-        await conn.execute(
-            "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,"
-            " checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
-        )
-        for migration in available_migrations():
-            if migration.version >= 15:
-                break
-            async with conn.transaction():
-                await conn.execute(migration.sql)
-                await conn.execute(
-                    "INSERT INTO schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
-                    (migration.version, migration.name, migration.checksum),
-                )
+        await _migrate_before(conn, 15)
         audit = AuditContext(request_id="before-0015", client_address="192.0.2.1", route="/x")
         for status in (401, 403):
             await audit_store.insert_audit_event(
@@ -162,3 +150,53 @@ async def test_audit_rows_written_before_0015_still_verify(
         assert [r.expected_hash for r in after] == [r.expected_hash for r in before]
         heads = await audit_store.chain_heads(conn, tenant_id=UNKNOWN_TENANT)
         assert check_chain(UNKNOWN_TENANT, after, heads).ok
+
+
+async def _migrate_before(conn: Connection, version: int) -> None:
+    """Apply the migrations before ``version``, as an older release did."""
+    await conn.execute(
+        "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,"
+        " checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+    )
+    for migration in available_migrations():
+        if migration.version >= version:
+            break
+        async with conn.transaction():
+            await conn.execute(migration.sql)
+            await conn.execute(
+                "INSERT INTO schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
+                (migration.version, migration.name, migration.checksum),
+            )
+
+
+async def test_0026_carries_the_feed_positions_over(make_database: Callable[[], str]) -> None:
+    """The log's rows before 0026 keep their feed positions: (tx_id, id) by bucket, the rows
+    written before 0022 at tx_id 0, and events and ids in the same order as before."""
+    async with await connect(make_database()) as conn:
+        await _migrate_before(conn, 26)
+        insert = (
+            "INSERT INTO patient_events (tenant_id, patient_id, event_type, payload,"
+            " occurred_at, recorded_by, tx_id) SELECT 't-0026', 'P-1', 'note', '{}', now(),"
+            " 'test', COALESCE(%s::xid8, pg_current_xact_id()) FROM generate_series(1, %s)"
+        )
+        await conn.execute(insert, ("0", 3))  # as if written before 0022
+        await conn.execute(insert, (None, 1500))
+        await conn.execute(insert, (None, 2))
+        cur = await conn.execute(
+            "SELECT tx_id::text::bigint, id FROM patient_events ORDER BY tx_id, id"
+        )
+        before = [(int(t), int(i)) for t, i in await cur.fetchall()]
+        await migrate(conn)
+        cur = await conn.execute(
+            "SELECT tx_id::text::bigint, bucket, ids FROM event_feed ORDER BY tx_id, bucket"
+        )
+        rows = await cur.fetchall()
+        assert [(int(t), int(i)) for t, _, ids in rows for i in ids] == before
+        assert all(list(ids) == sorted(ids) for _, _, ids in rows)
+        assert all({i // 1000 for i in ids} == {b} for _, b, ids in rows)
+        assert before[0][0] == 0
+        cur = await conn.execute(
+            "SELECT count(*) FROM information_schema.columns"
+            " WHERE table_name = 'patient_events' AND column_name = 'tx_id'"
+        )
+        assert await cur.fetchone() == (0,)

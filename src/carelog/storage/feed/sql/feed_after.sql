@@ -7,25 +7,20 @@
 -- Also returns the horizon (the next read may start there when this one was not full) and
 -- whether committed events wait above it (a writer older than them is still running: look
 -- again soon, as no NOTIFY may come when that writer ends).
--- A range scan on patient_events_feed from the position.
+-- The walk over event_feed (0026) is carelog_feed_after's, below the horizon it is given.
 WITH horizon AS (
     SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin
 ), page AS (
-    SELECT e.tx_id, e.id, e.patient_id, e.event_type, e.labels, carelog_event_json(e) AS doc
-    FROM patient_events AS e, horizon AS h
-    WHERE e.tenant_id = %(tenant_id)s
-      AND (e.tx_id, e.id) > (%(after_tx)s::xid8, %(after_id)s::bigint)
-      AND e.tx_id < h.xmin
-      AND (%(patients)s::text[] IS NULL OR e.patient_id = ANY (%(patients)s::text[]))
-      AND (%(event_types)s::text[] IS NULL OR e.event_type = ANY (%(event_types)s::text[]))
-      AND (%(visible_labels)s::text[] IS NULL OR e.labels = '{}'
-           OR e.labels <@ %(visible_labels)s::text[])
-    ORDER BY e.tx_id, e.id
-    LIMIT %(limit)s
+    SELECT p.*
+    FROM horizon AS h,
+         carelog_feed_after(%(tenant_id)s, %(after_tx)s::xid8, %(after_id)s::bigint, h.xmin,
+                            %(patients)s::text[], %(event_types)s::text[],
+                            %(visible_labels)s::text[], %(limit)s::integer) AS p
+), waiting AS (
+    SELECT EXISTS (SELECT 1 FROM event_feed AS w, horizon AS h
+                   WHERE w.tenant_id = %(tenant_id)s AND w.tx_id >= h.xmin) AS waiting
 )
-SELECT h.xmin::text AS horizon,
-       EXISTS (SELECT 1 FROM patient_events AS w
-               WHERE w.tenant_id = %(tenant_id)s AND w.tx_id >= h.xmin) AS waiting,
+SELECT h.xmin::text AS horizon, w.waiting,
        p.tx_id::text AS tx, p.id, p.patient_id, p.event_type, p.labels, p.doc
-FROM horizon AS h LEFT JOIN page AS p ON true
+FROM horizon AS h CROSS JOIN waiting AS w LEFT JOIN page AS p ON true
 ORDER BY p.tx_id, p.id

@@ -1,0 +1,134 @@
+-- The feed's positions kept by writing statement, not by event (issue 13: the write path's
+-- cost). 0022 gave every row of the log its transaction's id (tx_id) and an index entry in
+-- patient_events_feed (tenant_id, tx_id, id): about 2 us of the database's CPU an event on
+-- the batch path, for a structure only the feed reads. Now the statement-level trigger that
+-- already notifies the feed's listeners writes the statement's ids into event_feed, one row
+-- per tenant, transaction and bucket of 1,000 ids (bucket = id / 1000), the ids in order. A
+-- batch of 10,000 events writes about ten small rows instead of 10,000 index entries.
+--
+-- The feed's position and rule are unchanged: (tx_id, id), handed out only below the oldest
+-- transaction still running (0022). Within one transaction the buckets are disjoint ranges of
+-- ids, so the rows in (tx_id, bucket) order, each row's ids in array order, are the events in
+-- position order: a reader (carelog_feed_after, below) walks the primary key from its
+-- position and reads each row's events by id from the log's primary key, in array order,
+-- until its page is full; nothing is sorted, and it reads no further than it must. A second
+-- statement of the same transaction with ids in a bucket already written merges its ids into
+-- that row (ON CONFLICT): the row is the writer's own, not yet committed, so no reader has
+-- seen it (readers stay below the horizon).
+--
+-- Written by the trigger as the owner (SECURITY DEFINER; the tenant is the inserted rows',
+-- which the writer's own policy checked), committed or rolled back with the events;
+-- carelog_app may only read its tenant's rows. The rows of the log before this migration are
+-- carried over; those written before 0022 keep tx_id 0.
+
+CREATE TABLE event_feed (
+    tenant_id  text NOT NULL,
+    tx_id      xid8 NOT NULL,
+    bucket     bigint NOT NULL,
+    ids        bigint[] NOT NULL,
+    PRIMARY KEY (tenant_id, tx_id, bucket)
+);
+
+INSERT INTO event_feed (tenant_id, tx_id, bucket, ids)
+SELECT tenant_id, tx_id, id / 1000, array_agg(id ORDER BY id)
+FROM patient_events
+GROUP BY tenant_id, tx_id, id / 1000;
+
+GRANT SELECT ON event_feed TO carelog_app;
+ALTER TABLE event_feed ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON event_feed TO carelog_app
+    USING (tenant_id = current_setting('carelog.tenant_id', true));
+
+-- One NOTIFY per tenant per writing statement, as before (0022), after the statement's
+-- feed rows. plpgsql, whose body PostgreSQL does not track (see 0024).
+CREATE FUNCTION carelog_feed_events() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+BEGIN
+    INSERT INTO event_feed AS f (tenant_id, tx_id, bucket, ids)
+    SELECT n.tenant_id, pg_current_xact_id(), n.id / 1000, array_agg(n.id ORDER BY n.id)
+    FROM new_events AS n
+    GROUP BY n.tenant_id, n.id / 1000
+    ON CONFLICT (tenant_id, tx_id, bucket) DO UPDATE
+        SET ids = ARRAY(SELECT i FROM unnest(f.ids || excluded.ids) AS i ORDER BY i);
+    PERFORM pg_notify('carelog_events', t.tenant_id)
+    FROM (SELECT DISTINCT tenant_id FROM new_events) AS t;
+    RETURN NULL;
+END
+$$;
+
+-- A page of the feed: up to page_size of the tenant's events after (after_tx, after_id) and
+-- below the horizon, in position order, that pass the stream's filters and the principal's
+-- reach (patients: NULL for any; the event list's labels rule, visible_labels NULL for all).
+-- A loop and not one statement, so that the order is the walk's own (no sort can reorder
+-- a bucket's ids before the page is cut) and a filtered read stops at a full page. Runs as
+-- the caller, under its tenant's policies. plpgsql, whose body PostgreSQL does not track.
+CREATE FUNCTION carelog_feed_after(
+    tenant text, after_tx xid8, after_id bigint, horizon xid8, patients text[],
+    event_types text[], visible_labels text[], page_size integer
+) RETURNS TABLE (tx_id xid8, id bigint, patient_id text, event_type text, labels text[],
+                 doc text)
+    LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    r record;
+    wanted integer := page_size;
+    found integer;
+BEGIN
+    FOR r IN
+        SELECT f.tx_id, f.ids
+        FROM event_feed AS f
+        WHERE f.tenant_id = tenant
+          AND (f.tx_id, f.bucket) >= (after_tx, after_id / 1000)
+          AND f.tx_id < horizon
+        ORDER BY f.tx_id, f.bucket
+    LOOP
+        EXIT WHEN wanted <= 0;
+        RETURN QUERY
+            SELECT r.tx_id, e.id, e.patient_id, e.event_type, e.labels, carelog_event_json(e)
+            FROM unnest(r.ids) WITH ORDINALITY AS u (id, n)
+            JOIN patient_events AS e ON e.id = u.id AND e.tenant_id = tenant
+            WHERE (r.tx_id, u.id) > (after_tx, after_id)
+              AND (patients IS NULL OR e.patient_id = ANY (patients))
+              AND (event_types IS NULL OR e.event_type = ANY (event_types))
+              AND (visible_labels IS NULL OR e.labels = '{}' OR e.labels <@ visible_labels)
+            ORDER BY u.n
+            LIMIT wanted;
+        GET DIAGNOSTICS found = ROW_COUNT;
+        wanted := wanted - found;
+    END LOOP;
+END
+$$;
+
+DROP TRIGGER patient_events_notify ON patient_events;
+DROP FUNCTION carelog_notify_events();
+-- After patient_events_bump_heads and before patient_events_outbox (name order).
+CREATE TRIGGER patient_events_feed
+    AFTER INSERT ON patient_events
+    REFERENCING NEW TABLE AS new_events
+    FOR EACH STATEMENT EXECUTE FUNCTION carelog_feed_events();
+
+-- The column and its index go. carelog_event_json takes the row type, so (as in 0009, 0012
+-- and 0022) PostgreSQL < 16 needs it dropped around the ALTER TABLE; its body is unchanged.
+DROP INDEX patient_events_feed;
+DROP FUNCTION carelog_event_json(patient_events);
+
+ALTER TABLE patient_events DROP COLUMN tx_id;
+
+CREATE FUNCTION carelog_event_json(e patient_events) RETURNS text
+    LANGUAGE sql STABLE PARALLEL SAFE
+    RETURN json_build_object(
+        'id', e.id,
+        'patient_id', e.patient_id,
+        'event_type', e.event_type,
+        'payload', e.payload,
+        'occurred_at', carelog_utc(e.occurred_at),
+        'created_at', carelog_utc(e.recorded_at),
+        'recorded_by', e.recorded_by,
+        'recorded_by_kind', e.recorded_by_kind,
+        'agent_name', e.agent_name,
+        'source', e.source,
+        'status', e.status,
+        'supersedes', e.supersedes,
+        'reason', e.reason,
+        'labels', e.labels,
+        'schema_version', e.schema_version
+    )::text;

@@ -1,0 +1,130 @@
+"""event_feed (migration 0026): every statement that records events writes their positions,
+one row per tenant, transaction and bucket of 1,000 ids, in the writer's transaction; a
+second statement of the same transaction merges into its buckets; the feed reads them back
+in position order, page by page, and a tenant reads and writes none of another's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import AsyncConnection, Rollback
+
+from carelog.domain.feed import FeedFilter, FeedPosition
+from carelog.storage import feed as feed_store
+from carelog.storage.db import Pool, connection
+from tests.factories import new_patient, new_tenant
+
+pytestmark = pytest.mark.integration
+
+Connection = AsyncConnection[Any]
+
+INSERT = (
+    "INSERT INTO patient_events (id, tenant_id, patient_id, event_type, payload, occurred_at,"
+    " recorded_by) SELECT i, %(tenant)s, %(patient)s, 'note', '{}', now(), 'test'"
+    " FROM unnest(%(ids)s::bigint[]) AS i"
+)
+
+
+async def _new_ids(conn: Connection, count: int) -> list[int]:
+    cur = await conn.execute(
+        "SELECT nextval('patient_events_id_seq') FROM generate_series(1, %s)", (count,)
+    )
+    return [int(r[0]) for r in await cur.fetchall()]
+
+
+async def _rows(conn: Connection, tenant: str) -> list[tuple[int, int, list[int]]]:
+    cur = await conn.execute(
+        "SELECT tx_id::text::bigint, bucket, ids FROM event_feed WHERE tenant_id = %s"
+        " ORDER BY tx_id, bucket",
+        (tenant,),
+    )
+    return [(int(t), int(b), list(ids)) for t, b, ids in await cur.fetchall()]
+
+
+async def _walk(pool: Pool, tenant: str, page: int, **filters: Any) -> list[tuple[int, int]]:
+    """Every position the feed hands out to ``tenant``, read ``page`` at a time."""
+    seen: list[tuple[int, int]] = []
+    after = FeedPosition(0, 0)
+    while True:
+        async with connection(pool, tenant) as conn:
+            read = await feed_store.events_after(
+                conn,
+                tenant_id=tenant,
+                after=after,
+                feed=FeedFilter(filters.get("patients"), filters.get("event_types")),
+                reach=None,
+                visible_labels=None,
+                limit=page,
+            )
+        if not read.events:
+            return seen
+        assert len(read.events) <= page
+        seen += [(e.position.tx, e.position.event_id) for e in read.events]
+        after = read.events[-1].position
+
+
+async def test_a_statement_writes_its_ids_by_bucket_and_the_feed_reads_them_in_order(
+    dba: Connection, pool: Pool
+) -> None:
+    tenant, patient = new_tenant(), new_patient()
+    ids = await _new_ids(dba, 2500)
+    await dba.execute(INSERT, {"tenant": tenant, "patient": patient, "ids": ids[::-1]})
+    rows = await _rows(dba, tenant)
+    assert [bucket for _, bucket, _ in rows] == sorted({i // 1000 for i in ids})
+    assert len({tx for tx, _, _ in rows}) == 1
+    assert [i for _, _, bucket_ids in rows for i in bucket_ids] == ids  # each bucket in order
+    walked = await _walk(pool, tenant, 333)
+    assert walked == [(rows[0][0], i) for i in ids]
+
+
+async def test_statements_of_one_transaction_merge_into_their_buckets(
+    dba: Connection, pool: Pool
+) -> None:
+    tenant, patient, other = new_tenant(), new_patient(), new_patient()
+    ids = await _new_ids(dba, 3)
+    while ids[0] // 1000 != ids[2] // 1000:  # three ids of one bucket
+        ids = await _new_ids(dba, 3)
+    first, second, third = ids
+    async with dba.transaction():
+        await dba.execute(INSERT, {"tenant": tenant, "patient": patient, "ids": [third, first]})
+        await dba.execute(INSERT, {"tenant": tenant, "patient": other, "ids": [second]})
+    rows = await _rows(dba, tenant)
+    assert len(rows) == 1
+    tx, _, merged = rows[0]
+    assert merged == [first, second, third]
+    assert await _walk(pool, tenant, 1) == [(tx, first), (tx, second), (tx, third)]
+    assert await _walk(pool, tenant, 5, patients=frozenset({other})) == [(tx, second)]
+
+
+async def test_a_rolled_back_statement_leaves_no_positions(dba: Connection) -> None:
+    tenant, patient = new_tenant(), new_patient()
+    ids = await _new_ids(dba, 5)
+    async with dba.transaction():
+        await dba.execute(INSERT, {"tenant": tenant, "patient": patient, "ids": ids})
+        raise Rollback
+    assert await _rows(dba, tenant) == []
+
+
+async def test_a_tenant_reads_only_its_rows_and_writes_none(dba: Connection, pool: Pool) -> None:
+    mine, theirs, patient = new_tenant(), new_tenant(), new_patient()
+    for tenant in (mine, theirs):
+        ids = await _new_ids(dba, 2)
+        await dba.execute(INSERT, {"tenant": tenant, "patient": patient, "ids": ids})
+    async with connection(pool, mine) as conn:
+        cur = await conn.execute(
+            "SELECT DISTINCT tenant_id FROM event_feed WHERE tenant_id = ANY (%s)",
+            ([mine, theirs],),
+        )
+        assert await cur.fetchall() == [(mine,)]
+    statements = [
+        "INSERT INTO event_feed (tenant_id, tx_id, bucket, ids) VALUES (%(t)s, '1', 0, '{1}')",
+        "UPDATE event_feed SET ids = '{}' WHERE tenant_id = %(t)s",
+        "DELETE FROM event_feed WHERE tenant_id = %(t)s",
+    ]
+    for statement in statements:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            async with connection(pool, mine) as conn:
+                await conn.execute(statement, {"t": mine})
+    assert len(await _walk(pool, mine, 10)) == 2
