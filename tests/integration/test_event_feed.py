@@ -1,7 +1,7 @@
 """event_feed (migration 0026): every statement that records events writes their positions,
-one row per tenant, transaction and bucket of 1,000 ids, in the writer's transaction; a
-second statement of the same transaction merges into its buckets; the feed reads them back
-in position order, page by page, and a tenant reads and writes none of another's."""
+a row per tenant, transaction and bucket of 1,000 ids, in the writer's transaction (another
+statement of the same transaction adds its own rows); the feed reads them back in position
+order, page by page; a tenant reads none of another's and rewrites none."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ async def _new_ids(conn: Connection, count: int) -> list[int]:
 async def _rows(conn: Connection, tenant: str) -> list[tuple[int, int, list[int]]]:
     cur = await conn.execute(
         "SELECT tx_id::text::bigint, bucket, ids FROM event_feed WHERE tenant_id = %s"
-        " ORDER BY tx_id, bucket",
+        " ORDER BY tx_id, bucket, first_id",
         (tenant,),
     )
     return [(int(t), int(b), list(ids)) for t, b, ids in await cur.fetchall()]
@@ -79,9 +79,10 @@ async def test_a_statement_writes_its_ids_by_bucket_and_the_feed_reads_them_in_o
     assert walked == [(rows[0][0], i) for i in ids]
 
 
-async def test_statements_of_one_transaction_merge_into_their_buckets(
+async def test_statements_of_one_transaction_share_a_bucket_and_are_read_in_order(
     dba: Connection, pool: Pool
 ) -> None:
+    """Each statement adds its own row (nothing is rewritten); the feed sorts the bucket."""
     tenant, patient, other = new_tenant(), new_patient(), new_patient()
     ids = await _new_ids(dba, 3)
     while ids[0] // 1000 != ids[2] // 1000:  # three ids of one bucket
@@ -91,10 +92,10 @@ async def test_statements_of_one_transaction_merge_into_their_buckets(
         await dba.execute(INSERT, {"tenant": tenant, "patient": patient, "ids": [third, first]})
         await dba.execute(INSERT, {"tenant": tenant, "patient": other, "ids": [second]})
     rows = await _rows(dba, tenant)
-    assert len(rows) == 1
-    tx, _, merged = rows[0]
-    assert merged == [first, second, third]
+    tx = rows[0][0]
+    assert rows == [(tx, first // 1000, [first, third]), (tx, first // 1000, [second])]
     assert await _walk(pool, tenant, 1) == [(tx, first), (tx, second), (tx, third)]
+    assert await _walk(pool, tenant, 2) == [(tx, first), (tx, second), (tx, third)]
     assert await _walk(pool, tenant, 5, patients=frozenset({other})) == [(tx, second)]
 
 
@@ -107,7 +108,9 @@ async def test_a_rolled_back_statement_leaves_no_positions(dba: Connection) -> N
     assert await _rows(dba, tenant) == []
 
 
-async def test_a_tenant_reads_only_its_rows_and_writes_none(dba: Connection, pool: Pool) -> None:
+async def test_a_tenant_reads_only_its_rows_and_never_rewrites_them(
+    dba: Connection, pool: Pool
+) -> None:
     mine, theirs, patient = new_tenant(), new_tenant(), new_patient()
     for tenant in (mine, theirs):
         ids = await _new_ids(dba, 2)
@@ -118,13 +121,27 @@ async def test_a_tenant_reads_only_its_rows_and_writes_none(dba: Connection, poo
             ([mine, theirs],),
         )
         assert await cur.fetchall() == [(mine,)]
-    statements = [
-        "INSERT INTO event_feed (tenant_id, tx_id, bucket, ids) VALUES (%(t)s, '1', 0, '{1}')",
-        "UPDATE event_feed SET ids = '{}' WHERE tenant_id = %(t)s",
-        "DELETE FROM event_feed WHERE tenant_id = %(t)s",
+    refusals = [
+        (
+            "INSERT INTO event_feed (tenant_id, tx_id, bucket, first_id, ids)"
+            " VALUES (%(t)s, '1', 0, 1, '{1}')",
+            theirs,
+            psycopg.errors.InsufficientPrivilege,
+        ),
+        (
+            "UPDATE event_feed SET ids = '{}' WHERE tenant_id = %(t)s",
+            mine,
+            psycopg.errors.InsufficientPrivilege,
+        ),
+        (
+            "DELETE FROM event_feed WHERE tenant_id = %(t)s",
+            mine,
+            psycopg.errors.InsufficientPrivilege,
+        ),
     ]
-    for statement in statements:
-        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+    for statement, tenant, error in refusals:
+        with pytest.raises(error):
             async with connection(pool, mine) as conn:
-                await conn.execute(statement, {"t": mine})
+                await conn.execute(statement, {"t": tenant})
     assert len(await _walk(pool, mine, 10)) == 2
+    assert len(await _walk(pool, theirs, 10)) == 2
