@@ -3,8 +3,8 @@
 Hypothesis
 ----------
 A stream reads the log, not the notification: each committed write wakes the tenant's
-streams, and each reads its events from its position with one indexed range scan
-(patient_events_feed). Delivery latency from commit to client is then a wake-up plus one
+streams, and each reads its events from its position with one walk of event_feed's primary
+key (migration 0026). Delivery latency from commit to client is then a wake-up plus one
 short read per stream, a few milliseconds at low rates; as writes and subscribers grow,
 each stream's reads fold several writes into one (a stream woken while it reads reads once
 more), so the cost per stream is bounded by its read rate, not by the write rate.
