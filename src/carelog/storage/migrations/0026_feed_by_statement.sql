@@ -59,6 +59,8 @@ $$;
 
 -- One bucket's events for carelog_feed_after: its ids sorted (at most 1,000), after the
 -- position, that pass the filters, up to wanted, each read by id from the log's primary key.
+-- The ids are sorted before the join (OFFSET 0 keeps the subquery from being flattened), so
+-- the reads by id run in that order and stop at the limit.
 CREATE FUNCTION carelog_feed_bucket(
     tenant text, bucket_tx xid8, ids bigint[], after_tx xid8, after_id bigint,
     patients text[], event_types text[], visible_labels text[], wanted integer
@@ -68,8 +70,8 @@ CREATE FUNCTION carelog_feed_bucket(
     SELECT bucket_tx, e.id, e.patient_id, e.event_type, e.labels, carelog_event_json(e)
     FROM (SELECT u.id FROM unnest(ids) AS u (id)
           WHERE (bucket_tx, u.id) > (after_tx, after_id)
-          ORDER BY u.id OFFSET 0) AS u  -- sorted first (OFFSET 0: not flattened), so the
-    JOIN patient_events AS e ON e.id = u.id AND e.tenant_id = tenant  -- probes stop at the limit
+          ORDER BY u.id OFFSET 0) AS u
+    JOIN patient_events AS e ON e.id = u.id AND e.tenant_id = tenant
     WHERE (patients IS NULL OR e.patient_id = ANY (patients))
       AND (event_types IS NULL OR e.event_type = ANY (event_types))
       AND (visible_labels IS NULL OR e.labels = '{}' OR e.labels <@ visible_labels)
