@@ -5,6 +5,7 @@ order, page by page; a tenant reads none of another's and rewrites none."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import psycopg
@@ -13,7 +14,7 @@ from psycopg import AsyncConnection, Rollback
 
 from carelog.domain.feed import FeedFilter, FeedPosition
 from carelog.storage import feed as feed_store
-from carelog.storage.db import Pool, connection
+from carelog.storage.db import Pool, connect, connection
 from tests.factories import new_patient, new_tenant
 
 pytestmark = pytest.mark.integration
@@ -44,9 +45,11 @@ async def _rows(conn: Connection, tenant: str) -> list[tuple[int, int, list[int]
 
 
 async def _walk(pool: Pool, tenant: str, page: int, **filters: Any) -> list[tuple[int, int]]:
-    """Every position the feed hands out to ``tenant``, read ``page`` at a time."""
+    """Every position the feed hands out to ``tenant``, read ``page`` at a time (waiting up to
+    5 s for older writers, of any tenant, to end)."""
     seen: list[tuple[int, int]] = []
     after = FeedPosition(0, 0)
+    waited = 0
     while True:
         async with connection(pool, tenant) as conn:
             read = await feed_store.events_after(
@@ -58,6 +61,10 @@ async def _walk(pool: Pool, tenant: str, page: int, **filters: Any) -> list[tupl
                 visible_labels=None,
                 limit=page,
             )
+        if not read.events and read.waiting and waited < 100:  # an older writer still runs
+            waited += 1
+            await asyncio.sleep(0.05)
+            continue
         if not read.events:
             return seen
         assert len(read.events) <= page
@@ -121,13 +128,13 @@ async def test_a_tenant_reads_only_its_rows_and_never_rewrites_them(
             ([mine, theirs],),
         )
         assert await cur.fetchall() == [(mine,)]
+    forged = (
+        "INSERT INTO event_feed (tenant_id, tx_id, bucket, first_id, ids)"
+        " VALUES (%(t)s, '1', 0, 1, '{1}')"
+    )
     refusals = [
-        (
-            "INSERT INTO event_feed (tenant_id, tx_id, bucket, first_id, ids)"
-            " VALUES (%(t)s, '1', 0, 1, '{1}')",
-            theirs,
-            psycopg.errors.InsufficientPrivilege,
-        ),
+        (forged, theirs, psycopg.errors.InsufficientPrivilege),
+        (forged, mine, psycopg.errors.InsufficientPrivilege),  # another transaction's place
         (
             "UPDATE event_feed SET ids = '{}' WHERE tenant_id = %(t)s",
             mine,
@@ -143,5 +150,39 @@ async def test_a_tenant_reads_only_its_rows_and_never_rewrites_them(
         with pytest.raises(error):
             async with connection(pool, mine) as conn:
                 await conn.execute(statement, {"t": tenant})
-    assert len(await _walk(pool, mine, 10)) == 2
+    async with connection(pool, mine) as conn:  # the service's own writes: its rows pass
+        await conn.execute(
+            "INSERT INTO patient_events (tenant_id, patient_id, event_type, payload,"
+            " occurred_at, recorded_by) VALUES (%s, %s, 'note', '{}', now(), 'test')",
+            (mine, patient),
+        )
+    assert len(await _walk(pool, mine, 10)) == 3
     assert len(await _walk(pool, theirs, 10)) == 2
+
+
+async def test_a_later_commit_waits_below_an_older_running_writer(
+    dba: Connection, pool: Pool, database_url: str
+) -> None:
+    """An event committed while an older writer still runs is not handed out (``waiting``
+    says so) until that writer ends; then both come, the older transaction's first."""
+    tenant, patient, other = new_tenant(), new_patient(), new_patient()
+    older_ids, later_ids = await _new_ids(dba, 1), await _new_ids(dba, 1)
+    async with await connect(database_url) as older, older.transaction():
+        await older.execute(INSERT, {"tenant": tenant, "patient": patient, "ids": older_ids})
+        # (another patient: the older writer holds its patient's version row)
+        await dba.execute(INSERT, {"tenant": tenant, "patient": other, "ids": later_ids})
+        async with connection(pool, tenant) as conn:
+            read = await feed_store.events_after(
+                conn,
+                tenant_id=tenant,
+                after=FeedPosition(0, 0),
+                feed=FeedFilter(None, None),
+                reach=None,
+                visible_labels=None,
+                limit=10,
+            )
+        assert read.events == []
+        assert read.waiting
+    walked = await _walk(pool, tenant, 10)
+    assert [event_id for _, event_id in walked] == older_ids + later_ids
+    assert walked[0][0] < walked[1][0]

@@ -181,12 +181,23 @@ async def test_0026_carries_the_feed_positions_over(make_database: Callable[[], 
         )
         await conn.execute(insert, ("0", 3))  # as if written before 0022
         await conn.execute(insert, (None, 1500))
+        await conn.execute(insert.replace("'t-0026'", "'t-0026-b'"), (None, 2))
         await conn.execute(insert, (None, 2))
         cur = await conn.execute(
             "SELECT tx_id::text::bigint, id FROM patient_events ORDER BY tx_id, id"
         )
         before = [(int(t), int(i)) for t, i in await cur.fetchall()]
+        cur = await conn.execute(
+            "SELECT tx_id::text::bigint, id FROM patient_events WHERE tenant_id = 't-0026'"
+            " ORDER BY tx_id, id"
+        )
+        tenants_before = [(int(t), int(i)) for t, i in await cur.fetchall()]
         await migrate(conn)
+        cur = await conn.execute(  # read back as the feed reads, 700 at a time
+            "SELECT tx_id::text::bigint, id FROM carelog_feed_after('t-0026', '0', 0,"
+            " pg_snapshot_xmin(pg_current_snapshot()), NULL, NULL, NULL, 5000)"
+        )
+        assert [(int(t), int(i)) for t, i in await cur.fetchall()] == tenants_before
         cur = await conn.execute(
             "SELECT tx_id::text::bigint, bucket, ids FROM event_feed ORDER BY tx_id, bucket"
         )

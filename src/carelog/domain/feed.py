@@ -59,7 +59,7 @@ def may_see(
 ) -> bool:
     """Whether a stream with ``feed``, of a principal that reaches ``reach`` (None: every
     patient) and sees ``visible_labels`` (None: all), carries this event: the feed's
-    statement's own predicate (carelog_feed_after, migration 0026), for events a process
+    statement's own predicate (carelog_feed_bucket, migration 0026), for events a process
     already holds; the labels rule is the event list's (unlabelled, or every label seen)."""
     if reach is not None and patient_id not in reach:
         return False

@@ -1,5 +1,6 @@
 """Reading the log as a feed: events after a position, in position order, below the horizon
-of transactions still running (migration 0022). Connection first; never commits."""
+of transactions still running (migration 0022; the positions are kept in event_feed since
+0026). Connection first; never commits."""
 
 from __future__ import annotations
 

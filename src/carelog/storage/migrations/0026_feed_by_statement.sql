@@ -4,7 +4,8 @@
 -- the batch path, for a structure only the feed reads. Now the statement-level trigger that
 -- already notifies the feed's listeners writes the statement's ids into event_feed, one row
 -- per tenant, transaction and bucket of 1,000 ids (bucket = id / 1000), the ids in order. A
--- batch of 10,000 events writes about ten small rows instead of 10,000 index entries.
+-- batch of 10,000 events writes about ten rows (a full bucket's ids, 8 kB, are stored out of
+-- line) instead of 10,000 index entries.
 --
 -- The feed's position and rule are unchanged: (tx_id, id), handed out only below the oldest
 -- transaction still running (0022). A bucket holds at most 1,000 ids, and the buckets of one
@@ -20,8 +21,16 @@
 -- events. carelog_app may read and insert its tenant's rows, never update or delete them, as
 -- with the log itself. (A SECURITY DEFINER trigger, with carelog_app only reading, cost a
 -- single-event INSERT about 35 us more: the function's own search_path is set on each call.)
+-- A row names its own transaction (WITH CHECK), so carelog_app cannot place positions in
+-- another transaction's place. Ids are unique within a tenant (the sequence's; a bucket
+-- reads each id once even if not).
+--
 -- The rows of the log before this migration are carried over (a row a bucket); those
--- written before 0022 keep tx_id 0.
+-- written before 0022 keep tx_id 0. Writers wait for the migration (the lock below): an
+-- event inserted before the copy's snapshot and committed after it would otherwise be
+-- neither copied nor written by the new trigger, and missing from the feed for good.
+LOCK TABLE patient_events IN SHARE ROW EXCLUSIVE MODE;
+
 CREATE TABLE event_feed (
     tenant_id  text NOT NULL,
     tx_id      xid8 NOT NULL,
@@ -40,7 +49,8 @@ GRANT SELECT, INSERT ON event_feed TO carelog_app;
 ALTER TABLE event_feed ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON event_feed TO carelog_app
     USING (tenant_id = current_setting('carelog.tenant_id', true))
-    WITH CHECK (tenant_id = current_setting('carelog.tenant_id', true));
+    WITH CHECK (tenant_id = current_setting('carelog.tenant_id', true)
+                AND tx_id = pg_current_xact_id());
 
 -- One NOTIFY per tenant per writing statement, as before (0022), after the statement's
 -- feed rows. plpgsql, whose body PostgreSQL does not track (see 0024).
@@ -68,7 +78,7 @@ CREATE FUNCTION carelog_feed_bucket(
                  doc text)
     LANGUAGE sql STABLE AS $$
     SELECT bucket_tx, e.id, e.patient_id, e.event_type, e.labels, carelog_event_json(e)
-    FROM (SELECT u.id FROM unnest(ids) AS u (id)
+    FROM (SELECT DISTINCT u.id FROM unnest(ids) AS u (id)
           WHERE (bucket_tx, u.id) > (after_tx, after_id)
           ORDER BY u.id OFFSET 0) AS u
     JOIN patient_events AS e ON e.id = u.id AND e.tenant_id = tenant
@@ -95,11 +105,14 @@ CREATE FUNCTION carelog_feed_after(
 DECLARE
     r record;
     wanted integer := page_size;
-    found integer;
+    got integer;
     group_tx xid8;
     group_bucket bigint;
     group_ids bigint[] := '{}';
 BEGIN
+    IF page_size IS NULL OR page_size < 1 THEN
+        RETURN;
+    END IF;
     FOR r IN
         SELECT f.tx_id, f.bucket, f.ids
         FROM event_feed AS f
@@ -116,8 +129,8 @@ BEGIN
             RETURN QUERY SELECT * FROM carelog_feed_bucket(
                 tenant, group_tx, group_ids, after_tx, after_id, patients, event_types,
                 visible_labels, wanted);
-            GET DIAGNOSTICS found = ROW_COUNT;
-            wanted := wanted - found;
+            GET DIAGNOSTICS got = ROW_COUNT;
+            wanted := wanted - got;
             EXIT WHEN wanted <= 0;
         END IF;
         group_tx := r.tx_id;
@@ -135,7 +148,7 @@ $$;
 DROP TRIGGER patient_events_notify ON patient_events;
 DROP FUNCTION carelog_notify_events();
 -- After patient_events_bump_heads and before patient_events_outbox (name order).
-CREATE TRIGGER patient_events_feed
+CREATE TRIGGER patient_events_feed_rows
     AFTER INSERT ON patient_events
     REFERENCING NEW TABLE AS new_events
     FOR EACH STATEMENT EXECUTE FUNCTION carelog_feed_events();
