@@ -191,13 +191,13 @@ async def test_0026_carries_the_feed_positions_over(make_database: Callable[[], 
             "SELECT tx_id::text::bigint, id FROM patient_events WHERE tenant_id = 't-0026'"
             " ORDER BY tx_id, id"
         )
-        tenants_before = [(int(t), int(i)) for t, i in await cur.fetchall()]
+        this_tenants = [(int(t), int(i)) for t, i in await cur.fetchall()]
         await migrate(conn)
-        cur = await conn.execute(  # read back as the feed reads, 700 at a time
+        cur = await conn.execute(  # read back as the feed reads them, one tenant's
             "SELECT tx_id::text::bigint, id FROM carelog_feed_after('t-0026', '0', 0,"
             " pg_snapshot_xmin(pg_current_snapshot()), NULL, NULL, NULL, 5000)"
         )
-        assert [(int(t), int(i)) for t, i in await cur.fetchall()] == tenants_before
+        assert [(int(t), int(i)) for t, i in await cur.fetchall()] == this_tenants
         cur = await conn.execute(
             "SELECT tx_id::text::bigint, bucket, ids FROM event_feed ORDER BY tx_id, bucket"
         )
