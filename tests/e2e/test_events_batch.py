@@ -222,6 +222,46 @@ async def test_an_unregistered_type_is_refused_when_the_tenant_refuses_them(
     assert await count_events(pool, tenant) == 0
 
 
+async def test_a_registered_type_is_held_to_its_schema_item_by_item(
+    client: httpx.AsyncClient, pool: Pool
+) -> None:
+    tenant = new_tenant()
+    headers = bearer(await make_token(pool, tenant, "events:read", "events:write", "admin"))
+    schema = {
+        "type": "object",
+        "properties": {"payer": {"type": "string"}, "cpt": {"pattern": "^[0-9]{5}$"}},
+        "required": ["payer"],
+    }
+    registered = await client.put(
+        "/event-types/prior_auth", json={"schema": schema}, headers=headers
+    )
+    assert registered.status_code == 200, registered.text
+    patient = new_patient()
+
+    def case(payload: dict[str, Any]) -> dict[str, Any]:
+        return {"patient_id": patient, "event_type": "prior_auth", "payload": payload}
+
+    good = case({"payer": "Acme Health", "cpt": "99213"})
+    items = [good, _lab(patient, 5.0), case({"cpt": "SECRET-VALUE"}), good]
+    response = await client.post(BATCH, content=_ndjson(items), headers={**headers, **NDJSON})
+    assert response.status_code == 422, response.text
+    errors = response.json()["errors"]
+    assert {(e["index"], e["line"], e["pointer"]) for e in errors} == {
+        (2, 3, "/2/payload/cpt"),
+        (2, 3, "/2/payload"),  # the object missing "payer"
+    }
+    assert "SECRET-VALUE" not in response.text
+    assert await count_events(pool, tenant) == 0
+
+    stored = await client.post(BATCH, json=[good, _lab(patient, 5.0), good], headers=headers)
+    assert stored.status_code == 200, stored.text
+    assert stored.json()["created"] == 3
+    listed = await client.get(
+        f"/patient-events/{patient}", params={"event_type": "prior_auth"}, headers=headers
+    )
+    assert [e["payload"] for e in listed.json()] == [good["payload"]] * 2
+
+
 async def test_a_patient_limited_key_cannot_batch_for_another_patient(
     client: httpx.AsyncClient, pool: Pool
 ) -> None:

@@ -80,19 +80,18 @@ def copy_texts(items: Sequence[BatchItem], order: Sequence[int]) -> CopyTexts:
     )
 
 
-def copy_rows(
+def copy_lines(
     items: Sequence[BatchItem],
     hashes: Sequence[bytes | None],
     order: Sequence[int],
     texts: CopyTexts | None = None,
-) -> Iterator[bytes]:
+) -> Iterator[str]:
     """The COPY text of ``items`` (with each one's request hash, ``None`` without a key) in
-    ``order`` (their indexes), in chunks of rows; ``texts``, :func:`copy_texts`' of them if
+    ``order`` (their indexes), a row a line; ``texts``, :func:`copy_texts`' of them if
     written already."""
     ordered = [items[index] for index in order]
     if texts is None:
         texts = copy_texts(items, order)
-    lines: list[str] = []
     rows = zip(order, ordered, texts.payloads, texts.stamps, strict=True)
     for index, item, payload, occurred in rows:
         source = r"\N" if item.source is None else _text(item.source)
@@ -100,15 +99,33 @@ def copy_rows(
         digest = hashes[index]
         hashed = r"\N" if digest is None else "\\\\x" + digest.hex()
         labels = "{" + ",".join(sorted(item.labels)) + "}" if item.labels else "{}"
-        lines.append(
+        yield (
             f"{index}\t{item.patient_id}\t{item.event_type}\t{payload}\t{occurred}\t{source}\t"
             f"{labels}\t{key}\t{hashed}\n"
         )
-        if len(lines) == COPY_CHUNK_ROWS:
-            yield "".join(lines).encode()
-            lines.clear()
-    if lines:
-        yield "".join(lines).encode()
+
+
+def copy_chunks(lines: Iterable[str]) -> Iterator[bytes]:
+    """``lines`` (:func:`copy_lines`') joined and encoded COPY_CHUNK_ROWS at a time, to send
+    one chunk while the next is made."""
+    chunk: list[str] = []
+    for line in lines:
+        chunk.append(line)
+        if len(chunk) == COPY_CHUNK_ROWS:
+            yield "".join(chunk).encode()
+            chunk.clear()
+    if chunk:
+        yield "".join(chunk).encode()
+
+
+def copy_rows(
+    items: Sequence[BatchItem],
+    hashes: Sequence[bytes | None],
+    order: Sequence[int],
+    texts: CopyTexts | None = None,
+) -> Iterator[bytes]:
+    """:func:`copy_lines` of ``items`` in chunks of rows, each made as it is sent."""
+    return copy_chunks(copy_lines(items, hashes, order, texts))
 
 
 async def stage_batch(
