@@ -14,7 +14,7 @@ import orjson
 import pytest
 
 from carelog.domain.batch import BatchItem
-from carelog.storage.patient_events.batch import copy_rows, copy_texts
+from carelog.storage.patient_events.batch import copy_chunks, copy_lines, copy_rows
 
 _ESCAPES = {"\\\\": "\\", "\\t": "\t", "\\n": "\n", "\\r": "\r"}
 
@@ -28,9 +28,12 @@ def _field(text: str) -> str | None:
 def _rows(items: list[BatchItem], order: list[int]) -> list[list[str | None]]:
     hashes = [None if item.idempotency_key is None else item.request_hash() for item in items]
     text = b"".join(copy_rows(items, hashes, order)).decode()
-    # The same from the texts written beforehand (the batch route writes them in its read).
-    texts = copy_texts(items, order)
-    assert b"".join(copy_rows(items, hashes, order, texts)).decode() == text
+    # The same from lines written beforehand (the batch route writes them in its read).
+    lines = list(copy_lines(items, hashes, order))
+    assert len(lines) == len(items)
+    chunks = list(copy_chunks(lines))
+    assert len(chunks) == -(-len(items) // 1000)  # COPY_CHUNK_ROWS a chunk
+    assert b"".join(chunks).decode() == text
     assert text.endswith("\n")
     return [[_field(f) for f in line.split("\t")] for line in text[:-1].split("\n")]
 

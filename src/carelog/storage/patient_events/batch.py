@@ -61,38 +61,16 @@ def _stamp_texts(stamps: Sequence[datetime | None]) -> list[str]:
     return [r"\N" if at is None else next(texts) for at in stamps]
 
 
-@dataclass(frozen=True, slots=True)
-class CopyTexts:
-    """The costly part of a batch's COPY text, for its items in the order they are copied:
-    each payload's JSON and each clinical time, written by one orjson call each."""
-
-    payloads: list[str]
-    stamps: list[str]
-
-
-def copy_texts(items: Sequence[BatchItem], order: Sequence[int]) -> CopyTexts:
-    """The payload and clinical time texts of ``items`` in ``order`` (CPU only: a caller
-    off the event loop writes them, and :func:`copy_rows` the rest as it is sent)."""
-    ordered = [items[index] for index in order]
-    return CopyTexts(
-        _payload_texts([item.payload for item in ordered]),
-        _stamp_texts([item.occurred_at for item in ordered]),
-    )
-
-
 def copy_lines(
-    items: Sequence[BatchItem],
-    hashes: Sequence[bytes | None],
-    order: Sequence[int],
-    texts: CopyTexts | None = None,
+    items: Sequence[BatchItem], hashes: Sequence[bytes | None], order: Sequence[int]
 ) -> Iterator[str]:
     """The COPY text of ``items`` (with each one's request hash, ``None`` without a key) in
-    ``order`` (their indexes), a row a line; ``texts``, :func:`copy_texts`' of them if
-    written already."""
+    ``order`` (their indexes), a row a line. The payloads and clinical times are written
+    first, by one orjson call each."""
     ordered = [items[index] for index in order]
-    if texts is None:
-        texts = copy_texts(items, order)
-    rows = zip(order, ordered, texts.payloads, texts.stamps, strict=True)
+    payloads = _payload_texts([item.payload for item in ordered])
+    stamps = _stamp_texts([item.occurred_at for item in ordered])
+    rows = zip(order, ordered, payloads, stamps, strict=True)
     for index, item, payload, occurred in rows:
         source = r"\N" if item.source is None else _text(item.source)
         key = r"\N" if item.idempotency_key is None else _text(item.idempotency_key)
@@ -119,13 +97,10 @@ def copy_chunks(lines: Iterable[str]) -> Iterator[bytes]:
 
 
 def copy_rows(
-    items: Sequence[BatchItem],
-    hashes: Sequence[bytes | None],
-    order: Sequence[int],
-    texts: CopyTexts | None = None,
+    items: Sequence[BatchItem], hashes: Sequence[bytes | None], order: Sequence[int]
 ) -> Iterator[bytes]:
     """:func:`copy_lines` of ``items`` in chunks of rows, each made as it is sent."""
-    return copy_chunks(copy_lines(items, hashes, order, texts))
+    return copy_chunks(copy_lines(items, hashes, order))
 
 
 async def stage_batch(
