@@ -51,9 +51,8 @@ class ReadBatch:
     No model or parsed JSON outlives the read: its hundreds of thousands of objects are
     freed while the cyclic collector is paused, so that no collection walks them after."""
 
-    count: int
     lines: list[int] | None
-    patients: list[str]
+    patients: list[str]  # each item's, in the batch's order
     registered: list[tuple[int, str, dict[str, Any]]]
     keyed: int
     copy_lines: list[str]
@@ -99,7 +98,6 @@ def _read_items(body: bytes, ndjson: bool, max_events: int) -> ReadBatch:
     del raw
     hashes = [None if item.idempotency_key is None else item.request_hash() for item in items]
     return ReadBatch(
-        count=len(items),
         lines=lines,
         patients=[item.patient_id for item in items],
         registered=[
@@ -163,7 +161,7 @@ async def record_batch(work: Work, batch: ReadBatch) -> BatchRecorded:
         ids = work.audited(
             await batch_store.insert_batch(conn, principal=principal, audit=access.audit)
         )
-    return BatchRecorded(ids, replayed, batch.count - len(replayed))
+    return BatchRecorded(ids, replayed, len(batch.patients) - len(replayed))
 
 
 def _entry(
